@@ -1,0 +1,164 @@
+//! Command-line arguments (clap). Raw, validated values only: the commands in
+//! `cmd/` turn them into library configurations.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Vigie: train, compare and serve models that detect malicious HTTP requests.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigie",
+    version,
+    about,
+    after_help = "Examples:\n  \
+    vigie data list\n  \
+    vigie --data-dir ../shared/datasets data stats fwaf --out out/stats/fwaf\n  \
+    vigie data stats csic2010 --json\n  \
+    vigie data fetch fwaf\n  \
+    vigie data prepare fwaf --out out/fwaf-split"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Folder holding the dataset files (`fwaf/badqueries.txt`, ...).
+    #[arg(long, global = true, env = "VIGIE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Folder of dataset definitions (`*.toml`) overriding the built-in ones
+    /// [default: ./datasets when it exists].
+    #[arg(long, global = true, env = "VIGIE_DATASETS_DIR")]
+    pub datasets_dir: Option<PathBuf>,
+    /// Print results as JSON on stdout (one document per command) for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Only print results and errors: no progress, no summaries on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Datasets: list, fetch, verify, describe and split them.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Benchmarks that compare Vigie with the scikit-learn reference in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// List the known datasets and whether their files are in the data dir.
+    List,
+    /// Show a dataset's definition and the state of its files.
+    Show {
+        /// Dataset name, or the path of a definition file (`my.toml`).
+        dataset: String,
+    },
+    /// Download a dataset's files into the data dir and verify their checksums.
+    #[command(after_help = "Example:\n  vigie --data-dir ~/vigie-data data fetch fwaf")]
+    Fetch(FetchArgs),
+    /// Check the files in the data dir against the checksums of the definition.
+    Verify { dataset: String },
+    /// Describe a dataset: class counts before and after dedup, text lengths,
+    /// targeted scripts and attack families, as CSV tables and PNG charts.
+    #[command(
+        after_help = "Example:\n  vigie data stats fwaf --out out/stats/fwaf\n  vigie data stats csic2010 --json | jq .after_dedup"
+    )]
+    Stats(StatsArgs),
+    /// Load, deduplicate and split a dataset; write the splits as JSON Lines
+    /// with a manifest (counts, digest) so any tool can use the same split.
+    Prepare(PrepareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    pub dataset: String,
+    /// Download again even when a file is present and verified.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds before a stalled download is abandoned.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// Dedup and split options shared by the commands that prepare data.
+#[derive(Debug, Args, Clone)]
+pub struct PrepareOpts {
+    /// Keep duplicate texts and texts seen with both labels.
+    #[arg(long)]
+    pub no_dedup: bool,
+    /// Fractions of the train/valid/test splits.
+    #[arg(long, value_name = "TRAIN,VALID,TEST", default_value = "0.7,0.1,0.2", value_parser = parse_fractions)]
+    pub split: (f64, f64, f64),
+    /// Seed of the split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+fn parse_fractions(s: &str) -> Result<(f64, f64, f64), String> {
+    let parts: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [a, b, c] => Ok((*a, *b, *c)),
+        [a, c] => Ok((*a, 0.0, *c)),
+        _ => Err("expected TRAIN,VALID,TEST (or TRAIN,TEST)".to_owned()),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    pub dataset: String,
+    /// Folder for the CSV tables and PNG charts [default: out/stats/<dataset>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub prepare: PrepareOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    pub dataset: String,
+    /// Folder for train.jsonl, valid.jsonl, test.jsonl and manifest.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub prepare: PrepareOpts,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Tokenise + TF-IDF transform throughput on a dataset's test split, beside
+    /// scikit-learn's `TfidfVectorizer.transform` on the same texts, one core each.
+    #[command(
+        after_help = "Example:\n  vigie --data-dir ../shared/datasets bench tfidf --dataset fwaf --python .venv/bin/python"
+    )]
+    Tfidf(BenchTfidfArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTfidfArgs {
+    #[arg(long, default_value = "fwaf")]
+    pub dataset: String,
+    /// The vectoriser: `char3` (char 3-grams, the Fwaf recipe), `char1-3`, or `regex` (security tokens, uni+bigrams).
+    #[arg(long, default_value = "char3")]
+    pub analyzer: String,
+    /// Python with scikit-learn for the reference side; skipped when absent.
+    #[arg(long, env = "VIGIE_PYTHON", default_value = ".venv/bin/python")]
+    pub python: PathBuf,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+}

@@ -1,0 +1,225 @@
+//! `vigie bench tfidf`: tokenise + TF-IDF transform throughput beside scikit-learn.
+//!
+//! Both sides fit the same vectoriser on the same training split and time
+//! `transform` of the same test split, single-threaded, in one invocation, so the
+//! ratio is meaningful on a shared machine even when absolute times are not.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use vigie_data::Split;
+use vigie_data::text::{
+    Analyzer, DocFreq, SECURITY_TOKEN_PATTERN, TfidfConfig, TfidfVectorizer, TokenizerConfig,
+};
+
+use crate::args::{BenchTfidfArgs, GlobalArgs, PrepareOpts};
+use crate::output::print_json;
+use crate::say;
+
+/// The vectoriser of a bench preset, and the same options as `TfidfVectorizer` keyword arguments.
+fn preset(name: &str) -> anyhow::Result<(TfidfConfig, serde_json::Value)> {
+    let (analyzer, params) = match name {
+        "char3" => (
+            Analyzer::Char {
+                ngram_min: 3,
+                ngram_max: 3,
+            },
+            json!({"analyzer": "char", "ngram_range": [3, 3], "sublinear_tf": true, "min_df": 0.0}),
+        ),
+        "char1-3" => (
+            Analyzer::Char {
+                ngram_min: 1,
+                ngram_max: 3,
+            },
+            json!({"analyzer": "char", "ngram_range": [1, 3], "sublinear_tf": true}),
+        ),
+        "regex" => (
+            Analyzer::Word {
+                pattern: SECURITY_TOKEN_PATTERN.to_owned(),
+                ngram_min: 1,
+                ngram_max: 2,
+            },
+            json!({"analyzer": "word", "token_pattern": SECURITY_TOKEN_PATTERN, "ngram_range": [1, 2], "sublinear_tf": true}),
+        ),
+        other => bail!("unknown analyzer preset {other:?} (expected char3, char1-3 or regex)"),
+    };
+    let config = TfidfConfig {
+        tokenizer: TokenizerConfig {
+            analyzer,
+            lowercase: true,
+        },
+        sublinear_tf: true,
+        min_df: if name == "char3" {
+            DocFreq::Fraction(0.0)
+        } else {
+            DocFreq::Count(1)
+        },
+        ..TfidfConfig::default()
+    };
+    Ok((config, params))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct ReferenceTiming {
+    sklearn_version: String,
+    median_s: f64,
+    nnz: u64,
+    n_features: u64,
+    peak_rss_mib: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    dataset: String,
+    analyzer: String,
+    train_texts: usize,
+    test_texts: usize,
+    n_features: usize,
+    nnz: usize,
+    vigie_median_s: f64,
+    vigie_texts_per_s: f64,
+    vigie_peak_rss_mib: Option<f64>,
+    reference: Option<ReferenceTiming>,
+    reference_texts_per_s: Option<f64>,
+    /// Vigie throughput divided by the reference's (higher is better).
+    speedup: Option<f64>,
+}
+
+pub fn tfidf(global: &GlobalArgs, args: &BenchTfidfArgs) -> anyhow::Result<()> {
+    let opts = PrepareOpts {
+        no_dedup: false,
+        split: (0.8, 0.0, 0.2),
+        seed: 42,
+    };
+    let prepared = super::data::load_prepared(global, &args.dataset, &opts)?;
+    let (train, _) = prepared.part(Split::Train);
+    let (test, _) = prepared.part(Split::Test);
+    let (config, params) = preset(&args.analyzer)?;
+    let fitted =
+        TfidfVectorizer::fit(config, train.iter().copied()).context("fitting the vectoriser")?;
+
+    let repeats = args.repeats.max(1);
+    let mut times = Vec::with_capacity(repeats);
+    let mut nnz = 0;
+    for _ in 0..repeats {
+        let start = Instant::now();
+        let matrix = fitted.transform(test.iter().copied());
+        times.push(start.elapsed().as_secs_f64());
+        nnz = matrix.nnz();
+    }
+    let vigie_median_s = median(&mut times);
+
+    let reference = if args.python.exists() {
+        say!(
+            global.quiet,
+            "running the scikit-learn reference with {}",
+            args.python.display()
+        );
+        Some(run_reference(args, &train, &test, params, repeats)?)
+    } else {
+        say!(
+            global.quiet,
+            "no Python at {}: reference skipped (run scripts/setup-python)",
+            args.python.display()
+        );
+        None
+    };
+    let n_test = test.len() as f64;
+    let report = BenchReport {
+        dataset: prepared.data.name.clone(),
+        analyzer: args.analyzer.clone(),
+        train_texts: train.len(),
+        test_texts: test.len(),
+        n_features: fitted.n_features(),
+        nnz,
+        vigie_median_s,
+        vigie_texts_per_s: n_test / vigie_median_s,
+        vigie_peak_rss_mib: peak_rss_mib(),
+        reference_texts_per_s: reference.as_ref().map(|r| n_test / r.median_s),
+        speedup: reference.as_ref().map(|r| r.median_s / vigie_median_s),
+        reference,
+    };
+    if global.json {
+        return print_json(&report);
+    }
+    println!(
+        "tokenise + TF-IDF transform, {} / {}: {} test texts, {} features, {} non-zeros",
+        report.dataset, report.analyzer, report.test_texts, report.n_features, report.nnz
+    );
+    println!(
+        "  vigie        {:>10.0} texts/s  (median {:.4} s, peak RSS {})",
+        report.vigie_texts_per_s,
+        report.vigie_median_s,
+        report
+            .vigie_peak_rss_mib
+            .map_or("n/a".to_owned(), |m| format!("{m:.0} MiB"))
+    );
+    if let (Some(r), Some(rate), Some(speedup)) = (
+        &report.reference,
+        report.reference_texts_per_s,
+        report.speedup,
+    ) {
+        println!(
+            "  scikit-learn {rate:>10.0} texts/s  (median {:.4} s, peak RSS {:.0} MiB, scikit-learn {})",
+            r.median_s, r.peak_rss_mib, r.sklearn_version
+        );
+        println!("  ratio: vigie is {speedup:.1}x the reference");
+        if r.nnz as usize != report.nnz {
+            println!(
+                "  warning: non-zero counts differ ({} vs {})",
+                report.nnz, r.nnz
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_reference(
+    args: &BenchTfidfArgs,
+    train: &[&str],
+    test: &[&str],
+    params: serde_json::Value,
+    repeats: usize,
+) -> anyhow::Result<ReferenceTiming> {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/tfidf_bench.py");
+    let mut child = Command::new(&args.python)
+        .arg(&script)
+        // One core each: no BLAS threads on the reference side either.
+        .env("OMP_NUM_THREADS", "1")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", args.python.display()))?;
+    let request = json!({"train": train, "test": test, "params": params, "repeats": repeats});
+    child
+        .stdin
+        .take()
+        .context("python stdin")?
+        .write_all(request.to_string().as_bytes())
+        .context("sending texts to python")?;
+    let out = child.wait_with_output().context("waiting for python")?;
+    if !out.status.success() {
+        bail!("the reference failed ({})", out.status);
+    }
+    serde_json::from_slice(&out.stdout).context("reading the reference's JSON")
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -1,0 +1,38 @@
+//! One module per subcommand; [`run`] dispatches.
+
+pub mod bench;
+pub mod data;
+pub mod fetch;
+
+use std::path::Path;
+
+use anyhow::Context;
+use vigie_data::Catalog;
+
+use crate::args::{BenchCommand, Cli, Command, DataCommand, GlobalArgs};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Data(DataCommand::List) => data::list(global),
+        Command::Data(DataCommand::Show { dataset }) => data::show(global, &dataset),
+        Command::Data(DataCommand::Fetch(args)) => fetch::fetch(global, &args),
+        Command::Data(DataCommand::Verify { dataset }) => data::verify(global, &dataset),
+        Command::Data(DataCommand::Stats(args)) => data::stats(global, &args),
+        Command::Data(DataCommand::Prepare(args)) => data::prepare(global, &args),
+        Command::Bench(BenchCommand::Tfidf(args)) => bench::tfidf(global, &args),
+    }
+}
+
+/// The dataset definitions: built-in ones, overridden by `--datasets-dir` or `./datasets`.
+pub fn catalog(global: &GlobalArgs) -> anyhow::Result<Catalog> {
+    let dir = match &global.datasets_dir {
+        Some(dir) => Some(dir.as_path()),
+        None => Some(Path::new("datasets")).filter(|d| d.is_dir()),
+    };
+    match dir {
+        Some(dir) => Catalog::with_dir(dir)
+            .with_context(|| format!("reading dataset definitions in {}", dir.display())),
+        None => Ok(Catalog::builtin()?),
+    }
+}
