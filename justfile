@@ -38,6 +38,13 @@ stats dataset="fwaf":
 fetch dataset:
     VIGIE_DATA_DIR={{data_dir}} cargo run --profile ci --bin vigie -- data fetch {{dataset}}
 
+# Start the MLflow server (127.0.0.1:5055, sqlite, proxied artifacts); `just mlflow-stop` stops it.
+mlflow:
+    scripts/mlflow-server start
+
+mlflow-stop:
+    scripts/mlflow-server stop
+
 # What CI runs.
 ci:
     bash .ci/run
