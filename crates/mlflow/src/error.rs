@@ -72,6 +72,21 @@ pub enum MlflowError {
         #[source]
         source: std::io::Error,
     },
+    /// A run journal could not be read: a line that is not a journal record (`line`, 1-based),
+    /// or a file that is not a journal at all (`line` is `None`).
+    #[error("{}{}: {message}", path.display(), fmt_line(.line))]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// The offending line, 1-based.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn fmt_line(line: &Option<usize>) -> String {
+    line.map(|l| format!(":{l}")).unwrap_or_default()
 }
 
 fn fmt_code(code: &Option<String>) -> String {

@@ -4,9 +4,12 @@ MLflow 3.17).
 
 Any Rust program that trains something can use it to record what it did where the MLflow UI and
 Python tools can read it: experiments and runs with params, metrics and tags, the datasets a run
-used, artifact files, MLflow 3 logged models, and the model registry with its aliases. It talks
-HTTP only (no local file store) and needs the server's artifact proxy (`--serve-artifacts`, on by
-default) for files.
+used, artifact files, MLflow 3 logged models, and the model registry with its aliases. Against a
+server it talks HTTP only and needs the server's artifact proxy (`--serve-artifacts`, on by
+default) for files. Without a server, [`FileStore`] writes the same runs into a folder in MLflow's
+file-store layout (`./mlruns`), which `mlflow ui` reads and `mlflow migrate-filestore` imports.
+A [`RunLogger`] never loses a run: every operation goes to a local write-ahead journal first, and
+[`sync_all`] replays pending journals idempotently once the server is back.
 
 # Brief overview
 
@@ -29,6 +32,10 @@ default) for files.
   [`MlflowClient::log_outputs`], the registry (registered models, versions, aliases) and
   [`MlflowClient::resolve_model_uri`] / [`MlflowClient::download_model`] for
   `models:/NAME@ALIAS` URIs ([`ModelUri`]). The [`models`] module lists the steps.
+* [`TrackingStore`] is the handful of operations a run needs, implemented by [`MlflowClient`] and
+  [`FileStore`]. [`RunLogger`] buffers metrics and flushes them in batches (at each epoch end, or
+  on a size or time bound), journaling everything first ([`journal`]); [`sync_all`] replays
+  journals and [`push_store`] copies a local store's runs to a server, both idempotently.
 * [`types`] holds the serde types (ids are strings, times are ms since the epoch),
   [`mlflow_tags`] the names of MLflow's system tags, and [`MlflowError`] the one error type,
   whose API variant carries MLflow's `error_code`.
@@ -90,12 +97,23 @@ pub mod batch;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod filestore;
+pub mod journal;
+pub mod logger;
 pub mod mlflow_tags;
 pub mod models;
+pub mod push;
+pub mod store;
+pub mod sync;
 pub mod types;
 
 pub use client::{MlflowClient, RequestStats};
 pub use config::{Credentials, TrackingConfig, TrackingConfigBuilder};
 pub use error::{MlflowError, Result};
+pub use filestore::FileStore;
+pub use logger::{FinishOutcome, RunLogger, RunOptions};
 pub use models::ModelUri;
+pub use push::{PushOptions, PushReport, push_store};
+pub use store::TrackingStore;
+pub use sync::{SyncReport, sync_all, sync_journal};
 pub use types::*;
