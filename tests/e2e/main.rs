@@ -1,10 +1,15 @@
 //! End-to-end tests of the `vigie` binary, one test binary.
 //!
+//! - `bench_mlflow`: `vigie bench mlflow` against the MLflow server of `MLFLOW_TRACKING_URI`.
 //! - `data`: the data commands on the real datasets and on tiny fixtures (`--json` output,
 //!   error messages).
 //! - `fetch`: downloads from a local HTTP server on 127.0.0.1, checksums, offline errors.
+//! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
+//!   (`MLFLOW_TRACKING_URI`).
 //! - `util`: running the binary, a minimal file server.
 
+mod bench_mlflow;
 mod data;
 mod fetch;
+mod mlflow;
 mod util;

@@ -54,6 +54,41 @@ pub enum Command {
     /// Benchmarks that compare Vigie with the scikit-learn reference in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// MLflow tracking: send the runs that could not reach the server.
+    #[command(subcommand)]
+    Mlflow(MlflowCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MlflowCommand {
+    /// Send to an MLflow server what did not reach it: first replay the pending run journals
+    /// (runs logged while the server was unreachable, or cut short by a crash), then push the
+    /// runs of the local store (`--from-store`, `./mlruns`: where runs go when no tracking URI
+    /// is set) when that folder exists. Idempotent: nothing is logged twice, fully synced
+    /// journals move to `<journal dir>/done/`, and a pushed run is found again on the server by
+    /// its `push.source_run_id` tag (or its journal's `journal.client_run_id`), so pushing again
+    /// sends only metric points, params, tags and datasets the server lacks. Experiments keep
+    /// their names, parent runs their children, runs their final status and times. With
+    /// `--json`, prints `{"journals": …, "local_store": … or null}`.
+    #[command(
+        after_help = "Example:\n  vigie mlflow sync --journal-dir .vigie/journal --to http://127.0.0.1:5000\n  vigie mlflow sync --from-store ./mlruns --to http://127.0.0.1:5000\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie mlflow sync --json"
+    )]
+    Sync(MlflowSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MlflowSyncArgs {
+    /// Folder of the run journals (`<client run id>.jsonl`).
+    #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
+    pub journal_dir: PathBuf,
+    /// Tracking server to send them to [default: $MLFLOW_TRACKING_URI]. Credentials, retries
+    /// and timeouts still come from the `MLFLOW_*` variables.
+    #[arg(long, value_name = "URI")]
+    pub to: Option<String>,
+    /// Local MLflow file store whose runs are pushed after the journals; skipped when the
+    /// folder does not exist.
+    #[arg(long, value_name = "DIR", default_value = "mlruns")]
+    pub from_store: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +181,35 @@ pub enum BenchCommand {
         after_help = "Example:\n  vigie --data-dir ../shared/datasets bench tfidf --dataset fwaf --python .venv/bin/python"
     )]
     Tfidf(BenchTfidfArgs),
+    /// Logging one training run to an MLflow server: Vigie's run logger beside the Python
+    /// `mlflow` client (per value, one `log_batch`, `log_metrics` per epoch), with the requests
+    /// each sends and its wall time. Writes a scratch experiment to the server.
+    #[command(
+        after_help = "Example:\n  export MLFLOW_TRACKING_URI=$(scripts/mlflow-server start)\n  vigie bench mlflow --python .venv/bin/python\n  vigie bench mlflow --epochs 5 --json"
+    )]
+    Mlflow(BenchMlflowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMlflowArgs {
+    /// The MLflow server to log to (http://127.0.0.1:5055, ...).
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    pub tracking_uri: String,
+    /// Python with `mlflow` for the Python client's side; skipped when absent.
+    #[arg(long, env = "VIGIE_PYTHON", default_value = ".venv/bin/python")]
+    pub python: PathBuf,
+    /// Epochs of the run (6 metrics each).
+    #[arg(long, default_value_t = 100)]
+    pub epochs: u32,
+    /// Params of the run.
+    #[arg(long, default_value_t = 50)]
+    pub params: u32,
+    /// Runs logged per mode: the median time and the most requests of one run are reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: u32,
+    /// Skip Vigie's second mode (a flush, so one request, per epoch).
+    #[arg(long)]
+    pub skip_per_epoch: bool,
 }
 
 #[derive(Debug, Args)]

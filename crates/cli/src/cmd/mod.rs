@@ -1,15 +1,17 @@
 //! One module per subcommand; [`run`] dispatches.
 
 pub mod bench;
+pub mod bench_mlflow;
 pub mod data;
 pub mod fetch;
+pub mod mlflow;
 
 use std::path::Path;
 
 use anyhow::Context;
 use vigie_data::Catalog;
 
-use crate::args::{BenchCommand, Cli, Command, DataCommand, GlobalArgs};
+use crate::args::{BenchCommand, Cli, Command, DataCommand, GlobalArgs, MlflowCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let global = &cli.global;
@@ -21,6 +23,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(DataCommand::Stats(args)) => data::stats(global, &args),
         Command::Data(DataCommand::Prepare(args)) => data::prepare(global, &args),
         Command::Bench(BenchCommand::Tfidf(args)) => bench::tfidf(global, &args),
+        Command::Bench(BenchCommand::Mlflow(args)) => bench_mlflow::mlflow(global, &args),
+        Command::Mlflow(MlflowCommand::Sync(args)) => mlflow::sync(global, &args),
     }
 }
 

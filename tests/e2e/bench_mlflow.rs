@@ -1,0 +1,85 @@
+//! `vigie bench mlflow --json` against the MLflow server named by `MLFLOW_TRACKING_URI` (start one
+//! with `scripts/mlflow-server start`), with the venv's Python client. Fails, rather than skips,
+//! without a local server or the Python. Speed is measured by the command, never asserted here.
+
+use std::path::PathBuf;
+
+use crate::util::{json, vigie, workspace_root};
+
+fn tracking_uri() -> String {
+    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
+    assert!(
+        !uri.trim().is_empty(),
+        "MLFLOW_TRACKING_URI is not set: run `export MLFLOW_TRACKING_URI=$(scripts/mlflow-server \
+         start)` first (scripts/test does it)"
+    );
+    assert!(
+        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
+        "the benchmark test only writes to a local MLflow server (127.0.0.1), not {uri}"
+    );
+    uri
+}
+
+fn python() -> PathBuf {
+    let python = std::env::var_os("VIGIE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "no Python at {} (run scripts/setup-python or set VIGIE_PYTHON)",
+        python.display()
+    );
+    python
+}
+
+#[test]
+fn bench_mlflow_reports_vigie_and_every_python_mode() {
+    let uri = tracking_uri();
+    let python = python();
+    let python = python.to_str().expect("a UTF-8 python path");
+    let report = json(&vigie(
+        &workspace_root(),
+        &[
+            "bench",
+            "mlflow",
+            "--json",
+            "--quiet",
+            "--epochs",
+            "5",
+            "--repeats",
+            "1",
+            "--tracking-uri",
+            &uri,
+            "--python",
+            python,
+        ],
+    ));
+    assert_eq!(report["epochs"], 5);
+    assert_eq!(report["params"], 50);
+    assert_eq!(report["repeats"], 1);
+    let modes = report["modes"].as_array().expect("modes");
+    let find = |client: &str, mode: &str| {
+        modes
+            .iter()
+            .find(|m| m["client"] == client && m["mode"] == mode)
+            .unwrap_or_else(|| panic!("no {client} {mode} row in {report}"))
+    };
+
+    let vigie_end = find("vigie", "flush_at_end");
+    let requests = vigie_end["requests"].as_u64().expect("requests");
+    assert!(requests <= 5, "Vigie's run took {requests} requests");
+    assert_eq!(report["meets_request_target"], true);
+    // Experiment lookup, run creation, one batch per epoch, end.
+    assert_eq!(find("vigie", "flush_per_epoch")["requests"], 2 + 5 + 1);
+
+    assert_eq!(report["python_mlflow_version"], "3.17.2");
+    for mode in ["per_value", "log_batch", "per_epoch"] {
+        let row = find("python", mode);
+        assert!(row["requests"].as_u64().expect("requests") >= 4, "{row}");
+        assert!(row["seconds"].as_f64().expect("seconds") > 0.0, "{row}");
+        assert!(!row["run_id"].as_str().expect("run id").is_empty(), "{row}");
+    }
+    // One request per value: 50 params + 5 x 6 metrics, besides create, get and update.
+    assert_eq!(find("python", "per_value")["requests"], 50 + 30 + 3);
+    assert!(report["faster_than_python_best"].is_boolean());
+}
