@@ -7,9 +7,13 @@
 //! Python runs from the project venv (`scripts/setup-python`; `VIGIE_PYTHON`), mlflow 3.17. The
 //! test fails, rather than skips, without it.
 
+#[path = "../support/mod.rs"]
+mod support;
+use support::python;
+
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -23,18 +27,6 @@ const METRIC_KEYS: [&str; 3] = ["loss", "accuracy", "train/lr"];
 const START: i64 = 1_700_000_000_000;
 const ARTIFACT_PATH: &str = "reports/sub/summary.txt";
 const ARTIFACT_TEXT: &str = "précision: 0.93\nsecond line\n";
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("VIGIE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    assert!(
-        path.exists(),
-        "no Python with mlflow at {}: run scripts/setup-python (or set VIGIE_PYTHON)",
-        path.display()
-    );
-    path
-}
 
 /// The value of metric `key` at `step`; a few non-finite ones to check their spelling.
 fn metric_value(key_index: usize, step: i64) -> f64 {

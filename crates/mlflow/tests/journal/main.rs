@@ -3,14 +3,17 @@
 //! `scripts/test` does it), and, for the fault test, a private server this test starts, kills
 //! and restarts on its own database.
 
+#[path = "../support/mod.rs"]
+mod support;
+use support::{client as shared_client, unique};
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use vigie_mlflow::journal::{
     CLIENT_RUN_ID_TAG, JOURNAL_FORMAT_VERSION, Journal, JournalOp, pending_journals,
@@ -28,38 +31,6 @@ const METRIC_KEYS: [&str; 6] = [
     "recall",
     "f1",
 ];
-
-/// A client for the shared test server; fails (never skips) when none is configured, and only
-/// talks to 127.0.0.1.
-fn shared_client() -> MlflowClient {
-    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
-    assert!(
-        !uri.trim().is_empty(),
-        "MLFLOW_TRACKING_URI is not set: run `export MLFLOW_TRACKING_URI=$(scripts/mlflow-server \
-         start)` first (scripts/test does it)"
-    );
-    assert!(
-        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
-        "the journal tests only run against a local MLflow server (127.0.0.1), not {uri}"
-    );
-    let config =
-        TrackingConfig::from_env().unwrap_or_else(|e| panic!("invalid MLflow settings: {e}"));
-    MlflowClient::new(config).unwrap_or_else(|e| panic!("cannot build the client: {e}"))
-}
-
-/// A name no other test or earlier run uses.
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "vigie-test-journal-{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// The only run of `experiment` tagged with `client_run_id`.
 fn run_by_client_id(client: &MlflowClient, experiment: &str, client_run_id: &str) -> Run {

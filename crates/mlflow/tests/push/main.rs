@@ -2,51 +2,20 @@
 //! and through [`RunLogger`]) is pushed to the real MLflow server named by `MLFLOW_TRACKING_URI`
 //! (start it with `scripts/mlflow-server start`; `scripts/test` does it), then pushed again.
 
+#[path = "../support/mod.rs"]
+mod support;
+use support::{client as shared_client, unique};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use vigie_mlflow::journal::CLIENT_RUN_ID_TAG;
 use vigie_mlflow::push::{SOURCE_RUN_TAG, source_run_value};
 use vigie_mlflow::{
     CreateRun, Dataset, DatasetInput, FileStore, Metric, MlflowClient, Param, PushOptions,
-    PushReport, Run, RunLogger, RunOptions, RunStatus, Tag, TrackingConfig, TrackingStore,
-    mlflow_tags, push_store,
+    PushReport, Run, RunLogger, RunOptions, RunStatus, Tag, TrackingStore, mlflow_tags, push_store,
 };
-
-/// A client for the shared test server; fails (never skips) when none is configured, and only
-/// talks to 127.0.0.1.
-fn shared_client() -> MlflowClient {
-    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
-    assert!(
-        !uri.trim().is_empty(),
-        "MLFLOW_TRACKING_URI is not set: run `export MLFLOW_TRACKING_URI=$(scripts/mlflow-server \
-         start)` first (scripts/test does it)"
-    );
-    assert!(
-        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
-        "the push tests only run against a local MLflow server (127.0.0.1), not {uri}"
-    );
-    let config =
-        TrackingConfig::from_env().unwrap_or_else(|e| panic!("invalid MLflow settings: {e}"));
-    MlflowClient::new(config).unwrap_or_else(|e| panic!("cannot build the client: {e}"))
-}
-
-/// A name no other test or earlier run uses.
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "vigie-test-push-{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Asserts that two histories hold the same points, each once: same steps and timestamps, and
 /// values equal up to the last bits (a server's JSON number may shift the last bit; NaN equals

@@ -11,17 +11,18 @@
 //! machine, or when the Python of the project's venv (`VIGIE_PYTHON`, else `.venv/bin/python`)
 //! is missing.
 
+#[path = "../support/mod.rs"]
+mod support;
+use support::{client, python, unique};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use vigie_mlflow::{
     CreateLoggedModel, CreateModelVersion, Dataset, DatasetInput, LoggedModelStatus, Metric,
-    MlflowClient, ModelOutput, Param, RunLogger, RunOptions, RunStatus, Tag, TrackingConfig,
-    mlflow_tags,
+    MlflowClient, ModelOutput, Param, RunLogger, RunOptions, RunStatus, Tag, mlflow_tags,
 };
 
 const METRIC_KEYS: [&str; 3] = ["loss", "accuracy", "val_f1"];
@@ -29,51 +30,6 @@ const STEPS: i64 = 40;
 /// The step whose `val_f1` is NaN (a diverged evaluation must survive the round trip).
 const NAN_STEP: i64 = 17;
 const MODEL_FILE_BYTES: &[u8] = b"VIGIE-DEMO-MODEL\x00\x01\x02\xff weights";
-
-/// A client for the local test server; panics with the fix when it is not configured.
-fn client() -> MlflowClient {
-    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
-    assert!(
-        !uri.trim().is_empty(),
-        "MLFLOW_TRACKING_URI is not set: run `export MLFLOW_TRACKING_URI=$(scripts/mlflow-server \
-         start)` first (scripts/test does it)"
-    );
-    let config =
-        TrackingConfig::from_env().unwrap_or_else(|e| panic!("invalid MLflow settings: {e}"));
-    let uri = config.tracking_uri();
-    assert!(
-        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
-        "this test only writes to a local MLflow server (127.0.0.1), not {uri}"
-    );
-    MlflowClient::new(config).unwrap_or_else(|e| panic!("cannot build the client: {e}"))
-}
-
-/// The venv's Python (`VIGIE_PYTHON`, else `<workspace>/.venv/bin/python`); panics when absent.
-fn python() -> PathBuf {
-    let python = std::env::var_os("VIGIE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    assert!(
-        python.exists(),
-        "no Python at {} (run scripts/setup-python or set VIGIE_PYTHON)",
-        python.display()
-    );
-    python
-}
-
-/// A name no other test or earlier run against the same server uses.
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "vigie-test-{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn metric_value(key: &str, step: i64) -> f64 {
     let t = step as f64;

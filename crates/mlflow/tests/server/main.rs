@@ -13,3 +13,5 @@ mod fake_server;
 mod models;
 mod retry;
 mod runs;
+#[path = "../support/mod.rs"]
+mod support;
