@@ -391,6 +391,27 @@ fn check_record(line: &Line, bytes: &[u8], max: usize) -> Option<String> {
     None
 }
 
+/// The next line that is not blank, already checked for size and binary content; blank lines
+/// (between JSON or log records) are skipped.
+fn next_content_line(
+    lines: &mut LineSource,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Result<Line, SourceItem>>> {
+    while let Some(line) = lines.next_line(buf)? {
+        if !line.too_long && buf.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        if let Some(reason) = check_record(&line, buf, lines.max) {
+            return Ok(Some(Err(SourceItem::Invalid {
+                line: line.number,
+                reason,
+            })));
+        }
+        return Ok(Some(Ok(line)));
+    }
+    Ok(None)
+}
+
 struct LinesReader {
     lines: LineSource,
     buf: Vec<u8>,
@@ -730,18 +751,11 @@ fn scalar_text(value: &serde_json::Value) -> Option<String> {
 impl JsonReader {
     fn next_item(&mut self) -> Result<Option<SourceItem>> {
         loop {
-            let Some(line) = self.lines.next_line(&mut self.buf)? else {
-                return Ok(None);
+            let line = match next_content_line(&mut self.lines, &mut self.buf)? {
+                None => return Ok(None),
+                Some(Err(invalid)) => return Ok(Some(invalid)),
+                Some(Ok(line)) => line,
             };
-            if !line.too_long && self.buf.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            if let Some(reason) = check_record(&line, &self.buf, self.lines.max) {
-                return Ok(Some(SourceItem::Invalid {
-                    line: line.number,
-                    reason,
-                }));
-            }
             let value: serde_json::Value = match serde_json::from_slice(&self.buf) {
                 Ok(v) => v,
                 Err(e) => {
@@ -859,32 +873,23 @@ struct ClfReader {
 
 impl ClfReader {
     fn next_item(&mut self) -> Result<Option<SourceItem>> {
-        loop {
-            let Some(line) = self.lines.next_line(&mut self.buf)? else {
-                return Ok(None);
-            };
-            if !line.too_long && self.buf.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            if let Some(reason) = check_record(&line, &self.buf, self.lines.max) {
-                return Ok(Some(SourceItem::Invalid {
-                    line: line.number,
-                    reason,
-                }));
-            }
-            return Ok(Some(match parse_access_log(&self.buf, self.with_method) {
-                Some(entry) => SourceItem::Record(SourceRecord {
-                    line: line.number,
-                    raw: entry.text,
-                    label_key: None,
-                    client: Some(entry.client),
-                }),
-                None => SourceItem::Invalid {
-                    line: line.number,
-                    reason: "not a Common/Combined Log Format line".to_owned(),
-                },
-            }));
-        }
+        let line = match next_content_line(&mut self.lines, &mut self.buf)? {
+            None => return Ok(None),
+            Some(Err(invalid)) => return Ok(Some(invalid)),
+            Some(Ok(line)) => line,
+        };
+        Ok(Some(match parse_access_log(&self.buf, self.with_method) {
+            Some(entry) => SourceItem::Record(SourceRecord {
+                line: line.number,
+                raw: entry.text,
+                label_key: None,
+                client: Some(entry.client),
+            }),
+            None => SourceItem::Invalid {
+                line: line.number,
+                reason: "not a Common/Combined Log Format line".to_owned(),
+            },
+        }))
     }
 }
 
