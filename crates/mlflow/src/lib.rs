@@ -114,6 +114,6 @@ pub use filestore::FileStore;
 pub use logger::{FinishOutcome, RunLogger, RunOptions};
 pub use models::ModelUri;
 pub use push::{PushOptions, PushReport, push_store};
-pub use store::TrackingStore;
+pub use store::{DefaultStore, TrackingStore};
 pub use sync::{SyncReport, sync_all, sync_journal};
 pub use types::*;

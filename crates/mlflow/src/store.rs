@@ -125,3 +125,160 @@ impl TrackingStore for crate::MlflowClient {
         Ok(())
     }
 }
+
+/// The store a trainer logs to when it is not told otherwise, chosen the way MLflow users
+/// expect: an `http(s)://` tracking URI is a server, a `file:` URI or a plain path is a local
+/// file store there, and no URI at all is the local default, `./mlruns`.
+#[derive(Debug)]
+pub enum DefaultStore {
+    /// An MLflow tracking server (boxed: a client is much larger than a folder path).
+    Server(Box<crate::MlflowClient>),
+    /// A folder in MLflow's file-store layout.
+    Local(crate::FileStore),
+}
+
+/// The folder runs go to when no tracking URI is set.
+pub const LOCAL_DEFAULT_DIR: &str = "mlruns";
+
+impl DefaultStore {
+    /// From `MLFLOW_TRACKING_URI` (and, for a server, the other `MLFLOW_*` variables).
+    pub fn from_env() -> Result<DefaultStore> {
+        let uri = std::env::var(crate::config::ENV_TRACKING_URI)
+            .ok()
+            .filter(|u| !u.trim().is_empty());
+        DefaultStore::from_uri(uri.as_deref())
+    }
+
+    /// From a tracking URI (`None`: the local default). A server takes its credentials,
+    /// retries and timeouts from the `MLFLOW_*` variables, with `uri` replacing the URI.
+    pub fn from_uri(uri: Option<&str>) -> Result<DefaultStore> {
+        match local_store_path(uri) {
+            Some(path) => Ok(DefaultStore::Local(crate::FileStore::new(path)?)),
+            None => {
+                let uri = uri.unwrap_or_default().to_owned();
+                let config = crate::TrackingConfig::from_lookup(|name| {
+                    if name == crate::config::ENV_TRACKING_URI {
+                        Some(uri.clone())
+                    } else {
+                        std::env::var(name).ok()
+                    }
+                })?;
+                Ok(DefaultStore::Server(Box::new(crate::MlflowClient::new(
+                    config,
+                )?)))
+            }
+        }
+    }
+
+    fn inner(&self) -> &dyn TrackingStore {
+        match self {
+            DefaultStore::Server(client) => client.as_ref(),
+            DefaultStore::Local(store) => store,
+        }
+    }
+}
+
+/// The folder of a local store named by `uri`, or `None` when `uri` names a server.
+fn local_store_path(uri: Option<&str>) -> Option<std::path::PathBuf> {
+    let uri = uri.map(str::trim).filter(|u| !u.is_empty());
+    match uri {
+        None => Some(std::path::PathBuf::from(LOCAL_DEFAULT_DIR)),
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => None,
+        Some(u) => {
+            let path = u.strip_prefix("file://").unwrap_or(u);
+            Some(std::path::PathBuf::from(
+                path.strip_prefix("file:").unwrap_or(path),
+            ))
+        }
+    }
+}
+
+impl TrackingStore for DefaultStore {
+    fn describe(&self) -> String {
+        self.inner().describe()
+    }
+    fn experiment_id(&self, name: &str) -> Result<String> {
+        self.inner().experiment_id(name)
+    }
+    fn create_run(&self, request: &CreateRun) -> Result<Run> {
+        self.inner().create_run(request)
+    }
+    fn get_run(&self, run_id: &str) -> Result<Run> {
+        self.inner().get_run(run_id)
+    }
+    fn find_runs_by_tag(&self, experiment_id: &str, key: &str, value: &str) -> Result<Vec<Run>> {
+        self.inner().find_runs_by_tag(experiment_id, key, value)
+    }
+    fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[Tag],
+    ) -> Result<usize> {
+        self.inner().log_batch(run_id, metrics, params, tags)
+    }
+    fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<Metric>> {
+        self.inner().metric_history(run_id, key)
+    }
+    fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput]) -> Result<()> {
+        self.inner().log_inputs(run_id, datasets)
+    }
+    fn log_artifacts(
+        &self,
+        run_id: &str,
+        local: &Path,
+        artifact_dir: Option<&str>,
+    ) -> Result<usize> {
+        self.inner().log_artifacts(run_id, local, artifact_dir)
+    }
+    fn end_run(&self, run_id: &str, status: RunStatus, end_time: i64) -> Result<()> {
+        self.inner().end_run(run_id, status, end_time)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_uri_is_the_local_default_and_paths_are_local_stores() {
+        assert_eq!(local_store_path(None), Some("mlruns".into()));
+        assert_eq!(local_store_path(Some("  ")), Some("mlruns".into()));
+        assert_eq!(
+            local_store_path(Some("file:///tmp/runs")),
+            Some("/tmp/runs".into())
+        );
+        assert_eq!(
+            local_store_path(Some("file:rel/runs")),
+            Some("rel/runs".into())
+        );
+        assert_eq!(
+            local_store_path(Some("./elsewhere")),
+            Some("./elsewhere".into())
+        );
+        assert_eq!(local_store_path(Some("http://127.0.0.1:5000")), None);
+        assert_eq!(local_store_path(Some("https://mlflow.example")), None);
+    }
+
+    #[test]
+    fn a_file_uri_opens_a_file_store_that_runs_can_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uri = format!("file://{}", dir.path().join("runs").display());
+        let store = DefaultStore::from_uri(Some(&uri)).expect("store");
+        assert!(matches!(store, DefaultStore::Local(_)));
+        let experiment = store.experiment_id("e").expect("experiment");
+        let run = store.create_run(&CreateRun::new(experiment)).expect("run");
+        store
+            .log_batch(&run.info.run_id, &[Metric::new("loss", 0.5, 1)], &[], &[])
+            .expect("log");
+        assert_eq!(
+            store
+                .metric_history(&run.info.run_id, "loss")
+                .expect("history")
+                .len(),
+            1
+        );
+        assert!(dir.path().join("runs/0/meta.yaml").is_file());
+    }
+}
