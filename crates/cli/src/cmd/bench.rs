@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use vigie_data::Split;
 use vigie_data::text::{
-    Analyzer, DocFreq, SECURITY_TOKEN_PATTERN, TfidfConfig, TfidfVectorizer, TokenizerConfig,
+    Analyzer, DocFreq, RowVectorizer, SECURITY_TOKEN_PATTERN, TfidfConfig, TfidfVectorizer,
+    TokenizerConfig,
 };
 
 use crate::args::{BenchTfidfArgs, GlobalArgs, PrepareOpts};

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::error::TextError;
-use super::sparse::CsrMatrix;
 use super::tfidf::{Norm, normalize};
 use super::tokenize::{TokenScratch, Tokenizer, TokenizerConfig};
 
@@ -44,7 +43,7 @@ impl Default for HashingConfig {
     }
 }
 
-/// Reusable buffers for [`HashingVectorizer::transform_one_into`].
+/// Reusable buffers for [`RowVectorizer::transform_one_into`](super::RowVectorizer::transform_one_into).
 #[derive(Debug, Default, Clone)]
 pub struct HashingScratch {
     tokens: TokenScratch,
@@ -98,33 +97,9 @@ impl HashingVectorizer {
         (column, if negative { -1.0 } else { 1.0 })
     }
 
-    /// One row per text.
-    pub fn transform<I>(&self, texts: I) -> CsrMatrix
-    where
-        I: IntoIterator,
-        I::Item: AsRef<str>,
-    {
-        let texts = texts.into_iter();
-        let mut matrix = CsrMatrix::with_capacity(self.n_features(), texts.size_hint().0, 0);
-        let mut scratch = HashingScratch::new();
-        for text in texts {
-            let (indices, data) = matrix.row_buffers();
-            self.transform_one_into(text.as_ref(), &mut scratch, indices, data);
-            matrix.finish_row();
-        }
-        matrix
-    }
-
-    /// The row of one text as `(column indices, values)`, indices increasing.
-    pub fn transform_one(&self, text: &str, scratch: &mut HashingScratch) -> (Vec<u32>, Vec<f32>) {
-        let (mut indices, mut data) = (Vec::new(), Vec::new());
-        self.transform_one_into(text, scratch, &mut indices, &mut data);
-        (indices, data)
-    }
-
     /// Appends the row of `text` to `indices` and `data` without clearing
     /// them. Columns whose signed sum is exactly 0 are left out.
-    pub fn transform_one_into(
+    fn row_into(
         &self,
         text: &str,
         scratch: &mut HashingScratch,
@@ -176,9 +151,28 @@ impl From<HashingVectorizer> for HashingConfig {
     }
 }
 
+impl super::vectorize::RowVectorizer for HashingVectorizer {
+    type Scratch = HashingScratch;
+
+    fn n_features(&self) -> usize {
+        HashingVectorizer::n_features(self)
+    }
+
+    fn transform_one_into(
+        &self,
+        text: &str,
+        scratch: &mut HashingScratch,
+        indices: &mut Vec<u32>,
+        data: &mut Vec<f32>,
+    ) {
+        self.row_into(text, scratch, indices, data);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::RowVectorizer;
     use crate::text::tokenize::Analyzer;
     use proptest::prelude::*;
 

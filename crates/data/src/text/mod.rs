@@ -15,6 +15,8 @@
 //! - [`HashingVectorizer`] ([`HashingConfig`]): stateless xxh3 feature hashing.
 //! - [`Vocabulary`] ([`SequenceConfig`]): char or token id sequences with
 //!   PAD/OOV ids for neural models.
+//! - [`RowVectorizer`]: what TF-IDF and hashing share (a text to a sparse
+//!   row; whole matrices and single rows built the same way).
 //! - [`CsrMatrix`]: the sparse row-major output of the vectorisers.
 //! - [`is_python_space`], [`python_strip`]: Python's whitespace, which
 //!   scikit-learn's whitespace handling follows.
@@ -31,6 +33,7 @@ mod sparse;
 mod term_index;
 mod tfidf;
 mod tokenize;
+mod vectorize;
 
 pub use error::TextError;
 pub use hashing::{HashingConfig, HashingScratch, HashingVectorizer};
@@ -42,3 +45,4 @@ pub use tokenize::{
     Analyzer, SECURITY_TOKEN_PATTERN, SKLEARN_TOKEN_PATTERN, TokenScratch, Tokenizer,
     TokenizerConfig,
 };
+pub use vectorize::RowVectorizer;

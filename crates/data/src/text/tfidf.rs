@@ -157,7 +157,7 @@ impl TfidfVectorizer {
     }
 }
 
-/// Reusable buffers for [`FittedTfidf::transform_one`]; keep one per thread.
+/// Reusable buffers for [`RowVectorizer::transform_one`](super::RowVectorizer::transform_one); keep one per thread.
 #[derive(Debug, Default, Clone)]
 pub struct TfidfScratch {
     tokens: TokenScratch,
@@ -219,33 +219,9 @@ impl FittedTfidf {
         self.vocabulary.get(term)
     }
 
-    /// One row per text; terms unseen at fit time are ignored.
-    pub fn transform<I>(&self, texts: I) -> CsrMatrix
-    where
-        I: IntoIterator,
-        I::Item: AsRef<str>,
-    {
-        let texts = texts.into_iter();
-        let mut matrix = CsrMatrix::with_capacity(self.n_features(), texts.size_hint().0, 0);
-        let mut scratch = TfidfScratch::new();
-        for text in texts {
-            let (indices, data) = matrix.row_buffers();
-            self.transform_one_into(text.as_ref(), &mut scratch, indices, data);
-            matrix.finish_row();
-        }
-        matrix
-    }
-
-    /// The row of one text as `(column indices, values)`, indices increasing.
-    pub fn transform_one(&self, text: &str, scratch: &mut TfidfScratch) -> (Vec<u32>, Vec<f32>) {
-        let (mut indices, mut data) = (Vec::new(), Vec::new());
-        self.transform_one_into(text, scratch, &mut indices, &mut data);
-        (indices, data)
-    }
-
     /// Appends the row of `text` to `indices` and `data` (without clearing
     /// them), so callers can reuse buffers or build a matrix in place.
-    pub fn transform_one_into(
+    fn row_into(
         &self,
         text: &str,
         scratch: &mut TfidfScratch,
@@ -579,9 +555,28 @@ fn weigh_count_rows(fitted: &FittedTfidf, rows: &CountRows, new_ids: &[u32]) -> 
     matrix
 }
 
+impl super::vectorize::RowVectorizer for FittedTfidf {
+    type Scratch = TfidfScratch;
+
+    fn n_features(&self) -> usize {
+        FittedTfidf::n_features(self)
+    }
+
+    fn transform_one_into(
+        &self,
+        text: &str,
+        scratch: &mut TfidfScratch,
+        indices: &mut Vec<u32>,
+        data: &mut Vec<f32>,
+    ) {
+        self.row_into(text, scratch, indices, data);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::RowVectorizer;
     use crate::text::tokenize::Analyzer;
     use proptest::prelude::*;
     use std::f64::consts::FRAC_1_SQRT_2;
