@@ -129,47 +129,6 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
-/// Percent-decode a `&str` in `charset` (a convenience for callers holding text, not bytes).
-pub fn percent_decode_str(text: &str, charset: Charset) -> String {
-    let mut buf = Vec::new();
-    percent_decode_into(text.as_bytes(), true, false, &mut buf);
-    match charset {
-        Charset::Utf8 => String::from_utf8_lossy(&buf).into_owned(),
-        // A Latin-1 text arrives here already decoded to chars: only the escape bytes map 1:1.
-        Charset::Latin1 => decode_mixed_latin1(text),
-    }
-}
-
-fn decode_mixed_latin1(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2]))
-        {
-            out.push((hi << 4 | lo) as char);
-            i += 3;
-            continue;
-        }
-        // Copy one whole char (text is valid UTF-8).
-        let len = utf8_len(bytes[i]);
-        out.push_str(&text[i..i + len]);
-        i += len;
-    }
-    out
-}
-
-fn utf8_len(lead: u8) -> usize {
-    match lead {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        _ => 4,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,18 +200,6 @@ mod tests {
         assert_eq!(utf8().normalize(b"a%41").0, "aA");
         assert_eq!(utf8().normalize(b"a%4").0, "a%4");
         assert_eq!(utf8().normalize(b"%").0, "%");
-    }
-
-    #[test]
-    fn str_helper_matches_byte_path() {
-        assert_eq!(
-            percent_decode_str("x%3Cscript%3E", Charset::Utf8),
-            "x<script>"
-        );
-        assert_eq!(
-            percent_decode_str("\u{f1}%F1", Charset::Latin1),
-            "\u{f1}\u{f1}"
-        );
     }
 
     proptest! {

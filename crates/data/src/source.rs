@@ -7,7 +7,7 @@
 //! and a scorer can use the reader on unlabelled logs directly.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -891,13 +891,4 @@ impl ClfReader {
             },
         }))
     }
-}
-
-/// Read a whole (small) input into memory; used by tests and checksums of tiny files.
-pub fn read_all(path: &Path) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    open_maybe_gzip(path)?
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::io(path, "cannot read", e))?;
-    Ok(out)
 }
