@@ -47,8 +47,9 @@ const LENGTH_BIN_STARTS: [usize; 14] = [
 /// Size of every chart, in pixels.
 const CHART_SIZE: (u32, u32) = (1000, 600);
 
-/// Font family registered from the bundled DejaVu Sans (no system fonts are used).
-const FONT: &str = "sans-serif";
+/// Font family registered from the bundled DejaVu Sans (no system fonts are used); other
+/// crates' charts use it too, after [`register_font`].
+pub const FONT: &str = "sans-serif";
 
 const BENIGN_COLOR: RGBColor = RGBColor(76, 114, 176);
 const MALICIOUS_COLOR: RGBColor = RGBColor(196, 78, 82);
@@ -934,7 +935,7 @@ fn write_csv(path: &Path, table: &mut DataFrame) -> Result<()> {
 }
 
 /// Registers the bundled DejaVu Sans as plotters' `sans-serif` font, once per process.
-fn register_font() -> std::result::Result<(), String> {
+pub fn register_font() -> std::result::Result<(), String> {
     static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
