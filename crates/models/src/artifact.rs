@@ -1,0 +1,222 @@
+//! A saved model: a folder that scores raw text on its own.
+//!
+//! ```text
+//! model/
+//!   vigie-model.json   the manifest: format version, kind, hyperparameters, threshold,
+//!                      training data, and the sha256 of every other file
+//!   …                  the family's own files (vectoriser or vocabulary, weights)
+//! ```
+//!
+//! Loading checks the format version and every checksum before reading the family's files, so a
+//! truncated download or an edited weight file is refused with the file's name. Other files in
+//! the folder (such as MLflow's `MLmodel`, written beside it) are not covered and not read.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::metrics::ThresholdChoice;
+use crate::model::Scorer;
+use crate::spec::{Family, ModelSpec, TrainedModel};
+use crate::{ModelError, Result};
+
+/// Name of the manifest file in a model folder.
+pub const MANIFEST_FILE: &str = "vigie-model.json";
+/// Value of the manifest's `format` field.
+pub const FORMAT_NAME: &str = "vigie-model";
+/// Version of the folder layout and manifest; loading refuses other versions.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What the model was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingData {
+    /// Dataset name (from its definition).
+    pub dataset: String,
+    /// The prepared dataset's digest (texts, labels and split).
+    pub digest: String,
+    /// `[benign, malicious]` counts of the training split.
+    pub train_counts: [usize; 2],
+    /// `[benign, malicious]` counts of the validation split.
+    pub valid_counts: [usize; 2],
+}
+
+/// The manifest, `vigie-model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    /// The model's `kind` (also inside `spec`), at the top for readers.
+    pub kind: String,
+    pub family: Family,
+    /// Hyperparameters, as in the run config's `[model]` table with every default filled in.
+    pub spec: ModelSpec,
+    /// The decision threshold: a text is flagged malicious when its score is >= this.
+    pub threshold: f64,
+    /// How the threshold was chosen, with its validation-split numbers.
+    pub threshold_choice: ThresholdChoice,
+    pub training_data: TrainingData,
+    /// The seed the model was trained with.
+    pub seed: u64,
+    /// Version of the Vigie crate that wrote it.
+    pub vigie_version: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+    /// sha256 (hex) of every file of the folder but the manifest, by relative path.
+    pub files: BTreeMap<String, String>,
+}
+
+/// A model with its manifest.
+pub struct SavedModel {
+    pub manifest: Manifest,
+    pub model: TrainedModel,
+}
+
+impl SavedModel {
+    /// The decision threshold stored with the model.
+    pub fn threshold(&self) -> f64 {
+        self.manifest.threshold
+    }
+
+    /// Whether `score` is flagged malicious at the stored threshold.
+    pub fn is_malicious(&self, score: f64) -> bool {
+        score >= self.manifest.threshold
+    }
+
+    /// Writes the model into `dir` (created; it must not exist or be empty): the family's files,
+    /// then the manifest with their checksums, last, so a folder with a manifest is complete.
+    pub fn save(&mut self, dir: &Path) -> Result<()> {
+        if dir.exists() {
+            let mut entries =
+                fs::read_dir(dir).map_err(|e| ModelError::io(dir, "cannot read folder", e))?;
+            if entries.next().is_some() {
+                return Err(ModelError::artifact(dir, "the model folder is not empty"));
+            }
+        }
+        fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, "cannot create folder", e))?;
+        self.model.save_files(dir)?;
+        self.manifest.files = checksum_files(dir)?;
+        let path = dir.join(MANIFEST_FILE);
+        let json = serde_json::to_vec_pretty(&self.manifest)
+            .map_err(|e| ModelError::artifact(&path, format!("cannot serialise: {e}")))?;
+        fs::write(&path, json).map_err(|e| ModelError::io(&path, "cannot write", e))
+    }
+
+    /// Loads a model folder written by [`SavedModel::save`], after checking its manifest and
+    /// the checksum of every file it lists.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let manifest = read_manifest(dir)?;
+        verify_files(dir, &manifest)?;
+        let model = TrainedModel::load_files(manifest.family, dir)?;
+        Ok(SavedModel { manifest, model })
+    }
+}
+
+impl Scorer for SavedModel {
+    fn score_batch(&self, texts: &[&str]) -> Vec<f64> {
+        self.model.score_batch(texts)
+    }
+
+    fn score_one(&self, text: &str) -> f64 {
+        self.model.score_one(text)
+    }
+}
+
+/// Reads and checks `vigie-model.json` without loading the model.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    let bytes =
+        fs::read(&path).map_err(|e| ModelError::io(&path, "cannot read the model manifest", e))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ModelError::artifact(&path, format!("not a JSON manifest: {e}")))?;
+    if value.get("format").and_then(|v| v.as_str()) != Some(FORMAT_NAME) {
+        return Err(ModelError::artifact(
+            &path,
+            format!("not a Vigie model manifest (no \"format\": \"{FORMAT_NAME}\")"),
+        ));
+    }
+    let version = value.get("format_version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(FORMAT_VERSION)) {
+        return Err(ModelError::artifact(
+            &path,
+            format!(
+                "format version {version:?} is not supported (this Vigie reads version {FORMAT_VERSION})"
+            ),
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ModelError::artifact(&path, format!("malformed manifest: {e}")))
+}
+
+fn verify_files(dir: &Path, manifest: &Manifest) -> Result<()> {
+    for (relative, expected) in &manifest.files {
+        if relative
+            .split('/')
+            .any(|part| part == ".." || part.is_empty())
+        {
+            return Err(ModelError::artifact(
+                &dir.join(MANIFEST_FILE),
+                format!("file path {relative:?} leaves the model folder"),
+            ));
+        }
+        let path = dir.join(relative);
+        let actual = sha256_file(&path)?;
+        if &actual != expected {
+            return Err(ModelError::artifact(
+                &path,
+                format!(
+                    "checksum mismatch (sha256 {actual}, the manifest says {expected}): the file was modified or truncated"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// sha256 of every file under `dir` except the manifest, by `/`-separated relative path.
+fn checksum_files(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((folder, prefix)) = stack.pop() {
+        let entries =
+            fs::read_dir(&folder).map_err(|e| ModelError::io(&folder, "cannot read folder", e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ModelError::io(&folder, "cannot read folder", e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push((path, relative));
+            } else if relative != MANIFEST_FILE {
+                files.insert(relative, sha256_file(&path)?);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Hex sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).map_err(|e| ModelError::io(path, "cannot open", e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(|e| ModelError::io(path, "cannot read", e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}

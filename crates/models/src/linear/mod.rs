@@ -1,0 +1,606 @@
+//! Linear models on sparse TF-IDF rows: L2-regularised logistic regression and linear SVM,
+//! trained by liblinear's dual coordinate descent solvers (rewritten here in [`solver`]).
+//!
+//! [`fit`] learns a [`FittedTfidf`] on the training texts (char 1–3-grams with sublinear tf by
+//! default, the reference's `linsvc_char3` recipe), then solves
+//!
+//! ```text
+//!     min_w  ½‖w‖² + Σᵢ Cᵢ · loss(yᵢ (wᵀxᵢ + w_b · s))
+//! ```
+//!
+//! with `yᵢ ∈ {−1, +1}` (+1 malicious), `Cᵢ = c × class weight` and, as in liblinear and
+//! scikit-learn's liblinear path, the intercept obtained as the weight `w_b` of an extra
+//! constant feature `s = intercept_scaling` appended to every row: it is regularised like the
+//! other weights, so a larger `intercept_scaling` regularises the intercept less. The loss is the
+//! logistic loss `ln(1 + e^(−m))` or the (squared) hinge `max(0, 1 − m)[²]` of the margin `m`.
+//!
+//! The solvers stop on liblinear's projected-gradient criterion (see [`solver`]) with tolerance
+//! `tol`; the default 0.1 is liblinear's own default for its dual solvers: the dual criterion is
+//! a bound on the KKT violation of single coordinates, and at 0.1 the weights already rank
+//! requests as well as a tightly converged solution, at a fraction of the passes.
+//!
+//! A trained [`LinearModel`] scores raw texts on its own: logistic regression gives
+//! `P(malicious) = σ(wᵀx + b)`, the SVM its margin `wᵀx + b`; [`LinearModel::contributions`]
+//! lists the terms that weighed most on one score, for analysts.
+
+mod solver;
+
+use std::fs;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use vigie_data::text::{
+    Analyzer, CsrMatrix, FittedTfidf, RowVectorizer, TfidfConfig, TfidfScratch, TfidfVectorizer,
+    Tokenizer, TokenizerConfig,
+};
+
+use crate::model::{Persist, Scorer, TrainData, TrainObserver};
+use crate::{ModelError, Result};
+
+use solver::{Problem, SolverOptions, SvmLossKind};
+
+/// Which loss the linear model minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinearKind {
+    LogisticRegression,
+    LinearSvm,
+}
+
+impl LinearKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LinearKind::LogisticRegression => "logistic_regression",
+            LinearKind::LinearSvm => "linear_svm",
+        }
+    }
+}
+
+/// How each class's errors are weighed against the regulariser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeight {
+    /// Class weight `n_samples / (2 × n_class)`, as scikit-learn's `"balanced"`: both classes
+    /// count as much in total, whatever their sizes.
+    #[default]
+    Balanced,
+    /// Every sample weighs 1.
+    None,
+}
+
+/// The SVM's loss on the margin `m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SvmLoss {
+    /// `max(0, 1 − m)²` (liblinear solver 1, scikit-learn's `LinearSVC` default).
+    #[default]
+    SquaredHinge,
+    /// `max(0, 1 − m)` (liblinear solver 3).
+    Hinge,
+}
+
+/// Hyperparameters of the linear models (`[model]` keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinearConfig {
+    /// The TF-IDF vectoriser fitted on the training texts. Defaults to char 1–3-grams with
+    /// sublinear tf; a `[model.tfidf]` table given in full or in part starts from
+    /// [`TfidfConfig`]'s own defaults instead (scikit-learn's: `sublinear_tf = false`, word
+    /// unigrams), so write every key you rely on.
+    pub tfidf: TfidfConfig,
+    /// Inverse regularisation strength (larger: fit the training data more closely).
+    pub c: f64,
+    pub class_weight: ClassWeight,
+    /// Stopping tolerance of the dual solver (liblinear's `eps`), see the module docs.
+    pub tol: f64,
+    /// Most passes over the training rows.
+    pub max_iter: usize,
+    /// SVM loss (defaults to squared hinge); logistic regression refuses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<SvmLoss>,
+    /// Value of the constant feature whose weight is the intercept; 0 fits no intercept.
+    pub intercept_scaling: f64,
+}
+
+impl Default for LinearConfig {
+    fn default() -> Self {
+        LinearConfig {
+            tfidf: default_tfidf(),
+            c: 1.0,
+            class_weight: ClassWeight::Balanced,
+            tol: 0.1,
+            max_iter: 1000,
+            loss: None,
+            intercept_scaling: 1.0,
+        }
+    }
+}
+
+/// Char 1–3-grams, lowercased, sublinear tf, L2 rows: the reference's `linsvc_char3`.
+fn default_tfidf() -> TfidfConfig {
+    TfidfConfig {
+        tokenizer: TokenizerConfig {
+            analyzer: Analyzer::Char {
+                ngram_min: 1,
+                ngram_max: 3,
+            },
+            lowercase: true,
+        },
+        sublinear_tf: true,
+        ..TfidfConfig::default()
+    }
+}
+
+impl LinearConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.c.is_finite() && self.c > 0.0) {
+            return Err(ModelError::config(
+                "model.c",
+                format!("must be a positive number, got {}", self.c),
+            ));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(ModelError::config(
+                "model.tol",
+                format!("must be a positive number, got {}", self.tol),
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(ModelError::config("model.max_iter", "must be at least 1"));
+        }
+        if !(self.intercept_scaling.is_finite() && self.intercept_scaling >= 0.0) {
+            return Err(ModelError::config(
+                "model.intercept_scaling",
+                format!(
+                    "must be 0 (no intercept) or a positive number, got {}",
+                    self.intercept_scaling
+                ),
+            ));
+        }
+        self.tfidf
+            .validate()
+            .map_err(|err| ModelError::config("model.tfidf", err.to_string()))?;
+        Tokenizer::new(self.tfidf.tokenizer.clone())
+            .map_err(|err| ModelError::config("model.tfidf.tokenizer", err.to_string()))?;
+        Ok(())
+    }
+
+    /// [`LinearConfig::validate`], plus the checks that depend on the model kind.
+    pub fn validate_for(&self, kind: LinearKind) -> Result<()> {
+        self.validate()?;
+        if kind == LinearKind::LogisticRegression && self.loss.is_some() {
+            return Err(ModelError::config(
+                "model.loss",
+                "applies to linear_svm only: logistic regression always minimises the logistic loss",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One term's part in a score: `contribution = weight × value`, positive towards malicious.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    pub term: String,
+    pub column: u32,
+    pub weight: f32,
+    /// The term's TF-IDF value in the text.
+    pub value: f32,
+    pub contribution: f32,
+}
+
+/// How the solver ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SolverReport {
+    pub iterations: usize,
+    pub converged: bool,
+    /// The stopping quantity at the last pass (compare with `tol`).
+    pub violation: f64,
+}
+
+/// A trained linear model with its vectoriser.
+#[derive(Debug, Clone)]
+pub struct LinearModel {
+    kind: LinearKind,
+    config: LinearConfig,
+    tfidf: FittedTfidf,
+    weights: Vec<f32>,
+    bias: f64,
+    solver: Option<SolverReport>,
+}
+
+/// Trains a linear model of `kind` on `data.train`.
+pub fn fit(
+    kind: LinearKind,
+    config: &LinearConfig,
+    data: &TrainData<'_>,
+    observer: &mut dyn TrainObserver,
+) -> Result<LinearModel> {
+    config.validate_for(kind)?;
+    let train = &data.train;
+    let [n_benign, n_malicious] = train.class_counts();
+    if n_benign == 0 || n_malicious == 0 {
+        return Err(ModelError::Data(format!(
+            "the training split needs both classes, it has {n_benign} benign and {n_malicious} malicious texts"
+        )));
+    }
+
+    observer.phase("vectorise", Some(train.len() as u64));
+    let (tfidf, matrix) = TfidfVectorizer::fit_transform(config.tfidf.clone(), &train.texts)?;
+    observer.advance(train.len() as u64);
+
+    let y: Vec<f64> = train
+        .labels
+        .iter()
+        .map(|label| if label.is_malicious() { 1.0 } else { -1.0 })
+        .collect();
+    let (weight_benign, weight_malicious) = match config.class_weight {
+        ClassWeight::Balanced => {
+            let n = train.len() as f64;
+            (n / (2.0 * n_benign as f64), n / (2.0 * n_malicious as f64))
+        }
+        ClassWeight::None => (1.0, 1.0),
+    };
+    let problem = Problem {
+        x: &matrix,
+        y: &y,
+        c_negative: config.c * weight_benign,
+        c_positive: config.c * weight_malicious,
+        intercept_feature: config.intercept_scaling,
+    };
+    let options = SolverOptions {
+        tol: config.tol,
+        max_iter: config.max_iter,
+        seed: data.seed,
+    };
+
+    observer.phase("fit", Some(config.max_iter as u64));
+    let solution = {
+        let mut on_pass = |pass: usize, objective: f64, violation: f64| {
+            observer.advance(1);
+            observer.epoch(
+                pass as u64,
+                &[("train_objective", objective), ("max_violation", violation)],
+            );
+        };
+        match kind {
+            LinearKind::LogisticRegression => {
+                solver::solve_logistic(&problem, &options, &mut on_pass)
+            }
+            LinearKind::LinearSvm => {
+                let loss = match config.loss.unwrap_or_default() {
+                    SvmLoss::SquaredHinge => SvmLossKind::SquaredHinge,
+                    SvmLoss::Hinge => SvmLossKind::Hinge,
+                };
+                solver::solve_svm(&problem, loss, &options, &mut on_pass)
+            }
+        }
+    };
+    if !solution.converged {
+        observer.note(&format!(
+            "{}: reached max_iter = {} before converging (violation {:.3e} > tol {:.1e}); \
+             raise model.max_iter or model.tol",
+            kind.name(),
+            config.max_iter,
+            solution.violation,
+            config.tol
+        ));
+    }
+    if solution.weights.iter().any(|w| !w.is_finite()) || !solution.intercept_weight.is_finite() {
+        return Err(ModelError::Training(format!(
+            "{}: the solver produced non-finite weights",
+            kind.name()
+        )));
+    }
+    Ok(LinearModel {
+        kind,
+        config: config.clone(),
+        tfidf,
+        weights: solution.weights.iter().map(|&w| w as f32).collect(),
+        bias: solution.intercept_weight * config.intercept_scaling,
+        solver: Some(SolverReport {
+            iterations: solution.iterations,
+            converged: solution.converged,
+            violation: solution.violation,
+        }),
+    })
+}
+
+impl LinearModel {
+    pub fn kind(&self) -> LinearKind {
+        self.kind
+    }
+
+    pub fn config(&self) -> &LinearConfig {
+        &self.config
+    }
+
+    pub fn tfidf(&self) -> &FittedTfidf {
+        &self.tfidf
+    }
+
+    /// One weight per TF-IDF column.
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+
+    /// The intercept `b` (the intercept feature's weight times `intercept_scaling`).
+    pub fn bias(&self) -> f64 {
+        self.bias
+    }
+
+    /// How the solver ended; `None` for a loaded model.
+    pub fn solver_report(&self) -> Option<SolverReport> {
+        self.solver
+    }
+
+    /// The score at which a request turns malicious before any tuning: 0.5 for the
+    /// probability of logistic regression, 0 for the SVM margin.
+    pub fn default_threshold(&self) -> f64 {
+        match self.kind {
+            LinearKind::LogisticRegression => 0.5,
+            LinearKind::LinearSvm => 0.0,
+        }
+    }
+
+    /// `wᵀx + b` of each text (for logistic regression, the log-odds of malicious).
+    pub fn decision_function(&self, texts: &[&str]) -> Vec<f64> {
+        let mut scratch = RowScratch::default();
+        texts
+            .iter()
+            .map(|text| self.margin(text, &mut scratch))
+            .collect()
+    }
+
+    /// `wᵀx + b` of the rows of a matrix built by [`LinearModel::tfidf`].
+    pub fn decision_function_matrix(&self, matrix: &CsrMatrix) -> Vec<f64> {
+        matrix.rows().map(|row| self.row_margin(row)).collect()
+    }
+
+    /// The `top` terms of `text` with the largest `|weight × value|`, largest first.
+    pub fn contributions(&self, text: &str, top: usize) -> Vec<Contribution> {
+        let mut scratch = TfidfScratch::default();
+        let (indices, values) = self.tfidf.transform_one(text, &mut scratch);
+        let mut contributions: Vec<Contribution> = indices
+            .iter()
+            .zip(&values)
+            .map(|(&column, &value)| {
+                let weight = self.weights[column as usize];
+                Contribution {
+                    term: self.tfidf.vocabulary()[column as usize].clone(),
+                    column,
+                    weight,
+                    value,
+                    contribution: weight * value,
+                }
+            })
+            .collect();
+        contributions.sort_by(|a, b| {
+            b.contribution
+                .abs()
+                .total_cmp(&a.contribution.abs())
+                .then(a.column.cmp(&b.column))
+        });
+        contributions.truncate(top);
+        contributions
+    }
+
+    fn margin(&self, text: &str, scratch: &mut RowScratch) -> f64 {
+        scratch.indices.clear();
+        scratch.values.clear();
+        self.tfidf.transform_one_into(
+            text,
+            &mut scratch.tfidf,
+            &mut scratch.indices,
+            &mut scratch.values,
+        );
+        self.row_margin((&scratch.indices, &scratch.values))
+    }
+
+    fn row_margin(&self, (indices, values): (&[u32], &[f32])) -> f64 {
+        let mut sum = self.bias;
+        for (&column, &value) in indices.iter().zip(values) {
+            // Columns come from our own vectoriser, so they are below weights.len().
+            if let Some(&weight) = self.weights.get(column as usize) {
+                sum += f64::from(weight) * f64::from(value);
+            }
+        }
+        sum
+    }
+
+    fn link(&self, margin: f64) -> f64 {
+        match self.kind {
+            LinearKind::LogisticRegression => sigmoid(margin),
+            LinearKind::LinearSvm => margin,
+        }
+    }
+}
+
+/// Buffers reused across the texts of one scoring call.
+#[derive(Default)]
+struct RowScratch {
+    tfidf: TfidfScratch,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+}
+
+fn sigmoid(margin: f64) -> f64 {
+    // Written so that neither branch overflows.
+    if margin >= 0.0 {
+        1.0 / (1.0 + (-margin).exp())
+    } else {
+        let e = margin.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl Scorer for LinearModel {
+    fn score_batch(&self, texts: &[&str]) -> Vec<f64> {
+        let mut scratch = RowScratch::default();
+        texts
+            .iter()
+            .map(|text| self.link(self.margin(text, &mut scratch)))
+            .collect()
+    }
+}
+
+/// Saved files.
+const META_FILE: &str = "linear.json";
+const TFIDF_FILE: &str = "tfidf.json";
+const WEIGHTS_FILE: &str = "weights.f32";
+const FORMAT_VERSION: u32 = 1;
+
+/// Contents of [`META_FILE`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinearMeta {
+    format_version: u32,
+    kind: LinearKind,
+    config: LinearConfig,
+    n_features: usize,
+    bias: f64,
+}
+
+impl Persist for LinearModel {
+    fn save(&self, dir: &Path) -> Result<()> {
+        let meta = LinearMeta {
+            format_version: FORMAT_VERSION,
+            kind: self.kind,
+            config: self.config.clone(),
+            n_features: self.weights.len(),
+            bias: self.bias,
+        };
+        let meta_path = dir.join(META_FILE);
+        let meta_json = serde_json::to_vec_pretty(&meta)
+            .map_err(|err| ModelError::artifact(&meta_path, err.to_string()))?;
+        fs::write(&meta_path, meta_json)
+            .map_err(|err| ModelError::io(&meta_path, "cannot write", err))?;
+
+        let tfidf_path = dir.join(TFIDF_FILE);
+        let tfidf_json = serde_json::to_vec(&self.tfidf)
+            .map_err(|err| ModelError::artifact(&tfidf_path, err.to_string()))?;
+        fs::write(&tfidf_path, tfidf_json)
+            .map_err(|err| ModelError::io(&tfidf_path, "cannot write", err))?;
+
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let bytes: Vec<u8> = self.weights.iter().flat_map(|w| w.to_le_bytes()).collect();
+        fs::write(&weights_path, bytes)
+            .map_err(|err| ModelError::io(&weights_path, "cannot write", err))?;
+        Ok(())
+    }
+
+    fn load(dir: &Path) -> Result<Self> {
+        let meta_path = dir.join(META_FILE);
+        let meta_bytes =
+            fs::read(&meta_path).map_err(|err| ModelError::io(&meta_path, "cannot read", err))?;
+        let meta: LinearMeta = serde_json::from_slice(&meta_bytes).map_err(|err| {
+            ModelError::artifact(&meta_path, format!("not a linear model description: {err}"))
+        })?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(ModelError::artifact(
+                &meta_path,
+                format!(
+                    "format version {} is not the supported {FORMAT_VERSION}",
+                    meta.format_version
+                ),
+            ));
+        }
+        meta.config
+            .validate_for(meta.kind)
+            .map_err(|err| ModelError::artifact(&meta_path, err.to_string()))?;
+        if !meta.bias.is_finite() {
+            return Err(ModelError::artifact(&meta_path, "non-finite bias"));
+        }
+
+        let tfidf_path = dir.join(TFIDF_FILE);
+        let tfidf_bytes =
+            fs::read(&tfidf_path).map_err(|err| ModelError::io(&tfidf_path, "cannot read", err))?;
+        let tfidf: FittedTfidf = serde_json::from_slice(&tfidf_bytes).map_err(|err| {
+            ModelError::artifact(
+                &tfidf_path,
+                format!("not a fitted TF-IDF vectoriser: {err}"),
+            )
+        })?;
+        if tfidf.n_features() != meta.n_features {
+            return Err(ModelError::artifact(
+                &tfidf_path,
+                format!(
+                    "{} vocabulary terms, but {META_FILE} says {} features",
+                    tfidf.n_features(),
+                    meta.n_features
+                ),
+            ));
+        }
+
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let bytes = fs::read(&weights_path)
+            .map_err(|err| ModelError::io(&weights_path, "cannot read", err))?;
+        if bytes.len() != meta.n_features * 4 {
+            return Err(ModelError::artifact(
+                &weights_path,
+                format!(
+                    "{} bytes, expected {} ({} little-endian f32 weights)",
+                    bytes.len(),
+                    meta.n_features * 4,
+                    meta.n_features
+                ),
+            ));
+        }
+        let weights: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+            .collect();
+        if weights.iter().any(|w| !w.is_finite()) {
+            return Err(ModelError::artifact(&weights_path, "non-finite weight"));
+        }
+        Ok(LinearModel {
+            kind: meta.kind,
+            config: meta.config,
+            tfidf,
+            weights,
+            bias: meta.bias,
+            solver: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_is_stable_at_the_extremes() {
+        assert_eq!(sigmoid(0.0), 0.5);
+        assert!(sigmoid(-1000.0) >= 0.0 && sigmoid(-1000.0) < 1e-300);
+        assert_eq!(sigmoid(1000.0), 1.0);
+    }
+
+    #[test]
+    fn config_reads_from_toml_and_rejects_unknown_keys() {
+        let config: LinearConfig =
+            toml::from_str("c = 2.5\nclass_weight = \"none\"\nloss = \"hinge\"").expect("valid");
+        assert_eq!(config.c, 2.5);
+        assert_eq!(config.class_weight, ClassWeight::None);
+        assert_eq!(config.loss, Some(SvmLoss::Hinge));
+        assert_eq!(config.tfidf, default_tfidf());
+        assert!(toml::from_str::<LinearConfig>("cc = 1.0").is_err());
+        assert!(matches!(
+            config.validate_for(LinearKind::LogisticRegression),
+            Err(ModelError::InvalidConfig { field, .. }) if field == "model.loss"
+        ));
+        assert!(config.validate_for(LinearKind::LinearSvm).is_ok());
+    }
+
+    #[test]
+    fn shuffles_are_permutations_and_seeded() {
+        let mut a: Vec<usize> = (0..100).collect();
+        let mut b = a.clone();
+        solver::SplitMix64::new(7).shuffle(&mut a);
+        solver::SplitMix64::new(7).shuffle(&mut b);
+        assert_eq!(a, b);
+        assert_ne!(a, (0..100).collect::<Vec<_>>());
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+    }
+}

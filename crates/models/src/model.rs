@@ -1,0 +1,102 @@
+//! The interface every model family implements: training data in, per-epoch reports out,
+//! a scorer of raw request texts at the end.
+
+use vigie_data::Label;
+
+/// Texts and labels of one split.
+#[derive(Debug, Clone, Default)]
+pub struct LabelledTexts<'a> {
+    pub texts: Vec<&'a str>,
+    pub labels: Vec<Label>,
+}
+
+impl<'a> LabelledTexts<'a> {
+    pub fn new(texts: Vec<&'a str>, labels: Vec<Label>) -> Self {
+        debug_assert_eq!(texts.len(), labels.len());
+        LabelledTexts { texts, labels }
+    }
+
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// `[benign, malicious]` counts.
+    pub fn class_counts(&self) -> [usize; 2] {
+        let malicious = self.labels.iter().filter(|l| l.is_malicious()).count();
+        [self.labels.len() - malicious, malicious]
+    }
+
+    /// 1.0 for malicious, 0.0 for benign, in order.
+    pub fn targets(&self) -> Vec<f32> {
+        self.labels
+            .iter()
+            .map(|l| if l.is_malicious() { 1.0 } else { 0.0 })
+            .collect()
+    }
+}
+
+/// What a model family is trained on: the training split, and the validation split for early
+/// stopping and per-epoch reports (the threshold is chosen on it afterwards, by the caller).
+#[derive(Debug, Clone)]
+pub struct TrainData<'a> {
+    pub train: LabelledTexts<'a>,
+    pub valid: LabelledTexts<'a>,
+    /// Seeds every random choice (shuffles, initialisation, sampling, dropout).
+    pub seed: u64,
+    /// Threads the family may use (rayon pools, backend threads); 0 means all cores.
+    pub threads: usize,
+}
+
+/// Receives progress and per-epoch metrics while a model trains (`Send`: training may run on
+/// a sized thread pool); the CLI feeds a progress bar
+/// and the tracker from it. Every method has a no-op default.
+pub trait TrainObserver: Send {
+    /// A new phase starts ("vectorise", "fit", "epoch 3/20", …), with its size in units when known.
+    fn phase(&mut self, _name: &str, _total: Option<u64>) {}
+
+    /// `units` more units of the current phase are done.
+    fn advance(&mut self, _units: u64) {}
+
+    /// End of an epoch (or outer solver iteration): `step` counts from 1; metric names are
+    /// plain keys such as `train_loss`, `valid_loss`, `valid_f1`, `valid_roc_auc`.
+    fn epoch(&mut self, _step: u64, _metrics: &[(&str, f64)]) {}
+
+    /// A free-form note worth showing (e.g. "early stop: best epoch 7 restored").
+    fn note(&mut self, _message: &str) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl TrainObserver for NoObserver {}
+
+/// A trained model's scoring function: one score per raw request text, higher meaning more
+/// likely malicious. Scores are comparable only within one model (a probability for logistic
+/// regression and the networks, a margin for the SVM, an anomaly score for Isolation Forest).
+pub trait Scorer: Send + Sync {
+    fn score_batch(&self, texts: &[&str]) -> Vec<f64>;
+
+    fn score_one(&self, text: &str) -> f64 {
+        self.score_batch(&[text])
+            .first()
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// Saving and loading a family's own files. The [`crate::artifact`] module wraps them in a
+/// self-describing folder (manifest, threshold, checksums).
+pub trait Persist: Sized {
+    /// Writes everything needed to score raw texts again (hyperparameters, vectoriser or
+    /// vocabulary, weights) into `dir`, which exists and is empty.
+    fn save(&self, dir: &std::path::Path) -> crate::Result<()>;
+
+    /// Reads back what [`Persist::save`] wrote; a malformed file is a
+    /// [`crate::ModelError::Artifact`] naming it.
+    fn load(dir: &std::path::Path) -> crate::Result<Self>;
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the model zoo, one module per family, in one binary (each test binary
+//! links Burn: one link instead of several).
+
+mod anomaly;
+mod artifact;
+mod linear;
+mod metrics;
+mod nn;
+mod util;
