@@ -6,10 +6,13 @@
 //! - `fetch`: downloads from a local HTTP server on 127.0.0.1, checksums, offline errors.
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
 //!   (`MLFLOW_TRACKING_URI`).
+//! - `train`: `vigie train` and `vigie eval` on a tiny dataset: local store, determinism,
+//!   bad configs, and the MLflow 3 logged model on the real server.
 //! - `util`: running the binary, a minimal file server.
 
 mod bench_mlflow;
 mod data;
 mod fetch;
 mod mlflow;
+mod train;
 mod util;

@@ -11,7 +11,7 @@ use crate::util::{json, stdout, vigie};
 
 /// The shared test server's URI; fails (never skips) when none is configured, and only accepts
 /// 127.0.0.1.
-fn server_uri() -> String {
+pub fn server_uri() -> String {
     let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
     assert!(
         !uri.trim().is_empty(),

@@ -57,6 +57,75 @@ pub enum Command {
     /// MLflow tracking: send the runs that could not reach the server.
     #[command(subcommand)]
     Mlflow(MlflowCommand),
+    /// Train one model from a run config and log it as one MLflow run.
+    ///
+    /// The config (TOML, see configs/) names the dataset and split, the model and its
+    /// hyperparameters, the threshold rule and the seed. The run goes to the MLflow server of
+    /// MLFLOW_TRACKING_URI, or to the local store ./mlruns when it is unset; every operation is
+    /// journaled first, so a run survives an unreachable server (`vigie mlflow sync` sends it
+    /// later). The model, resolved config, metrics and charts are also written under --out.
+    #[command(
+        after_help = "Examples:\n  vigie train configs/fwaf-linear-svm.toml\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie train configs/csic2010-cnn.toml --out out/runs/cnn"
+    )]
+    Train(TrainArgs),
+    /// Score a dataset with a saved model, or train on each dataset and evaluate on every other
+    /// (--matrix).
+    #[command(
+        after_help = "Examples:\n  vigie eval --model out/runs/fwaf-linear-svm/model --dataset csic2010\n  vigie eval --matrix --config configs/fwaf-linear-svm.toml --out out/matrix"
+    )]
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The run config (TOML).
+    pub config: PathBuf,
+    /// Folder for the run's files [default: out/runs/<run name>-<time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Tracking store: an MLflow server URL, a `file:` URI or a folder [default:
+    /// MLFLOW_TRACKING_URI, else ./mlruns].
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    /// Folder of the run journals.
+    #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
+    pub journal_dir: PathBuf,
+    /// Override the config's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A saved model folder (the `model` folder of a run).
+    #[arg(long, required_unless_present = "matrix", conflicts_with = "matrix")]
+    pub model: Option<PathBuf>,
+    /// Datasets to score (repeatable) [default with --model: every defined dataset].
+    #[arg(long = "dataset")]
+    pub datasets: Vec<String>,
+    /// Score every request of the datasets rather than their test split.
+    #[arg(long)]
+    pub all: bool,
+    /// Train the --config model on each training dataset (fwaf and csic2010 by default; see
+    /// --train-on) and evaluate each on every dataset: the test split of the training datasets,
+    /// every request of the others (echows-urldetect: false positives on real benign traffic).
+    #[arg(long)]
+    pub matrix: bool,
+    /// Run config for --matrix; its dataset is replaced by each training dataset.
+    #[arg(long, requires = "matrix")]
+    pub config: Option<PathBuf>,
+    /// Training datasets for --matrix (repeatable).
+    #[arg(long = "train-on", requires = "matrix")]
+    pub train_on: Vec<String>,
+    /// Folder for the matrix's runs and tables [default: out/matrix-<time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Tracking store for --matrix runs (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    /// Folder of the run journals.
+    #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
+    pub journal_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

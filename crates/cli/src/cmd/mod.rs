@@ -3,8 +3,11 @@
 pub mod bench;
 pub mod bench_mlflow;
 pub mod data;
+pub mod eval;
 pub mod fetch;
 pub mod mlflow;
+pub mod progress;
+pub mod train;
 
 use std::path::Path;
 
@@ -25,6 +28,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Tfidf(args)) => bench::tfidf(global, &args),
         Command::Bench(BenchCommand::Mlflow(args)) => bench_mlflow::mlflow(global, &args),
         Command::Mlflow(MlflowCommand::Sync(args)) => mlflow::sync(global, &args),
+        Command::Train(args) => train::train(global, &args),
+        Command::Eval(args) => eval::eval(global, &args),
     }
 }
 

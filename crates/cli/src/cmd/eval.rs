@@ -1,0 +1,158 @@
+//! `vigie eval`: a saved model scored on other datasets, or the transfer matrix (`--matrix`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use vigie_models::artifact::SavedModel;
+use vigie_runner::eval::{EvalScope, MatrixRow, evaluate_model, matrix_markdown, write_matrix};
+use vigie_runner::{DataSource, RunConfig, RunRequest, train_run};
+
+use super::progress::TerminalProgress;
+use super::train::{default_out_dir, open_store};
+use crate::args::{EvalArgs, GlobalArgs};
+use crate::output::print_json;
+use crate::say;
+
+/// Training datasets of the matrix by default, and the datasets only ever evaluated on.
+const MATRIX_TRAIN: [&str; 2] = ["fwaf", "csic2010"];
+const MATRIX_EVAL_ONLY: [&str; 1] = ["echows-urldetect"];
+
+pub fn eval(global: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
+    let source = DataSource {
+        catalog: super::catalog(global)?,
+        data_dir: global.data_dir.clone(),
+    };
+    if args.matrix {
+        return matrix(global, args, &source);
+    }
+    let Some(model_dir) = &args.model else {
+        anyhow::bail!("--model is required without --matrix");
+    };
+    let model = SavedModel::load(model_dir)
+        .with_context(|| format!("loading the model {}", model_dir.display()))?;
+    let datasets: Vec<String> = if args.datasets.is_empty() {
+        source
+            .catalog
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    } else {
+        args.datasets.clone()
+    };
+    let scope = if args.all {
+        EvalScope::All
+    } else {
+        EvalScope::Test
+    };
+    let mut results = Vec::new();
+    for dataset in &datasets {
+        let result = evaluate_model(&model, dataset, scope, &source)
+            .with_context(|| format!("evaluating on {dataset}"))?;
+        results.push(result);
+    }
+    if global.json {
+        return print_json(&results);
+    }
+    println!(
+        "model {} ({}, trained on {}), threshold {:.6}",
+        model_dir.display(),
+        model.manifest.kind,
+        model.manifest.training_data.dataset,
+        model.threshold()
+    );
+    println!("| dataset | requests | malicious | F1 | ROC-AUC | FPR | TPR@FPR1e-3 |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in &results {
+        let m = &r.metrics;
+        println!(
+            "| {} | {} | {} | {:.4} | {:.4} | {:.5} | {:.4} |",
+            r.dataset, r.requests, m.n_malicious, m.f1, m.roc_auc, m.fpr, m.tpr_at_fpr_1e3
+        );
+    }
+    Ok(())
+}
+
+fn matrix(global: &GlobalArgs, args: &EvalArgs, source: &DataSource) -> anyhow::Result<()> {
+    let base = match &args.config {
+        Some(path) => RunConfig::from_file(path)?,
+        None => RunConfig::from_toml(
+            "[data]\ndataset = \"fwaf\"\n[model]\nkind = \"linear_svm\"\n",
+            std::path::Path::new("<default matrix config>"),
+        )?,
+    };
+    let train_on: Vec<String> = if args.train_on.is_empty() {
+        MATRIX_TRAIN.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        args.train_on.clone()
+    };
+    let mut evaluated: Vec<String> = train_on.clone();
+    for name in MATRIX_TRAIN.iter().chain(MATRIX_EVAL_ONLY.iter()) {
+        if !evaluated.iter().any(|d| d == name) && source.catalog.get(name).is_ok() {
+            evaluated.push((*name).to_owned());
+        }
+    }
+    // Every config is checked before the first model trains.
+    let mut configs = Vec::new();
+    for dataset in &train_on {
+        let mut config = base.clone();
+        config.data.dataset = dataset.clone();
+        config.name = Some(format!("matrix-{dataset}-{}", config.model.kind()));
+        config.tracking.experiment = Some("vigie-eval-matrix".to_owned());
+        config.validate(&source.catalog)?;
+        configs.push(config);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir("matrix", base.model.kind()));
+    let mut rows = Vec::new();
+    for config in configs {
+        let trained_on = config.data.dataset.clone();
+        say!(global.quiet, "training on {trained_on}");
+        let request = RunRequest {
+            out_dir: out.join(format!("train-{trained_on}")),
+            config,
+            journal_root: args.journal_dir.clone(),
+            parent_run_id: None,
+            extra_tags: Vec::new(),
+        };
+        let store = open_store(args.tracking_uri.as_deref())?;
+        let mut progress = TerminalProgress::new(global.quiet);
+        let outcome = train_run(&request, source, store, &mut progress)
+            .with_context(|| format!("training on {trained_on}"))?;
+        progress.finish();
+        let model = SavedModel::load(&outcome.model_dir)?;
+        let mut results = Vec::new();
+        for dataset in &evaluated {
+            let scope = if train_on.contains(dataset) {
+                EvalScope::Test
+            } else {
+                EvalScope::All
+            };
+            results.push(
+                evaluate_model(&model, dataset, scope, source)
+                    .with_context(|| format!("evaluating on {dataset}"))?,
+            );
+        }
+        rows.push(MatrixRow {
+            trained_on,
+            model_kind: outcome.model_kind.clone(),
+            run_id: outcome.run_id.clone(),
+            results,
+        });
+    }
+    write_matrix(&out, &rows)?;
+    if global.json {
+        print_json(&rows)?;
+    } else {
+        print!("{}", matrix_markdown(&rows));
+        say!(
+            global.quiet,
+            "written to {} (matrix.md, matrix.json)",
+            out.display()
+        );
+    }
+    let _: PathBuf = out;
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Runs: a run config trained, evaluated and logged to an MLflow tracking store.
+//!
+//! [`config`] parses and checks a run config (`configs/*.toml`); [`run`] trains the model it
+//! names on its dataset, measures it and logs everything as one MLflow run through
+//! `vigie-mlflow` (a server, or the local `./mlruns` store); [`eval`] scores other datasets
+//! with a saved model. The sweep runner builds on [`run::train_run`].
+
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod run;
+pub mod system;
+
+pub use config::{DataSource, RunConfig};
+pub use error::{Result, RunError};
+pub use run::{RunOutcome, RunRequest, train_run};

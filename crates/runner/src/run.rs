@@ -1,0 +1,712 @@
+//! One run: a [`RunConfig`] trained, evaluated and logged as one MLflow run.
+//!
+//! The flow, in order (each step's output is on disk or in the run's journal before the next
+//! starts, so a failure never loses what was already done):
+//! 1. validate the config and load, dedup and split the dataset;
+//! 2. start the run (tags, the flattened config as params, the dataset as an input);
+//! 3. fit the model, logging the family's per-epoch metrics with their steps;
+//! 4. choose the threshold on the validation split, measure the test split, time scoring;
+//! 5. write the model folder (with MLflow's `MLmodel`), the resolved config, metrics and
+//!    charts under the output folder, and log them as artifacts;
+//! 6. on a tracking server, log the model as an MLflow 3 logged model (and register it when
+//!    the config names a registered model); end the run.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use vigie_data::{Label, PreparedDataset, Split};
+use vigie_mlflow::{
+    CreateLoggedModel, CreateModelVersion, Dataset as MlflowDataset, DatasetInput, DefaultStore,
+    LoggedModelStatus, Metric, ModelOutput, Param, RunLogger, RunOptions, RunStatus, Tag,
+    mlflow_tags,
+};
+use vigie_models::artifact::{FORMAT_VERSION, Manifest, SavedModel, TrainingData};
+use vigie_models::metrics::{
+    self, BinaryMetrics, FamilyRecall, ScoringSpeed, ThresholdChoice, plots,
+};
+use vigie_models::spec::TrainedModel;
+use vigie_models::{LabelledTexts, Scorer, TrainData, TrainObserver};
+
+use crate::config::{DataSource, RunConfig};
+use crate::error::{Result, RunError};
+use crate::system;
+
+/// Tags every run carries besides MLflow's own.
+pub mod tags {
+    pub const DATASET: &str = "vigie.dataset";
+    pub const DATASET_DIGEST: &str = "vigie.dataset_digest";
+    pub const MODEL_KIND: &str = "vigie.model_kind";
+    pub const MODEL_FAMILY: &str = "vigie.model_family";
+    pub const BACKEND: &str = "vigie.backend";
+    pub const VERSION: &str = "vigie.version";
+    pub const RUSTC: &str = "vigie.rustc_version";
+    pub const GIT_DIRTY: &str = "vigie.git_dirty";
+    pub const SEED: &str = "vigie.seed";
+}
+
+/// Single-request latency probes per run (a deterministic sample of the test split).
+const LATENCY_PROBES: usize = 1000;
+
+/// What to run and where its files go.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub config: RunConfig,
+    /// The run's local folder (model, config, metrics, charts); created, must be empty.
+    pub out_dir: PathBuf,
+    /// Folder of the run journals.
+    pub journal_root: PathBuf,
+    /// For a nested run (a sweep trial).
+    pub parent_run_id: Option<String>,
+    /// Extra tags (e.g. a sweep's trial id).
+    pub extra_tags: Vec<Tag>,
+}
+
+/// Everything a finished run measured, also written as `metrics.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub run_name: String,
+    pub experiment: String,
+    pub run_id: Option<String>,
+    /// Whether everything reached the tracking store (else `vigie mlflow sync` sends the rest).
+    pub synced: bool,
+    pub journal: PathBuf,
+    pub out_dir: PathBuf,
+    pub model_dir: PathBuf,
+    pub logged_model_id: Option<String>,
+    pub registered_version: Option<String>,
+    pub dataset: String,
+    pub dataset_digest: String,
+    pub model_kind: String,
+    pub threshold: ThresholdChoice,
+    pub valid: BinaryMetrics,
+    pub test: BinaryMetrics,
+    pub test_recall_by_family: Vec<FamilyRecall>,
+    pub train_seconds: f64,
+    pub scoring: ScoringSpeed,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// The metrics of a finished run that must be the same when the run is repeated with the same
+/// config and seed (everything but timings and memory).
+pub fn reproducible_metrics(outcome: &RunOutcome) -> Vec<(String, f64)> {
+    let mut out = vec![("threshold".to_owned(), outcome.threshold.threshold)];
+    for (prefix, m) in [("valid", &outcome.valid), ("test", &outcome.test)] {
+        out.extend(metric_values(prefix, m));
+    }
+    out
+}
+
+fn metric_values(prefix: &str, m: &BinaryMetrics) -> Vec<(String, f64)> {
+    [
+        ("accuracy", m.accuracy),
+        ("precision", m.precision),
+        ("recall", m.recall),
+        ("f1", m.f1),
+        ("roc_auc", m.roc_auc),
+        ("pr_auc", m.pr_auc),
+        ("fpr", m.fpr),
+        ("tpr_at_fpr_1e3", m.tpr_at_fpr_1e3),
+        ("tpr_at_fpr_1e2", m.tpr_at_fpr_1e2),
+        ("tn", m.confusion.tn as f64),
+        ("fp", m.confusion.fp as f64),
+        ("fn", m.confusion.fn_ as f64),
+        ("tp", m.confusion.tp as f64),
+    ]
+    .into_iter()
+    .map(|(name, value)| (format!("{prefix}_{name}"), value))
+    .collect()
+}
+
+/// Loads, dedups and splits the config's dataset.
+pub fn prepare_data(config: &RunConfig, source: &DataSource) -> Result<PreparedDataset> {
+    let (def, _) = source.catalog.get(&config.data.dataset)?;
+    let dataset = vigie_data::load(&def, &source.data_dir, |_| {})?;
+    Ok(PreparedDataset::new(
+        dataset,
+        &config.data.prepare_config(),
+    )?)
+}
+
+fn labelled(prepared: &PreparedDataset, part: Split) -> LabelledTexts<'_> {
+    let (texts, labels) = prepared.part(part);
+    LabelledTexts::new(texts, labels)
+}
+
+/// Trains, evaluates and logs one run. `progress` sees the same events as the tracker (for a
+/// progress bar). The config is validated and the data loaded before the run starts in the
+/// store, so a bad config or a missing file leaves no run behind.
+pub fn train_run(
+    request: &RunRequest,
+    source: &DataSource,
+    store: DefaultStore,
+    progress: &mut dyn TrainObserver,
+) -> Result<RunOutcome> {
+    let config = &request.config;
+    config.validate(&source.catalog)?;
+    prepare_out_dir(&request.out_dir)?;
+    progress.phase("load data", None);
+    let prepared = prepare_data(config, source)?;
+    let train = labelled(&prepared, Split::Train);
+    let valid = labelled(&prepared, Split::Valid);
+    let test = labelled(&prepared, Split::Test);
+    for (name, part) in [("train", &train), ("valid", &valid), ("test", &test)] {
+        if part.class_counts().contains(&0) {
+            return Err(RunError::Invalid {
+                message: format!(
+                    "the {name} split of {} has {:?} [benign, malicious] requests: both classes are needed (check `data.split`)",
+                    config.data.dataset,
+                    part.class_counts()
+                ),
+            });
+        }
+    }
+
+    let mut logger = start_run(request, &prepared, store)?;
+    let result = fit_and_log(
+        request,
+        &prepared,
+        [&train, &valid, &test],
+        &mut logger,
+        progress,
+    );
+    match result {
+        Ok(mut outcome) => {
+            let finished = logger.finish(RunStatus::Finished)?;
+            outcome.run_id = finished.run_id;
+            outcome.synced = finished.synced;
+            outcome.journal = finished.journal;
+            Ok(outcome)
+        }
+        Err(error) => {
+            let _ = logger.set_tags(&[Tag::new(
+                mlflow_tags::NOTE_CONTENT,
+                format!("failed: {error}"),
+            )]);
+            if let Err(finish_error) = logger.finish(RunStatus::Failed) {
+                tracing::warn!(%finish_error, "could not record the failed run");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn prepare_out_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let mut entries = fs::read_dir(dir).map_err(|e| RunError::io(dir, "cannot read", e))?;
+        if entries.next().is_some() {
+            return Err(RunError::Invalid {
+                message: format!(
+                    "the output folder {} is not empty (choose another with --out, or remove it)",
+                    dir.display()
+                ),
+            });
+        }
+    }
+    fs::create_dir_all(dir).map_err(|e| RunError::io(dir, "cannot create the output folder", e))
+}
+
+fn start_run(
+    request: &RunRequest,
+    prepared: &PreparedDataset,
+    store: DefaultStore,
+) -> Result<RunLogger<DefaultStore>> {
+    let config = &request.config;
+    let mut run_tags = vec![
+        Tag::new(mlflow_tags::USER, system::user_name()),
+        Tag::new(mlflow_tags::SOURCE_NAME, "vigie train"),
+        Tag::new(mlflow_tags::SOURCE_TYPE, mlflow_tags::source_type::LOCAL),
+        Tag::new(tags::DATASET, &config.data.dataset),
+        Tag::new(tags::DATASET_DIGEST, &prepared.digest),
+        Tag::new(tags::MODEL_KIND, config.model.kind()),
+        Tag::new(tags::MODEL_FAMILY, config.model.family().name()),
+        Tag::new(tags::BACKEND, config.model.backend()),
+        Tag::new(tags::VERSION, env!("CARGO_PKG_VERSION")),
+        Tag::new(tags::RUSTC, system::RUSTC_VERSION),
+        Tag::new(tags::SEED, config.seed.to_string()),
+    ];
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    match system::git_state(&cwd) {
+        Some((commit, dirty)) => {
+            run_tags.push(Tag::new(mlflow_tags::SOURCE_GIT_COMMIT, commit));
+            run_tags.push(Tag::new(tags::GIT_DIRTY, dirty.to_string()));
+        }
+        None => run_tags.push(Tag::new(tags::GIT_DIRTY, "unknown")),
+    }
+    run_tags.extend(request.extra_tags.iter().cloned());
+    let mut options = RunOptions::new(&request.journal_root, config.experiment());
+    options.run_name = Some(config.run_name());
+    options.tags = run_tags;
+    options.parent_run_id = request.parent_run_id.clone();
+    let mut logger = RunLogger::start(store, options)?;
+
+    let mut params: Vec<Param> = config
+        .flattened()?
+        .into_iter()
+        .map(|(key, value)| Param::new(key, value))
+        .collect();
+    let counts = prepared.split_counts();
+    for (part, [benign, malicious]) in Split::ALL.iter().zip(counts) {
+        params.push(Param::new(
+            format!("data.{}_benign", part.name()),
+            benign.to_string(),
+        ));
+        params.push(Param::new(
+            format!("data.{}_malicious", part.name()),
+            malicious.to_string(),
+        ));
+    }
+    logger.log_params(&params)?;
+    logger.log_inputs(&[dataset_input(config, prepared)])?;
+    logger.flush()?;
+    Ok(logger)
+}
+
+fn dataset_input(config: &RunConfig, prepared: &PreparedDataset) -> DatasetInput {
+    let counts = prepared.split_counts();
+    let profile = serde_json::json!({
+        "requests": prepared.data.texts.len(),
+        "split": config.data.split,
+        "dedup": config.data.dedup,
+        "train": {"benign": counts[0][0], "malicious": counts[0][1]},
+        "valid": {"benign": counts[1][0], "malicious": counts[1][1]},
+        "test": {"benign": counts[2][0], "malicious": counts[2][1]},
+    });
+    DatasetInput {
+        tags: vec![Tag::new(mlflow_tags::DATASET_CONTEXT, "training")],
+        dataset: MlflowDataset {
+            name: config.data.dataset.clone(),
+            digest: prepared.digest.chars().take(36).collect(),
+            source_type: "local".to_owned(),
+            source: serde_json::json!({"dataset": config.data.dataset, "full_digest": prepared.digest}).to_string(),
+            schema: Some(r#"{"mlflow_colspec": [{"type": "string", "name": "text"}, {"type": "long", "name": "label"}]}"#.to_owned()),
+            profile: Some(profile.to_string()),
+        },
+    }
+}
+
+/// Forwards every event to the progress display and logs epochs to the run.
+struct TrackingObserver<'a> {
+    logger: &'a mut RunLogger<DefaultStore>,
+    progress: &'a mut dyn TrainObserver,
+    /// The first logging failure: training goes on (the journal has what was logged) and the
+    /// run reports it at the end.
+    error: Option<vigie_mlflow::MlflowError>,
+    last_step: u64,
+}
+
+impl TrainObserver for TrackingObserver<'_> {
+    fn phase(&mut self, name: &str, total: Option<u64>) {
+        self.progress.phase(name, total);
+    }
+
+    fn advance(&mut self, units: u64) {
+        self.progress.advance(units);
+    }
+
+    fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
+        self.progress.epoch(step, metrics);
+        self.last_step = self.last_step.max(step);
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        let points: Vec<Metric> = metrics
+            .iter()
+            .map(|(key, value)| Metric::new(*key, *value, step))
+            .collect();
+        let result = self
+            .logger
+            .log_metrics(&points)
+            .and_then(|()| self.logger.end_epoch());
+        if let Err(error) = result
+            && self.error.is_none()
+        {
+            self.error = Some(error);
+        }
+    }
+
+    fn note(&mut self, message: &str) {
+        self.progress.note(message);
+    }
+}
+
+fn fit_and_log(
+    request: &RunRequest,
+    prepared: &PreparedDataset,
+    [train, valid, test]: [&LabelledTexts<'_>; 3],
+    logger: &mut RunLogger<DefaultStore>,
+    progress: &mut dyn TrainObserver,
+) -> Result<RunOutcome> {
+    let config = &request.config;
+    let data = TrainData {
+        train: train.clone(),
+        valid: valid.clone(),
+        seed: config.seed,
+        threads: config.threads,
+    };
+    let started = Instant::now();
+    let mut observer = TrackingObserver {
+        logger,
+        progress,
+        error: None,
+        last_step: 0,
+    };
+    let model = config.model.fit(&data, &mut observer)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let TrackingObserver {
+        logger,
+        progress,
+        error,
+        last_step,
+    } = observer;
+    if let Some(error) = error {
+        return Err(error.into());
+    }
+
+    progress.phase("evaluate", None);
+    let valid_scores = model.score_batch(&valid.texts);
+    let threshold = metrics::choose_threshold(
+        &valid_scores,
+        &valid.labels,
+        &config.threshold,
+        model.default_threshold(),
+    )?;
+    let valid_metrics = metrics::evaluate(&valid_scores, &valid.labels, threshold.threshold);
+    let test_scores = model.score_batch(&test.texts);
+    let test_metrics = metrics::evaluate(&test_scores, &test.labels, threshold.threshold);
+    let by_family =
+        metrics::recall_by_family(&test.texts, &test_scores, &test.labels, threshold.threshold);
+    progress.phase("time scoring", None);
+    let scoring = metrics::scoring_speed(&model, &test.texts, LATENCY_PROBES);
+
+    // Files: the model first (the most expensive thing to lose), then the rest.
+    let out = &request.out_dir;
+    let model_dir = out.join("model");
+    let mut saved = SavedModel {
+        manifest: Manifest {
+            format: vigie_models::artifact::FORMAT_NAME.to_owned(),
+            format_version: FORMAT_VERSION,
+            kind: config.model.kind().to_owned(),
+            family: config.model.family(),
+            spec: config.model.clone(),
+            threshold: threshold.threshold,
+            threshold_choice: threshold.clone(),
+            training_data: TrainingData {
+                dataset: config.data.dataset.clone(),
+                digest: prepared.digest.clone(),
+                train_counts: train.class_counts(),
+                valid_counts: valid.class_counts(),
+            },
+            seed: config.seed,
+            vigie_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at_ms: u64::try_from(vigie_mlflow::now_millis()).unwrap_or(0),
+            files: Default::default(),
+        },
+        model,
+    };
+    saved.save(&model_dir)?;
+    write_file(&out.join("config.toml"), config.resolved_toml()?.as_bytes())?;
+    write_file(&out.join("Cargo.lock"), system::CARGO_LOCK.as_bytes())?;
+    let plots_dir = out.join("plots");
+    fs::create_dir_all(&plots_dir).map_err(|e| RunError::io(&plots_dir, "cannot create", e))?;
+    draw_charts(
+        &plots_dir,
+        &test_scores,
+        &test.labels,
+        &test_metrics,
+        &config.run_name(),
+    )?;
+    write_extra_artifacts(
+        &saved,
+        out,
+        &test.texts,
+        &test_scores,
+        threshold.threshold,
+        config.seed,
+    )?;
+
+    let peak_rss_bytes = system::peak_rss_bytes();
+    let mut final_metrics: Vec<Metric> = Vec::new();
+    let step = i64::try_from(last_step).unwrap_or(i64::MAX);
+    let mut push = |key: String, value: f64| final_metrics.push(Metric::new(key, value, step));
+    push("threshold".into(), threshold.threshold);
+    // `final_valid_*`: the validation split at the chosen threshold, kept apart from the
+    // families' per-epoch `valid_*` curves.
+    for (key, value) in metric_values("final_valid", &valid_metrics)
+        .into_iter()
+        .chain(metric_values("test", &test_metrics))
+    {
+        push(key, value);
+    }
+    for family in &by_family {
+        push(format!("test_recall_{}", family.family), family.recall);
+    }
+    push("train_seconds".into(), train_seconds);
+    push("score_requests_per_s".into(), scoring.batch_requests_per_s);
+    push("score_p50_us".into(), scoring.single_p50_us);
+    push("score_p99_us".into(), scoring.single_p99_us);
+    if let Some(bytes) = peak_rss_bytes {
+        push("peak_rss_mb".into(), bytes as f64 / (1024.0 * 1024.0));
+    }
+    logger.log_metrics(&final_metrics)?;
+
+    let mut outcome = RunOutcome {
+        run_name: config.run_name(),
+        experiment: config.experiment(),
+        run_id: None,
+        synced: false,
+        journal: PathBuf::new(),
+        out_dir: out.clone(),
+        model_dir: model_dir.clone(),
+        logged_model_id: None,
+        registered_version: None,
+        dataset: config.data.dataset.clone(),
+        dataset_digest: prepared.digest.clone(),
+        model_kind: config.model.kind().to_owned(),
+        threshold,
+        valid: valid_metrics,
+        test: test_metrics,
+        test_recall_by_family: by_family,
+        train_seconds,
+        scoring,
+        peak_rss_bytes,
+    };
+    let metrics_json = serde_json::to_vec_pretty(&outcome).map_err(|e| RunError::Invalid {
+        message: format!("cannot serialise the metrics: {e}"),
+    })?;
+    write_file(&out.join("metrics.json"), &metrics_json)?;
+
+    // MLmodel sits beside the manifest (not covered by its checksums): the run id is known only
+    // once the run reached the store.
+    let run_id = logger.run_id().map(str::to_owned);
+    write_mlmodel(
+        &model_dir,
+        &saved.manifest,
+        run_id.as_deref(),
+        None,
+        "model",
+    )?;
+    // A folder's files are logged under its own name (`model/…`, `plots/…`).
+    for (entry, artifact_dir) in [
+        ("model", Some("model")),
+        ("plots", Some("plots")),
+        ("config.toml", None),
+        ("metrics.json", None),
+        ("Cargo.lock", None),
+        ("clusters.json", None),
+        ("clusters.md", None),
+    ] {
+        let path = out.join(entry);
+        if path.exists() {
+            logger.log_artifact(&path, artifact_dir)?;
+        }
+    }
+    logger.flush()?;
+
+    if let (Some(run_id), DefaultStore::Server(client)) = (run_id, logger.store()) {
+        match log_model_to_server(client, request, &saved.manifest, &model_dir, &run_id) {
+            Ok((model_id, version)) => {
+                outcome.logged_model_id = Some(model_id);
+                outcome.registered_version = version;
+            }
+            Err(error) => {
+                // The model is in the run's artifacts and on disk: log the failure, do not fail
+                // a run whose training and metrics are safe.
+                tracing::warn!(%error, "could not log the MLflow 3 logged model");
+                progress.note(&format!(
+                    "warning: the logged model could not be created: {error}"
+                ));
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).map_err(|e| RunError::io(path, "cannot write", e))
+}
+
+fn draw_charts(
+    dir: &Path,
+    scores: &[f64],
+    labels: &[Label],
+    test: &BinaryMetrics,
+    title: &str,
+) -> Result<()> {
+    let roc = metrics::roc_curve(scores, labels);
+    let pr = metrics::precision_recall_curve(scores, labels);
+    plots::roc_png(&dir.join("roc.png"), &[(title, &roc)])?;
+    plots::roc_low_fpr_png(&dir.join("roc_low_fpr.png"), &[(title, &roc)])?;
+    plots::pr_png(&dir.join("precision_recall.png"), &[(title, &pr)])?;
+    plots::confusion_png(
+        &dir.join("confusion_matrix.png"),
+        &test.confusion,
+        &format!("{title}: test split"),
+    )?;
+    plots::score_histogram_png(&dir.join("scores.png"), scores, labels, test.threshold)?;
+    Ok(())
+}
+
+/// Family-specific artifacts: the clusters of the test requests an Isolation Forest flags
+/// (`clusters.json` and `clusters.md`), for an analyst to see what kinds of anomalies it finds.
+fn write_extra_artifacts(
+    saved: &SavedModel,
+    out: &Path,
+    texts: &[&str],
+    scores: &[f64],
+    threshold: f64,
+    seed: u64,
+) -> Result<()> {
+    let TrainedModel::IsolationForest(forest) = &saved.model else {
+        return Ok(());
+    };
+    let k = forest.config().kmeans.k;
+    let flagged: Vec<&str> = texts
+        .iter()
+        .zip(scores)
+        .filter(|(_, score)| **score >= threshold)
+        .map(|(text, _)| *text)
+        .collect();
+    if k == 0 || flagged.len() < k {
+        return Ok(());
+    }
+    let report = vigie_models::anomaly::cluster_flagged(forest, &flagged, k, seed)?;
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| RunError::Invalid {
+        message: format!("cannot serialise the clusters: {e}"),
+    })?;
+    write_file(&out.join("clusters.json"), &json)?;
+    write_file(&out.join("clusters.md"), report.to_markdown().as_bytes())
+}
+
+/// The `MLmodel` file of MLflow's model format, with the `vigie` flavor and a signature: one
+/// string column in, one score out.
+pub fn write_mlmodel(
+    dir: &Path,
+    manifest: &Manifest,
+    run_id: Option<&str>,
+    model_id: Option<&str>,
+    artifact_path: &str,
+) -> Result<()> {
+    let mut text = String::new();
+    text.push_str(&format!("artifact_path: {artifact_path}\n"));
+    text.push_str("flavors:\n  vigie:\n");
+    text.push_str(&format!("    format: {}\n", manifest.format));
+    text.push_str(&format!(
+        "    format_version: {}\n",
+        manifest.format_version
+    ));
+    text.push_str(&format!(
+        "    manifest: {}\n",
+        vigie_models::artifact::MANIFEST_FILE
+    ));
+    text.push_str(&format!("    model_kind: {}\n", manifest.kind));
+    text.push_str(&format!("    threshold: {}\n", manifest.threshold));
+    text.push_str(&format!("    vigie_version: {}\n", manifest.vigie_version));
+    if let Some(model_id) = model_id {
+        text.push_str(&format!("model_id: {model_id}\nmodel_uuid: {model_id}\n"));
+    }
+    if let Some(run_id) = run_id {
+        text.push_str(&format!("run_id: {run_id}\n"));
+    }
+    text.push_str("signature:\n");
+    text.push_str("  inputs: '[{\"type\": \"string\", \"name\": \"text\", \"required\": true}]'\n");
+    text.push_str(
+        "  outputs: '[{\"type\": \"double\", \"name\": \"score\", \"required\": true}]'\n",
+    );
+    text.push_str("  params: null\n");
+    let created = i64::try_from(manifest.created_at_ms).unwrap_or(0);
+    text.push_str(&format!(
+        "utc_time_created: '{}'\n",
+        system::utc_timestamp(created)
+    ));
+    write_file(&dir.join("MLmodel"), text.as_bytes())
+}
+
+/// The MLflow 3 logged model: created, linked to the run, uploaded, marked ready; then
+/// registered when the config names a registered model.
+fn log_model_to_server(
+    client: &vigie_mlflow::MlflowClient,
+    request: &RunRequest,
+    manifest: &Manifest,
+    model_dir: &Path,
+    run_id: &str,
+) -> Result<(String, Option<String>)> {
+    let config = &request.config;
+    let run = client.get_run(run_id)?;
+    let params: Vec<Param> = config
+        .flattened()?
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("model."))
+        .map(|(key, value)| Param::new(key, value))
+        .collect();
+    let model = client.create_logged_model(&CreateLoggedModel {
+        experiment_id: run.info.experiment_id.clone(),
+        name: Some(config.run_name()),
+        model_type: Some(config.model.kind().to_owned()),
+        source_run_id: Some(run_id.to_owned()),
+        params,
+        tags: vec![
+            Tag::new(tags::DATASET, &config.data.dataset),
+            Tag::new(tags::DATASET_DIGEST, &manifest.training_data.digest),
+        ],
+    })?;
+    let model_id = model.info.model_id.clone();
+    client.log_outputs(
+        run_id,
+        &[ModelOutput {
+            model_id: model_id.clone(),
+            step: 0,
+        }],
+    )?;
+    // The logged model's own MLmodel names it; the copy in the run artifacts keeps `model`.
+    let staging = model_dir.with_file_name("logged-model-staging");
+    let upload = (|| -> Result<()> {
+        copy_dir(model_dir, &staging)?;
+        write_mlmodel(
+            &staging,
+            manifest,
+            Some(run_id),
+            Some(&model_id),
+            &model.info.artifact_uri,
+        )?;
+        client.upload_dir(&model.info.artifact_uri, &staging, None)?;
+        Ok(())
+    })();
+    let _ = fs::remove_dir_all(&staging);
+    if let Err(error) = upload {
+        let _ = client.finalize_logged_model(&model_id, LoggedModelStatus::UploadFailed);
+        return Err(error);
+    }
+    client.finalize_logged_model(&model_id, LoggedModelStatus::Ready)?;
+
+    let mut version = None;
+    if let Some(name) = &config.tracking.registered_model {
+        if let Err(error) = client.create_registered_model(name, None, &[])
+            && !error.is_already_exists()
+        {
+            return Err(error.into());
+        }
+        let created = client.create_model_version(&CreateModelVersion {
+            name: name.clone(),
+            source: format!("models:/{model_id}"),
+            run_id: Some(run_id.to_owned()),
+            model_id: Some(model_id.clone()),
+            ..CreateModelVersion::default()
+        })?;
+        version = Some(created.version);
+    }
+    Ok((model_id, version))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).map_err(|e| RunError::io(to, "cannot create", e))?;
+    for entry in fs::read_dir(from).map_err(|e| RunError::io(from, "cannot read", e))? {
+        let entry = entry.map_err(|e| RunError::io(from, "cannot read", e))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target).map_err(|e| RunError::io(&target, "cannot copy", e))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! `vigie train` and `vigie eval` end to end, on a tiny hand-written dataset: the run lands in
+//! the local store with its params, per-epoch and final metrics, artifacts and a saved model
+//! that scores on its own; the same config twice gives the same metrics; bad configs fail before
+//! anything is trained or logged; against the real MLflow server (`MLFLOW_TRACKING_URI`), the
+//! run gets an MLflow 3 logged model, registered as a model version.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use vigie_mlflow::{FileStore, RunStatus};
+
+use crate::util::{json, stderr, vigie};
+
+/// A small labelled dataset in `dir/datasets` (definition) and `dir/data` (files): URL paths
+/// and queries, benign and malicious (SQLi, XSS, traversal, command injection).
+fn tiny_dataset(dir: &Path) {
+    let data = dir.join("data/tiny");
+    fs::create_dir_all(&data).expect("mkdir");
+    fs::create_dir_all(dir.join("datasets")).expect("mkdir");
+    let mut benign = String::new();
+    let mut malicious = String::new();
+    for i in 0..150 {
+        benign.push_str(&format!("/shop/item.php?id={i}&cat={}\n", i % 7));
+        benign.push_str(&format!("/images/logo_{i}.png\n"));
+        benign.push_str(&format!("/blog/2024/post-{i}.html?page={}\n", i % 3));
+        malicious.push_str(&format!("/item.php?id={i}' or 1=1--\n"));
+        malicious.push_str(&format!("/search?q=<script>alert({i})</script>\n"));
+        if i % 2 == 0 {
+            malicious.push_str(&format!("/download?file=../../../../etc/passwd{i}\n"));
+            malicious.push_str(&format!("/cgi-bin/run.cgi?cmd=;cat%20/etc/shadow{i}\n"));
+        }
+    }
+    fs::write(data.join("good.txt"), benign).expect("write");
+    fs::write(data.join("bad.txt"), malicious).expect("write");
+    fs::write(
+        dir.join("datasets/tiny.toml"),
+        "name = \"tiny\"\n[format]\nkind = \"lines\"\n\
+         [[files]]\npath = \"tiny/good.txt\"\nlabel = \"benign\"\n\
+         [[files]]\npath = \"tiny/bad.txt\"\nlabel = \"malicious\"\n",
+    )
+    .expect("write");
+}
+
+const SVM_CONFIG: &str = "name = \"tiny-svm\"\nseed = 7\n[data]\ndataset = \"tiny\"\n\
+    [model]\nkind = \"linear_svm\"\n[model.tfidf]\nsublinear_tf = true\n\
+    [model.tfidf.tokenizer.analyzer]\nkind = \"char\"\nngram_min = 1\nngram_max = 3\n";
+
+fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).expect("write config");
+    path
+}
+
+fn train(dir: &Path, config: &Path, out: &str, store: &str) -> std::process::Output {
+    vigie(
+        dir,
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "train",
+            config.to_str().expect("utf-8 path"),
+            "--out",
+            out,
+            "--tracking-uri",
+            store,
+            "--journal-dir",
+            "journal",
+        ],
+    )
+}
+
+/// The metrics that must repeat exactly (no timings), as `key=value` lines.
+fn reproducible(outcome: &serde_json::Value) -> Vec<String> {
+    let mut out = vec![format!("threshold={}", outcome["threshold"]["threshold"])];
+    for split in ["valid", "test"] {
+        for (key, value) in outcome[split].as_object().expect("metrics object") {
+            out.push(format!("{split}.{key}={value}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn train_logs_a_complete_run_to_the_local_store_and_the_model_scores_on_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let config = write_config(dir.path(), "svm.toml", SVM_CONFIG);
+    let outcome = json(&train(dir.path(), &config, "out/svm", "mlruns"));
+
+    assert_eq!(outcome["model_kind"], "linear_svm");
+    assert!(
+        outcome["test"]["f1"].as_f64().expect("f1") > 0.95,
+        "{outcome}"
+    );
+    assert!(outcome["synced"].as_bool().expect("synced"), "{outcome}");
+    let run_id = outcome["run_id"].as_str().expect("run id").to_owned();
+
+    // The run in the local store: finished, with the flattened config, final metrics and tags.
+    let store = FileStore::new(dir.path().join("mlruns")).expect("store");
+    let experiment = store
+        .list_experiments()
+        .expect("experiments")
+        .into_iter()
+        .find(|e| e.name == "vigie-tiny")
+        .expect("experiment vigie-tiny");
+    let runs = store.list_runs(&experiment.experiment_id).expect("runs");
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.info.run_id, run_id);
+    assert_eq!(run.info.status, RunStatus::Finished);
+    assert_eq!(run.data.param("model.kind"), Some("linear_svm"));
+    assert_eq!(run.data.param("model.c"), Some("1.0"));
+    assert_eq!(run.data.param("seed"), Some("7"));
+    for key in [
+        "test_f1",
+        "test_roc_auc",
+        "test_tpr_at_fpr_1e3",
+        "threshold",
+        "train_seconds",
+    ] {
+        assert!(
+            run.data.metrics.iter().any(|m| m.key == key),
+            "no metric {key}"
+        );
+    }
+    let tag = |key: &str| {
+        run.data
+            .tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.clone())
+    };
+    assert_eq!(tag("vigie.dataset").as_deref(), Some("tiny"));
+    assert_eq!(tag("vigie.backend").as_deref(), Some("cpu"));
+    assert_eq!(
+        tag("vigie.dataset_digest").as_deref(),
+        outcome["dataset_digest"].as_str()
+    );
+    assert!(tag("vigie.rustc_version").is_some_and(|v| v.starts_with("rustc ")));
+
+    // Its artifacts: the model folder with MLmodel, the resolved config, metrics, charts, lock.
+    let artifacts = store.artifact_dir(&run_id).expect("artifact dir");
+    for file in [
+        "model/vigie-model.json",
+        "model/MLmodel",
+        "config.toml",
+        "metrics.json",
+        "Cargo.lock",
+        "plots/roc.png",
+        "plots/roc_low_fpr.png",
+        "plots/precision_recall.png",
+        "plots/confusion_matrix.png",
+        "plots/scores.png",
+    ] {
+        let path = artifacts.join(file);
+        assert!(path.is_file(), "missing artifact {file}");
+        assert!(fs::metadata(&path).expect("meta").len() > 0, "empty {file}");
+    }
+    let mlmodel = fs::read_to_string(artifacts.join("model/MLmodel")).expect("MLmodel");
+    assert!(mlmodel.contains("flavors:\n  vigie:"), "{mlmodel}");
+    assert!(mlmodel.contains("signature:"), "{mlmodel}");
+    assert!(mlmodel.contains(&format!("run_id: {run_id}")), "{mlmodel}");
+    let png = fs::read(artifacts.join("plots/roc.png")).expect("png");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    // The logged config trains the same model again (what `vigie reproduce` builds on).
+    let again = json(&train(
+        dir.path(),
+        &artifacts.join("config.toml"),
+        "out/svm-again",
+        "mlruns",
+    ));
+    assert_eq!(reproducible(&again), reproducible(&outcome));
+
+    // The saved model scores a dataset on its own, with its stored threshold.
+    let eval = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "eval",
+            "--model",
+            "out/svm/model",
+            "--dataset",
+            "tiny",
+        ],
+    ));
+    assert_eq!(eval[0]["dataset"], "tiny");
+    assert_eq!(eval[0]["metrics"]["f1"], outcome["test"]["f1"]);
+    assert_eq!(
+        eval[0]["metrics"]["confusion"],
+        outcome["test"]["confusion"]
+    );
+}
+
+#[test]
+fn the_same_network_config_and_seed_give_identical_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let config = write_config(
+        dir.path(),
+        "cnn.toml",
+        "seed = 3\n[data]\ndataset = \"tiny\"\n[model]\nkind = \"cnn\"\nembedding_dim = 8\n\
+         filters = 8\ndense = 8\n[model.sequence]\nmax_len = 64\n[model.training]\nepochs = 2\n\
+         batch_size = 32\n",
+    );
+    let first = json(&train(dir.path(), &config, "out/a", "mlruns"));
+    let second = json(&train(dir.path(), &config, "out/b", "mlruns"));
+    assert_eq!(reproducible(&first), reproducible(&second));
+    // Per-epoch metrics were logged with their steps.
+    let store = FileStore::new(dir.path().join("mlruns")).expect("store");
+    let run_id = first["run_id"].as_str().expect("run id");
+    let history = vigie_mlflow::TrackingStore::metric_history(&store, run_id, "valid_roc_auc")
+        .expect("history");
+    let steps: Vec<i64> = history.iter().map(|m| m.step).collect();
+    assert_eq!(steps, vec![1, 2], "{history:?}");
+}
+
+#[test]
+fn bad_configs_fail_before_training_naming_the_key_and_log_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let cases = [
+        (
+            "unknown.toml",
+            SVM_CONFIG.replace("seed = 7", "seed = 7\nsede = 8"),
+            "sede",
+        ),
+        (
+            "type.toml",
+            SVM_CONFIG.replace("seed = 7", "seed = \"seven\""),
+            "seed",
+        ),
+        (
+            "model-key.toml",
+            SVM_CONFIG.replace("kind = \"linear_svm\"", "kind = \"linear_svm\"\ncc = 2.0"),
+            "cc",
+        ),
+        (
+            "dataset.toml",
+            SVM_CONFIG.replace("dataset = \"tiny\"", "dataset = \"nope\""),
+            "data.dataset",
+        ),
+        (
+            "split.toml",
+            SVM_CONFIG.replace(
+                "dataset = \"tiny\"",
+                "dataset = \"tiny\"\n[data.split]\ntrain = 0.8\nvalid = 0.3\ntest = 0.2",
+            ),
+            "split",
+        ),
+        (
+            "value.toml",
+            SVM_CONFIG.replace("[model.tfidf]", "c = -1.0\n[model.tfidf]"),
+            "model.c",
+        ),
+    ];
+    for (file, text, key) in cases {
+        let config = write_config(dir.path(), file, &text);
+        let out = train(dir.path(), &config, &format!("out/{file}"), "mlruns");
+        assert!(!out.status.success(), "{file} should fail");
+        let message = stderr(&out);
+        assert!(message.contains(key), "{file}: {message}");
+        assert!(!message.contains("panicked"), "{file}: {message}");
+        assert!(
+            !dir.path().join("out").join(file).exists(),
+            "{file} wrote files"
+        );
+    }
+    assert!(
+        !dir.path().join("mlruns").exists() && !dir.path().join("journal").exists(),
+        "a bad config created a run"
+    );
+}
+
+#[test]
+fn train_against_the_server_logs_a_registered_mlflow3_model_that_downloads_and_loads() {
+    let uri = crate::mlflow::server_uri();
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let suffix = format!("{}-{nanos}", std::process::id());
+    let config = write_config(
+        dir.path(),
+        "server.toml",
+        &format!(
+            "{SVM_CONFIG}[tracking]\nexperiment = \"vigie-test-train-{suffix}\"\n\
+             registered_model = \"vigie-test-tiny-{suffix}\"\n"
+        ),
+    );
+    let outcome = json(&train(dir.path(), &config, "out/server", &uri));
+    let run_id = outcome["run_id"].as_str().expect("run id");
+    let model_id = outcome["logged_model_id"]
+        .as_str()
+        .expect("logged model id");
+    assert_eq!(outcome["registered_version"], "1");
+
+    let tracking = vigie_mlflow::TrackingConfig::from_lookup(|name| match name {
+        "MLFLOW_TRACKING_URI" => Some(uri.clone()),
+        _ => None,
+    })
+    .expect("config");
+    let client = vigie_mlflow::MlflowClient::new(tracking).expect("client");
+    let run = client.get_run(run_id).expect("run");
+    assert_eq!(run.info.status, RunStatus::Finished);
+    assert_eq!(run.data.param("model.kind"), Some("linear_svm"));
+    assert!(run.data.metrics.iter().any(|m| m.key == "test_f1"));
+    assert_eq!(run.inputs.dataset_inputs.len(), 1, "{:?}", run.inputs);
+    assert!(
+        run.outputs
+            .model_outputs
+            .iter()
+            .any(|output| output.model_id == model_id)
+    );
+    let model = client.get_logged_model(model_id).expect("logged model");
+    assert_eq!(model.info.status, vigie_mlflow::LoggedModelStatus::Ready);
+
+    // The registered version downloads and loads as a Vigie model that scores like the original.
+    let download = dir.path().join("downloaded");
+    let files = client
+        .download_model(&format!("models:/vigie-test-tiny-{suffix}/1"), &download)
+        .expect("download");
+    assert!(files >= 3, "{files} files");
+    let mlmodel = fs::read_to_string(download.join("MLmodel")).expect("MLmodel");
+    assert!(
+        mlmodel.contains(&format!("model_id: {model_id}")),
+        "{mlmodel}"
+    );
+    let eval = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "eval",
+            "--model",
+            download.to_str().expect("utf-8"),
+            "--dataset",
+            "tiny",
+        ],
+    ));
+    assert_eq!(
+        eval[0]["metrics"]["confusion"],
+        outcome["test"]["confusion"]
+    );
+}
