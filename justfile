@@ -30,6 +30,14 @@ bench dataset="fwaf" analyzer="char3":
     scripts/setup-python
     VIGIE_DATA_DIR={{data_dir}} cargo run --profile ci --bin vigie -- bench tfidf --dataset {{dataset}} --analyzer {{analyzer}} --python .venv/bin/python
 
+# Train one model from a run config and log it (MLFLOW_TRACKING_URI, else ./mlruns).
+train config="configs/fwaf-linear-svm.toml":
+    VIGIE_DATA_DIR={{data_dir}} cargo run --profile ci --bin vigie -- train {{config}}
+
+# Every model family beside the scikit-learn reference on the same split (long: networks train).
+bench-models:
+    scripts/bench-models
+
 # Describe a dataset: tables and charts in out/stats/<dataset>.
 stats dataset="fwaf":
     VIGIE_DATA_DIR={{data_dir}} cargo run --profile ci --bin vigie -- data stats {{dataset}} --out out/stats/{{dataset}}

@@ -355,3 +355,96 @@ fn train_against_the_server_logs_a_registered_mlflow3_model_that_downloads_and_l
         outcome["test"]["confusion"]
     );
 }
+
+#[test]
+fn the_transfer_matrix_trains_on_each_dataset_and_logs_the_table_under_a_parent_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    // A second site: the same kinds of requests under other paths.
+    let definition = fs::read_to_string(dir.path().join("datasets/tiny.toml")).expect("read");
+    fs::write(
+        dir.path().join("datasets/other.toml"),
+        definition.replace("tiny", "other"),
+    )
+    .expect("write");
+    fs::create_dir_all(dir.path().join("data/other")).expect("mkdir");
+    for file in ["good.txt", "bad.txt"] {
+        let text = fs::read_to_string(dir.path().join("data/tiny").join(file)).expect("read");
+        fs::write(
+            dir.path().join("data/other").join(file),
+            text.replace("/shop/", "/store/")
+                .replace("/item.php", "/product.asp"),
+        )
+        .expect("write");
+    }
+    let config = write_config(dir.path(), "svm.toml", SVM_CONFIG);
+    let rows = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "eval",
+            "--matrix",
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--train-on",
+            "tiny",
+            "--train-on",
+            "other",
+            "--evaluate-on",
+            "tiny",
+            "--evaluate-on",
+            "other",
+            "--out",
+            "out/matrix",
+            "--tracking-uri",
+            "mlruns",
+            "--journal-dir",
+            "journal",
+        ],
+    ));
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 2);
+    for (row, trained_on) in rows.iter().zip(["tiny", "other"]) {
+        assert_eq!(row["trained_on"], trained_on);
+        let evaluated: Vec<&str> = row["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["dataset"].as_str().expect("name"))
+            .collect();
+        assert_eq!(evaluated, vec!["tiny", "other"]);
+    }
+    let table = fs::read_to_string(dir.path().join("out/matrix/matrix.md")).expect("matrix.md");
+    assert!(table.contains("| tiny (linear_svm) |"), "{table}");
+
+    let store = FileStore::new(dir.path().join("mlruns")).expect("store");
+    let experiment = store
+        .list_experiments()
+        .expect("experiments")
+        .into_iter()
+        .find(|e| e.name == "vigie-eval-matrix")
+        .expect("matrix experiment");
+    let runs = store.list_runs(&experiment.experiment_id).expect("runs");
+    assert_eq!(runs.len(), 3, "a parent and two children");
+    let parent = runs
+        .iter()
+        .find(|r| r.data.tags.iter().all(|t| t.key != "mlflow.parentRunId"))
+        .expect("parent run");
+    let children = runs
+        .iter()
+        .filter(|r| {
+            r.data
+                .tags
+                .iter()
+                .any(|t| t.key == "mlflow.parentRunId" && t.value == parent.info.run_id)
+        })
+        .count();
+    assert_eq!(children, 2);
+    let artifacts = store.artifact_dir(&parent.info.run_id).expect("dir");
+    assert!(artifacts.join("matrix.md").is_file());
+    assert!(artifacts.join("matrix.json").is_file());
+}

@@ -117,6 +117,10 @@ pub struct EvalArgs {
     /// Training datasets for --matrix (repeatable).
     #[arg(long = "train-on", requires = "matrix")]
     pub train_on: Vec<String>,
+    /// Datasets every --matrix model is evaluated on (repeatable) [default: the training
+    /// datasets, then fwaf, csic2010 and echows-urldetect].
+    #[arg(long = "evaluate-on", requires = "matrix")]
+    pub evaluate_on: Vec<String>,
     /// Folder for the matrix's runs and tables [default: out/matrix-<time>].
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -1,8 +1,7 @@
 //! `vigie eval`: a saved model scored on other datasets, or the transfer matrix (`--matrix`).
 
-use std::path::PathBuf;
-
 use anyhow::Context;
+use vigie_mlflow::{RunLogger, RunOptions, RunStatus};
 use vigie_models::artifact::SavedModel;
 use vigie_runner::eval::{EvalScope, MatrixRow, evaluate_model, matrix_markdown, write_matrix};
 use vigie_runner::{DataSource, RunConfig, RunRequest, train_run};
@@ -86,11 +85,22 @@ fn matrix(global: &GlobalArgs, args: &EvalArgs, source: &DataSource) -> anyhow::
     } else {
         args.train_on.clone()
     };
-    let mut evaluated: Vec<String> = train_on.clone();
-    for name in MATRIX_TRAIN.iter().chain(MATRIX_EVAL_ONLY.iter()) {
-        if !evaluated.iter().any(|d| d == name) && source.catalog.get(name).is_ok() {
-            evaluated.push((*name).to_owned());
+    let evaluated: Vec<String> = if args.evaluate_on.is_empty() {
+        let mut evaluated = train_on.clone();
+        for name in MATRIX_TRAIN.iter().chain(MATRIX_EVAL_ONLY.iter()) {
+            if !evaluated.iter().any(|d| d == name) {
+                evaluated.push((*name).to_owned());
+            }
         }
+        evaluated
+    } else {
+        args.evaluate_on.clone()
+    };
+    for name in &evaluated {
+        source
+            .catalog
+            .get(name)
+            .with_context(|| format!("--evaluate-on {name}"))?;
     }
     // Every config is checked before the first model trains.
     let mut configs = Vec::new();
@@ -106,6 +116,14 @@ fn matrix(global: &GlobalArgs, args: &EvalArgs, source: &DataSource) -> anyhow::
         .out
         .clone()
         .unwrap_or_else(|| default_out_dir("matrix", base.model.kind()));
+    // A parent run holds the matrix; each training run is its child.
+    let parent_options = {
+        let mut options = RunOptions::new(&args.journal_dir, "vigie-eval-matrix");
+        options.run_name = Some(format!("matrix-{}", base.model.kind()));
+        options
+    };
+    let mut parent = RunLogger::start(open_store(args.tracking_uri.as_deref())?, parent_options)
+        .context("starting the matrix's parent run")?;
     let mut rows = Vec::new();
     for config in configs {
         let trained_on = config.data.dataset.clone();
@@ -114,7 +132,7 @@ fn matrix(global: &GlobalArgs, args: &EvalArgs, source: &DataSource) -> anyhow::
             out_dir: out.join(format!("train-{trained_on}")),
             config,
             journal_root: args.journal_dir.clone(),
-            parent_run_id: None,
+            parent_run_id: parent.run_id().map(str::to_owned),
             extra_tags: Vec::new(),
         };
         let store = open_store(args.tracking_uri.as_deref())?;
@@ -143,6 +161,16 @@ fn matrix(global: &GlobalArgs, args: &EvalArgs, source: &DataSource) -> anyhow::
         });
     }
     write_matrix(&out, &rows)?;
+    for file in ["matrix.md", "matrix.json"] {
+        parent.log_artifact(&out.join(file), None)?;
+    }
+    let finished = parent.finish(RunStatus::Finished)?;
+    if let Some(run_id) = &finished.run_id {
+        say!(
+            global.quiet,
+            "matrix logged as run {run_id} (experiment vigie-eval-matrix)"
+        );
+    }
     if global.json {
         print_json(&rows)?;
     } else {
@@ -153,6 +181,5 @@ fn matrix(global: &GlobalArgs, args: &EvalArgs, source: &DataSource) -> anyhow::
             out.display()
         );
     }
-    let _: PathBuf = out;
     Ok(())
 }
