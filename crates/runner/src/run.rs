@@ -145,7 +145,6 @@ pub fn train_run(
 ) -> Result<RunOutcome> {
     let config = &request.config;
     config.validate(&source.catalog)?;
-    prepare_out_dir(&request.out_dir)?;
     progress.phase("load data", None);
     let prepared = prepare_data(config, source)?;
     let train = labelled(&prepared, Split::Train);
@@ -163,6 +162,8 @@ pub fn train_run(
         }
     }
 
+    // After the data: a missing file leaves no empty output folder behind.
+    prepare_out_dir(&request.out_dir)?;
     let mut logger = start_run(request, &prepared, store)?;
     let result = fit_and_log(
         request,
