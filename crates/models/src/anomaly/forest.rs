@@ -14,7 +14,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::random::{SplitMix64, derive_seed};
+use crate::random::{SplitMix64, derive_seed};
 use crate::{ModelError, Result};
 
 /// Euler–Mascheroni constant, for the harmonic-number approximation in [`average_path_length`].

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use vigie_data::text::{TokenScratch, Tokenizer, TokenizerConfig};
 
 use super::projection::Projection;
-use super::random::SplitMix64;
+use crate::random::SplitMix64;
 use crate::{ModelError, Result};
 
 /// Settings of the `[model.kmeans]` table: how flagged requests are clustered.

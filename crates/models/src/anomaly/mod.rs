@@ -13,7 +13,6 @@
 pub mod forest;
 pub mod kmeans;
 pub mod projection;
-mod random;
 
 use std::path::Path;
 

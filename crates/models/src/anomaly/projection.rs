@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vigie_data::text::{HashingConfig, HashingScratch, HashingVectorizer, RowVectorizer};
 
-use super::random::{derive_seed, mix64};
+use crate::random::{derive_seed, mix64};
 use crate::{ModelError, Result};
 
 /// Settings of the `[model.projection]` table.

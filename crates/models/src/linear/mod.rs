@@ -595,8 +595,8 @@ mod tests {
     fn shuffles_are_permutations_and_seeded() {
         let mut a: Vec<usize> = (0..100).collect();
         let mut b = a.clone();
-        solver::SplitMix64::new(7).shuffle(&mut a);
-        solver::SplitMix64::new(7).shuffle(&mut b);
+        crate::random::SplitMix64::new(7).shuffle(&mut a);
+        crate::random::SplitMix64::new(7).shuffle(&mut b);
         assert_eq!(a, b);
         assert_ne!(a, (0..100).collect::<Vec<_>>());
         let mut sorted = a.clone();

@@ -27,6 +27,8 @@
 
 use vigie_data::text::CsrMatrix;
 
+use crate::random::SplitMix64;
+
 /// A binary problem: rows of `x` with targets `y` in {−1, +1}, per-class box bounds, and the
 /// value of the constant intercept feature appended to every row (0: no intercept).
 pub(crate) struct Problem<'a> {
@@ -135,36 +137,6 @@ impl Primal {
             iterations,
             converged,
             violation,
-        }
-    }
-}
-
-/// splitmix64: a tiny, well-mixed generator; enough for visit orders.
-pub(crate) struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound` (Lemire's multiply-shift; the bias is below 2⁻³² for our sizes).
-    fn below(&mut self, bound: usize) -> usize {
-        ((u128::from(self.next_u64()) * bound as u128) >> 64) as usize
-    }
-
-    /// Fisher–Yates shuffle.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i + 1);
-            items.swap(i, j);
         }
     }
 }

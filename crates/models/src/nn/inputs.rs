@@ -9,6 +9,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vigie_data::Label;
+
+use crate::random::SplitMix64;
 use vigie_data::text::{
     HashingScratch, HashingVectorizer, PAD_ID, RowVectorizer, SequenceScratch, Vocabulary,
 };
@@ -242,36 +244,6 @@ impl Encoded {
                     time,
                 })
             }
-        }
-    }
-}
-
-/// A small, fast, seedable generator (splitmix64) for shuffles and subsamples: the networks'
-/// own randomness (initialisation, dropout) comes from the seeded Burn device.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound` (`bound > 0`), without modulo bias worth caring about here.
-    pub fn below(&mut self, bound: usize) -> usize {
-        ((u128::from(self.next_u64()) * bound as u128) >> 64) as usize
-    }
-
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
         }
     }
 }

@@ -9,11 +9,12 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use vigie_data::Label;
 
-use super::inputs::{Encoded, SplitMix64, inference_batches, plan_batches};
+use super::inputs::{Encoded, inference_batches, plan_batches};
 use super::networks::Network;
 use super::{ClassWeight, Monitor, TrainingConfig};
 use crate::metrics::roc_auc;
 use crate::model::TrainObserver;
+use crate::random::SplitMix64;
 use crate::{ModelError, Result};
 
 /// Examples per inference batch (validation and scoring).

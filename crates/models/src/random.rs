@@ -1,6 +1,7 @@
-//! The small seeded random number generator of the anomaly models: SplitMix64 (Steele, Lea &
-//! Flood 2014). It is tiny, fast, passes BigCrush and, above all, its output is fixed by this
-//! code alone, so saved projections and forests never depend on an external crate's version.
+//! The one seeded random number generator of the model zoo (visit orders of the linear solvers,
+//! the networks' shuffles and subsamples, projections, forests, K-means): SplitMix64 (Steele,
+//! Lea & Flood 2014). It is tiny, fast, passes BigCrush and, above all, its output is fixed by
+//! this code alone, so saved models and seeded runs never depend on an external crate's version.
 
 /// The SplitMix64 finaliser: a bijective mix of 64 bits, also used to hash keys.
 pub(crate) fn mix64(mut z: u64) -> u64 {
@@ -47,6 +48,13 @@ impl SplitMix64 {
             if (product as u64) >= threshold {
                 return (product >> 64) as usize;
             }
+        }
+    }
+
+    /// Fisher-Yates shuffle.
+    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
         }
     }
 
