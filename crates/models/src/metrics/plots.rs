@@ -91,20 +91,9 @@ pub fn roc_png(path: &Path, curves: &[(&str, &RocCurve)]) -> Result<()> {
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 16))
             .draw()?;
-        chart.draw_series(std::iter::once(DashedPathElement::new(
-            vec![(0.0, 0.0), (1.0, 1.0)],
-            6,
-            4,
-            GUIDE_COLOR.stroke_width(1),
-        )))?;
+        draw_guide(&mut chart, vec![(0.0, 0.0), (1.0, 1.0)])?;
         draw_curves(&mut chart, &series)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present()?;
         Ok(())
     })
@@ -139,21 +128,10 @@ pub fn roc_low_fpr_png(path: &Path, curves: &[(&str, &RocCurve)]) -> Result<()> 
             .axis_desc_style((FONT, 16))
             .draw()?;
         for guide in [1e-3, 1e-2] {
-            chart.draw_series(std::iter::once(DashedPathElement::new(
-                vec![(guide, 0.0), (guide, 1.0)],
-                6,
-                4,
-                GUIDE_COLOR.stroke_width(1),
-            )))?;
+            draw_guide(&mut chart, vec![(guide, 0.0), (guide, 1.0)])?;
         }
         draw_curves(&mut chart, &series)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present()?;
         Ok(())
     })
@@ -194,13 +172,7 @@ pub fn pr_png(path: &Path, curves: &[(&str, &PrCurve)]) -> Result<()> {
             .axis_desc_style((FONT, 16))
             .draw()?;
         draw_curves(&mut chart, &series)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
         root.present()?;
         Ok(())
     })
@@ -415,13 +387,7 @@ pub fn score_histogram_png(
                     PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperMiddle)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperMiddle)?;
         root.present()?;
         Ok(())
     })
@@ -488,6 +454,43 @@ where
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });
     }
+    Ok(())
+}
+
+/// A thin dashed grey line through `points` (the chance diagonal, FPR guides).
+fn draw_guide<X, Y>(
+    chart: &mut ChartContext<'_, BitMapBackend<'_>, Cartesian2d<X, Y>>,
+    points: Vec<(f64, f64)>,
+) -> DrawResult
+where
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+{
+    chart.draw_series(std::iter::once(DashedPathElement::new(
+        points,
+        6,
+        4,
+        GUIDE_COLOR.stroke_width(1),
+    )))?;
+    Ok(())
+}
+
+/// The legend of the labelled series, boxed, at `position`.
+fn draw_legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> DrawResult
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .draw()?;
     Ok(())
 }
 
