@@ -10,7 +10,7 @@ use vigie_models::Scorer;
 use vigie_models::artifact::SavedModel;
 use vigie_models::metrics::{self, BinaryMetrics};
 
-use crate::config::{DataConfig, DataSource, RunConfig};
+use crate::config::{DataConfig, DataSource};
 use crate::error::{Result, RunError};
 use crate::run::prepare_data;
 
@@ -46,29 +46,17 @@ pub fn evaluate_model(
 }
 
 fn prepare_named(dataset: &str, source: &DataSource) -> Result<PreparedDataset> {
-    // A throwaway config with the default split: the dataset's test split is the same as in any
-    // run config that keeps the default split settings.
-    let config = RunConfig {
-        name: None,
-        seed: 42,
-        threads: 0,
-        data: DataConfig {
-            dataset: dataset.to_owned(),
-            dedup: true,
-            split: Default::default(),
-        },
-        model: placeholder_spec(),
-        threshold: Default::default(),
-        tracking: Default::default(),
-    };
     source.catalog.get(dataset).map_err(|e| RunError::Invalid {
         message: format!("dataset {dataset:?}: {e}"),
     })?;
-    prepare_data(&config, source)
-}
-
-fn placeholder_spec() -> vigie_models::spec::ModelSpec {
-    vigie_models::spec::ModelSpec::LinearSvm(Default::default())
+    // The default split: the dataset's test split is the same as in any run config that keeps
+    // the default split settings.
+    let data = DataConfig {
+        dataset: dataset.to_owned(),
+        dedup: true,
+        split: Default::default(),
+    };
+    prepare_data(&data, source)
 }
 
 /// Scores the requests of `scope` of a prepared dataset.

@@ -29,7 +29,7 @@ use vigie_models::metrics::{
 use vigie_models::spec::TrainedModel;
 use vigie_models::{LabelledTexts, Scorer, TrainData, TrainObserver};
 
-use crate::config::{DataSource, RunConfig};
+use crate::config::{DataConfig, DataSource, RunConfig};
 use crate::error::{Result, RunError};
 use crate::system;
 
@@ -119,14 +119,11 @@ fn metric_values(prefix: &str, m: &BinaryMetrics) -> Vec<(String, f64)> {
     .collect()
 }
 
-/// Loads, dedups and splits the config's dataset.
-pub fn prepare_data(config: &RunConfig, source: &DataSource) -> Result<PreparedDataset> {
-    let (def, _) = source.catalog.get(&config.data.dataset)?;
+/// Loads, dedups and splits the dataset of a `[data]` table.
+pub fn prepare_data(data: &DataConfig, source: &DataSource) -> Result<PreparedDataset> {
+    let (def, _) = source.catalog.get(&data.dataset)?;
     let dataset = vigie_data::load(&def, &source.data_dir, |_| {})?;
-    Ok(PreparedDataset::new(
-        dataset,
-        &config.data.prepare_config(),
-    )?)
+    Ok(PreparedDataset::new(dataset, &data.prepare_config())?)
 }
 
 fn labelled(prepared: &PreparedDataset, part: Split) -> LabelledTexts<'_> {
@@ -146,7 +143,7 @@ pub fn train_run(
     let config = &request.config;
     config.validate(&source.catalog)?;
     progress.phase("load data", None);
-    let prepared = prepare_data(config, source)?;
+    let prepared = prepare_data(&config.data, source)?;
     let train = labelled(&prepared, Split::Train);
     let valid = labelled(&prepared, Split::Valid);
     let test = labelled(&prepared, Split::Test);
