@@ -254,6 +254,21 @@ impl MlflowClient {
         Ok(())
     }
 
+    /// Sets a tag on a model version (e.g. why it was, or was not, made the champion).
+    pub fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        validate_tag(&Tag::new(key, value))?;
+        let body =
+            serde_json::json!({"name": name, "version": version, "key": key, "value": value});
+        self.post::<_, IgnoredAny>("model-versions/set-tag", &body)?;
+        Ok(())
+    }
+
     /// The version an alias points at (its `aliases` field is filled). An unknown alias is
     /// reported by MLflow 3.17 as `INVALID_PARAMETER_VALUE`, not as not-found.
     pub fn get_model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {

@@ -56,6 +56,19 @@ pub trait TrackingStore {
 
     /// Set the run's final status and end time (ms).
     fn end_run(&self, run_id: &str, status: RunStatus, end_time: i64) -> Result<()>;
+
+    /// Mark an ended run RUNNING again (a resumed job taking its run back).
+    fn reopen_run(&self, run_id: &str) -> Result<()>;
+
+    /// The id of the experiment called `name`, or `None` when there is none (nothing created).
+    fn find_experiment(&self, name: &str) -> Result<Option<String>>;
+
+    /// Every active run of an experiment, with params, latest metrics and tags.
+    fn list_runs(&self, experiment_id: &str) -> Result<Vec<Run>>;
+
+    /// Copy one artifact file of a run (`path` relative to the run's artifact root) to
+    /// `local_file`.
+    fn download_artifact(&self, run_id: &str, path: &str, local_file: &Path) -> Result<()>;
 }
 
 impl TrackingStore for crate::MlflowClient {
@@ -122,6 +135,34 @@ impl TrackingStore for crate::MlflowClient {
             end_time: Some(end_time),
             run_name: None,
         })?;
+        Ok(())
+    }
+
+    fn reopen_run(&self, run_id: &str) -> Result<()> {
+        self.update_run(&crate::UpdateRun {
+            run_id: run_id.to_owned(),
+            status: Some(RunStatus::Running),
+            end_time: None,
+            run_name: None,
+        })?;
+        Ok(())
+    }
+
+    fn find_experiment(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.get_experiment_by_name(name)?.map(|e| e.experiment_id))
+    }
+
+    fn list_runs(&self, experiment_id: &str) -> Result<Vec<Run>> {
+        let search = crate::SearchRuns {
+            experiment_ids: vec![experiment_id.to_owned()],
+            ..Default::default()
+        };
+        self.search_runs_all(&search)
+    }
+
+    fn download_artifact(&self, run_id: &str, path: &str, local_file: &Path) -> Result<()> {
+        let run = crate::MlflowClient::get_run(self, run_id)?;
+        self.download_file(&run.info.artifact_uri, path, local_file)?;
         Ok(())
     }
 }
@@ -234,6 +275,18 @@ impl TrackingStore for DefaultStore {
     }
     fn end_run(&self, run_id: &str, status: RunStatus, end_time: i64) -> Result<()> {
         self.inner().end_run(run_id, status, end_time)
+    }
+    fn reopen_run(&self, run_id: &str) -> Result<()> {
+        self.inner().reopen_run(run_id)
+    }
+    fn find_experiment(&self, name: &str) -> Result<Option<String>> {
+        self.inner().find_experiment(name)
+    }
+    fn list_runs(&self, experiment_id: &str) -> Result<Vec<Run>> {
+        self.inner().list_runs(experiment_id)
+    }
+    fn download_artifact(&self, run_id: &str, path: &str, local_file: &Path) -> Result<()> {
+        self.inner().download_artifact(run_id, path, local_file)
     }
 }
 

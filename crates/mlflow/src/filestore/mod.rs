@@ -747,6 +747,47 @@ impl TrackingStore for FileStore {
         info.end_time = Some(end_time);
         Self::write_run_meta(&location.run_dir, &info)
     }
+
+    fn reopen_run(&self, run_id: &str) -> Result<()> {
+        let location = self.locate_run("update-run", run_id)?;
+        let mut info = self.active_run_info("update-run", &location)?;
+        info.status = RunStatus::Running;
+        info.end_time = None;
+        Self::write_run_meta(&location.run_dir, &info)
+    }
+
+    fn find_experiment(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .list_experiments()?
+            .into_iter()
+            .find(|e| e.name == name)
+            .map(|e| e.experiment_id))
+    }
+
+    fn list_runs(&self, experiment_id: &str) -> Result<Vec<Run>> {
+        FileStore::list_runs(self, experiment_id)
+    }
+
+    fn download_artifact(&self, run_id: &str, path: &str, local_file: &Path) -> Result<()> {
+        let segments = crate::artifacts::relative_segments("artifact path", path)?;
+        if segments.is_empty() {
+            return Err(MlflowError::invalid("artifact path", "empty: name a file"));
+        }
+        let mut source = self.artifact_dir(run_id)?;
+        source.extend(&segments);
+        if !source.is_file() {
+            return Err(layout::not_found(
+                self.endpoint("get-artifact"),
+                format!("Run {run_id} has no artifact {path}."),
+            ));
+        }
+        let temp_dir = local_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        fs::create_dir_all(temp_dir).map_err(|e| MlflowError::io(temp_dir, e))?;
+        layout::copy_atomic(&source, local_file, temp_dir)
+    }
 }
 
 #[cfg(test)]

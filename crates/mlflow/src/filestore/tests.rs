@@ -454,3 +454,44 @@ fn reads_a_store_written_by_python() {
     assert_eq!(input.dataset.schema, None);
     assert_eq!(input.tags, vec![Tag::new("mlflow.data.context", "train")]);
 }
+
+#[test]
+fn runs_are_listed_reopened_and_their_artifacts_copied_out() {
+    let (dir, store) = store();
+    assert_eq!(store.find_experiment("sweeps").expect("reads"), None);
+    let run = new_run(&store, "sweeps", "trial");
+    let experiment_id = store
+        .find_experiment("sweeps")
+        .expect("reads")
+        .expect("created by new_run");
+    assert_eq!(run.info.experiment_id, experiment_id);
+
+    store
+        .end_run(&run.info.run_id, RunStatus::Killed, 1_700_000_000_500)
+        .expect("ends");
+    store.reopen_run(&run.info.run_id).expect("reopens");
+    let listed = TrackingStore::list_runs(&store, &experiment_id).expect("lists");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].info.status, RunStatus::Running);
+    assert_eq!(listed[0].info.end_time, None);
+
+    let file = dir.path().join("config.toml");
+    fs::write(&file, "seed = 1\n").expect("write");
+    store
+        .log_artifacts(&run.info.run_id, &file, Some("configs"))
+        .expect("logs");
+    let copy = dir.path().join("out/copy.toml");
+    store
+        .download_artifact(&run.info.run_id, "configs/config.toml", &copy)
+        .expect("downloads");
+    assert_eq!(fs::read_to_string(&copy).expect("read"), "seed = 1\n");
+    let missing = store
+        .download_artifact(&run.info.run_id, "configs/absent.toml", &copy)
+        .expect_err("no such artifact");
+    assert!(missing.to_string().contains("absent.toml"), "{missing}");
+    assert!(
+        store
+            .download_artifact(&run.info.run_id, "../escape", &copy)
+            .is_err()
+    );
+}
