@@ -33,6 +33,10 @@ pub enum ModelError {
     #[error(transparent)]
     Text(#[from] vigie_data::text::TextError),
 
+    /// Training stopped early because the observer asked it to (Ctrl-C, a sweep's pruning rule).
+    #[error("training stopped: {0}")]
+    Stopped(String),
+
     #[error("cannot draw {path}: {message}")]
     Plot { path: PathBuf, message: String },
 }

@@ -20,7 +20,7 @@ pub mod linear;
 pub mod metrics;
 pub mod model;
 pub mod nn;
-mod random;
+pub mod random;
 pub mod spec;
 
 pub use error::{ModelError, Result};

@@ -67,6 +67,12 @@ pub trait TrainObserver: Send {
 
     /// A free-form note worth showing (e.g. "early stop: best epoch 7 restored").
     fn note(&mut self, _message: &str) {}
+
+    /// Asked between batches and after each epoch by families that train long (the networks):
+    /// `Some(reason)` stops training with [`crate::ModelError::Stopped`] (Ctrl-C, a pruning rule).
+    fn stop_requested(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// An observer that ignores everything.

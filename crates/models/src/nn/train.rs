@@ -79,6 +79,9 @@ pub(crate) fn train<N: Network>(
             let gradients = GradientsParams::from_grads(loss.backward(), &network);
             network = optimizer.step(config.learning_rate, network, gradients);
             observer.advance(1);
+            if let Some(reason) = observer.stop_requested() {
+                return Err(ModelError::Stopped(reason));
+            }
         }
         let train_loss = loss_sum / train.inputs.len() as f64;
 
@@ -96,6 +99,9 @@ pub(crate) fn train<N: Network>(
                 ("epoch_seconds", started.elapsed().as_secs_f64()),
             ],
         );
+        if let Some(reason) = observer.stop_requested() {
+            return Err(ModelError::Stopped(reason));
+        }
         let monitored = match config.monitor {
             Monitor::ValidRocAuc => valid_roc_auc,
             // Larger is better for the comparison below.

@@ -470,3 +470,59 @@ fn early_stopping_restores_the_best_epoch() {
         recorder.notes
     );
 }
+
+/// Stops after a given epoch, or after a given number of batches (Ctrl-C, a pruning rule).
+struct StopAt {
+    after_epoch: Option<u64>,
+    after_batches: Option<u64>,
+    epochs: u64,
+    batches: u64,
+}
+
+impl TrainObserver for StopAt {
+    fn advance(&mut self, units: u64) {
+        self.batches += units;
+    }
+
+    fn epoch(&mut self, step: u64, _metrics: &[(&str, f64)]) {
+        self.epochs = step;
+    }
+
+    fn stop_requested(&mut self) -> Option<String> {
+        let epoch_reached = self.after_epoch.is_some_and(|e| self.epochs >= e);
+        let batches_reached = self.after_batches.is_some_and(|b| self.batches >= b);
+        (epoch_reached || batches_reached).then(|| "asked to stop".to_owned())
+    }
+}
+
+#[test]
+fn training_stops_when_the_observer_asks_after_an_epoch_or_mid_epoch() {
+    let toy = toy_splits();
+    let data = train_data(&toy, 3, 1);
+    let mut spec = small_mlp();
+    if let NetworkSpec::Mlp(config) = &mut spec {
+        config.training.epochs = 5;
+        config.training.patience = 0;
+    }
+    let mut after_one = StopAt {
+        after_epoch: Some(1),
+        after_batches: None,
+        epochs: 0,
+        batches: 0,
+    };
+    let stopped = fit(&spec, &data, &mut after_one);
+    assert!(matches!(stopped, Err(ModelError::Stopped(ref r)) if r == "asked to stop"));
+    assert_eq!(after_one.epochs, 1, "no epoch after the request");
+    let mut mid_epoch = StopAt {
+        after_epoch: None,
+        after_batches: Some(2),
+        epochs: 0,
+        batches: 0,
+    };
+    assert!(matches!(
+        fit(&spec, &data, &mut mid_epoch),
+        Err(ModelError::Stopped(_))
+    ));
+    assert_eq!(mid_epoch.batches, 2, "stopped at the next batch");
+    assert_eq!(mid_epoch.epochs, 0);
+}
