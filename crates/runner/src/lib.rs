@@ -13,4 +13,4 @@ pub mod system;
 
 pub use config::{DataSource, RunConfig};
 pub use error::{Result, RunError};
-pub use run::{RunOutcome, RunRequest, train_run};
+pub use run::{RunOutcome, RunRequest, train_prepared, train_run};

@@ -86,6 +86,9 @@ pub struct RunOutcome {
     pub train_seconds: f64,
     pub scoring: ScoringSpeed,
     pub peak_rss_bytes: Option<u64>,
+    /// Wall time spent in tracking calls (params, metrics, artifacts, the logged model, the
+    /// run's end): what logging costs the run.
+    pub tracking_seconds: f64,
 }
 
 /// The metrics of a finished run that must be the same when the run is repeated with the same
@@ -96,6 +99,28 @@ pub fn reproducible_metrics(outcome: &RunOutcome) -> Vec<(String, f64)> {
         out.extend(metric_values(prefix, m));
     }
     out
+}
+
+/// The names of the metrics every finished run logs once at the end (a sweep optimises one of
+/// them): `threshold`, `final_valid_*` and `test_*` at the threshold, timings and memory. The
+/// per-family recalls (`test_recall_<family>`) depend on the dataset and are not listed.
+pub fn final_metric_names() -> Vec<String> {
+    let blank = metrics::evaluate(&[], &[], 0.5);
+    let mut names = vec!["threshold".to_owned()];
+    for prefix in ["final_valid", "test"] {
+        names.extend(metric_values(prefix, &blank).into_iter().map(|(k, _)| k));
+    }
+    names.extend(
+        [
+            "train_seconds",
+            "score_requests_per_s",
+            "score_p50_us",
+            "score_p99_us",
+            "peak_rss_mb",
+        ]
+        .map(str::to_owned),
+    );
+    names
 }
 
 fn metric_values(prefix: &str, m: &BinaryMetrics) -> Vec<(String, f64)> {
@@ -140,13 +165,36 @@ pub fn train_run(
     store: DefaultStore,
     progress: &mut dyn TrainObserver,
 ) -> Result<RunOutcome> {
-    let config = &request.config;
-    config.validate(&source.catalog)?;
+    request.config.validate(&source.catalog)?;
     progress.phase("load data", None);
-    let prepared = prepare_data(&config.data, source)?;
-    let train = labelled(&prepared, Split::Train);
-    let valid = labelled(&prepared, Split::Valid);
-    let test = labelled(&prepared, Split::Test);
+    let prepared = prepare_data(&request.config.data, source)?;
+    train_prepared(request, &prepared, store, progress)
+}
+
+/// [`train_run`] on a dataset already loaded and split with the config's `[data]` table (a
+/// sweep loads each dataset once for all its trials). The config must be validated.
+pub fn train_prepared(
+    request: &RunRequest,
+    prepared: &PreparedDataset,
+    store: DefaultStore,
+    progress: &mut dyn TrainObserver,
+) -> Result<RunOutcome> {
+    let config = &request.config;
+    if prepared.data.name != config.data.dataset || prepared.config != config.data.prepare_config()
+    {
+        return Err(RunError::Invalid {
+            message: format!(
+                "the dataset was prepared as {} {:?}, the config asks for {} {:?}",
+                prepared.data.name,
+                prepared.config,
+                config.data.dataset,
+                config.data.prepare_config()
+            ),
+        });
+    }
+    let train = labelled(prepared, Split::Train);
+    let valid = labelled(prepared, Split::Valid);
+    let test = labelled(prepared, Split::Test);
     for (name, part) in [("train", &train), ("valid", &valid), ("test", &test)] {
         if part.class_counts().contains(&0) {
             return Err(RunError::Invalid {
@@ -161,17 +209,21 @@ pub fn train_run(
 
     // After the data: a missing file leaves no empty output folder behind.
     prepare_out_dir(&request.out_dir)?;
-    let mut logger = start_run(request, &prepared, store)?;
+    let started = Instant::now();
+    let mut logger = start_run(request, prepared, store)?;
+    let start_seconds = started.elapsed().as_secs_f64();
     let result = fit_and_log(
         request,
-        &prepared,
+        prepared,
         [&train, &valid, &test],
         &mut logger,
         progress,
     );
     match result {
         Ok(mut outcome) => {
+            let ending = Instant::now();
             let finished = logger.finish(RunStatus::Finished)?;
+            outcome.tracking_seconds += start_seconds + ending.elapsed().as_secs_f64();
             outcome.run_id = finished.run_id;
             outcome.synced = finished.synced;
             outcome.journal = finished.journal;
@@ -182,7 +234,12 @@ pub fn train_run(
                 mlflow_tags::NOTE_CONTENT,
                 format!("failed: {error}"),
             )]);
-            if let Err(finish_error) = logger.finish(RunStatus::Failed) {
+            // Stopped on purpose (Ctrl-C, pruning): KILLED, as MLflow's own clients do.
+            let status = match &error {
+                RunError::Model(vigie_models::ModelError::Stopped(_)) => RunStatus::Killed,
+                _ => RunStatus::Failed,
+            };
+            if let Err(finish_error) = logger.finish(status) {
                 tracing::warn!(%finish_error, "could not record the failed run");
             }
             Err(error)
@@ -292,6 +349,7 @@ struct TrackingObserver<'a> {
     /// run reports it at the end.
     error: Option<vigie_mlflow::MlflowError>,
     last_step: u64,
+    tracking_seconds: f64,
 }
 
 impl TrainObserver for TrackingObserver<'_> {
@@ -311,10 +369,12 @@ impl TrainObserver for TrackingObserver<'_> {
             .iter()
             .map(|(key, value)| Metric::new(*key, *value, step))
             .collect();
+        let logging = Instant::now();
         let result = self
             .logger
             .log_metrics(&points)
             .and_then(|()| self.logger.end_epoch());
+        self.tracking_seconds += logging.elapsed().as_secs_f64();
         if let Err(error) = result
             && self.error.is_none()
         {
@@ -324,6 +384,10 @@ impl TrainObserver for TrackingObserver<'_> {
 
     fn note(&mut self, message: &str) {
         self.progress.note(message);
+    }
+
+    fn stop_requested(&mut self) -> Option<String> {
+        self.progress.stop_requested()
     }
 }
 
@@ -347,6 +411,7 @@ fn fit_and_log(
         progress,
         error: None,
         last_step: 0,
+        tracking_seconds: 0.0,
     };
     let model = config.model.fit(&data, &mut observer)?;
     let train_seconds = started.elapsed().as_secs_f64();
@@ -355,6 +420,7 @@ fn fit_and_log(
         progress,
         error,
         last_step,
+        tracking_seconds: epoch_tracking_seconds,
     } = observer;
     if let Some(error) = error {
         return Err(error.into());
@@ -445,7 +511,9 @@ fn fit_and_log(
     if let Some(bytes) = peak_rss_bytes {
         push("peak_rss_mb".into(), bytes as f64 / (1024.0 * 1024.0));
     }
+    let logging = Instant::now();
     logger.log_metrics(&final_metrics)?;
+    let mut tracking_seconds = epoch_tracking_seconds + logging.elapsed().as_secs_f64();
 
     let mut outcome = RunOutcome {
         run_name: config.run_name(),
@@ -467,6 +535,7 @@ fn fit_and_log(
         train_seconds,
         scoring,
         peak_rss_bytes,
+        tracking_seconds: 0.0,
     };
     let metrics_json = serde_json::to_vec_pretty(&outcome).map_err(|e| RunError::Invalid {
         message: format!("cannot serialise the metrics: {e}"),
@@ -483,6 +552,7 @@ fn fit_and_log(
         None,
         "model",
     )?;
+    let logging = Instant::now();
     // A folder's files are logged under its own name (`model/…`, `plots/…`).
     for (entry, artifact_dir) in [
         ("model", Some("model")),
@@ -516,6 +586,8 @@ fn fit_and_log(
             }
         }
     }
+    tracking_seconds += logging.elapsed().as_secs_f64();
+    outcome.tracking_seconds = tracking_seconds;
     Ok(outcome)
 }
 
