@@ -1,0 +1,360 @@
+//! Leaderboards: finished runs ranked by one metric, as a terminal table, Markdown and JSON.
+//!
+//! A sweep ranks its trials (one row per trial: the latest FINISHED run of each); `vigie runs
+//! compare` ranks any runs of an experiment. Both read runs from the tracking store, so a
+//! leaderboard is the same whether the sweep ran in one go, was resumed, or ran in shards.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use vigie_mlflow::{Run, RunStatus, mlflow_tags};
+use vigie_runner::run::tags as run_tags;
+
+use crate::spec::Direction;
+use crate::tags;
+
+/// The metrics shown beside the ranking metric.
+pub const SHOWN_METRICS: [&str; 5] = [
+    "final_valid_f1",
+    "test_f1",
+    "test_roc_auc",
+    "test_tpr_at_fpr_1e3",
+    "train_seconds",
+];
+
+/// One ranked run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaderboardRow {
+    pub rank: usize,
+    pub run_id: String,
+    pub run_name: String,
+    pub status: String,
+    pub model_kind: String,
+    /// The sweep trial's id (hash of its resolved config), when the run is a trial.
+    pub trial_id: Option<String>,
+    /// The ranking metric's value (NaN when the run lacks it: ranked last).
+    pub value: f64,
+    /// The [`SHOWN_METRICS`] the run has.
+    pub metrics: BTreeMap<String, f64>,
+    /// What the trial changed from the base config, or empty.
+    pub overrides: String,
+}
+
+/// Runs ranked by a metric, best first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Leaderboard {
+    pub title: String,
+    pub metric: String,
+    pub direction: Direction,
+    pub rows: Vec<LeaderboardRow>,
+}
+
+/// What to keep when ranking an experiment's runs.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only the trials of this sweep.
+    pub sweep: Option<String>,
+    /// Only runs of this model kind.
+    pub model_kind: Option<String>,
+    /// Only runs on this dataset.
+    pub dataset: Option<String>,
+    /// Also rank runs that did not finish (shown with their status).
+    pub all_statuses: bool,
+}
+
+impl RunFilter {
+    pub fn keeps(&self, run: &Run) -> bool {
+        let tag = |key: &str| run.data.tag(key);
+        if !self.all_statuses && run.info.status != RunStatus::Finished {
+            return false;
+        }
+        if tag(tags::ROLE) == Some(tags::ROLE_PARENT) {
+            return false;
+        }
+        if let Some(sweep) = &self.sweep
+            && tag(tags::SWEEP) != Some(sweep.as_str())
+        {
+            return false;
+        }
+        if let Some(kind) = &self.model_kind
+            && tag(run_tags::MODEL_KIND) != Some(kind.as_str())
+        {
+            return false;
+        }
+        if let Some(dataset) = &self.dataset
+            && tag(run_tags::DATASET) != Some(dataset.as_str())
+        {
+            return false;
+        }
+        true
+    }
+}
+
+impl Leaderboard {
+    /// Ranks `runs` by `metric`. Ties keep the runs' start order, so the ranking is
+    /// deterministic.
+    pub fn rank(title: &str, runs: &[&Run], metric: &str, direction: Direction) -> Leaderboard {
+        let mut rows: Vec<(i64, LeaderboardRow)> = runs
+            .iter()
+            .map(|run| {
+                let value = latest_metric(run, metric).unwrap_or(f64::NAN);
+                let metrics = SHOWN_METRICS
+                    .iter()
+                    .filter_map(|key| latest_metric(run, key).map(|v| ((*key).to_owned(), v)))
+                    .collect();
+                let row = LeaderboardRow {
+                    rank: 0,
+                    run_id: run.info.run_id.clone(),
+                    run_name: run
+                        .data
+                        .tag(mlflow_tags::RUN_NAME)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| run.info.run_name.clone()),
+                    status: status_name(run.info.status).to_owned(),
+                    model_kind: run
+                        .data
+                        .tag(run_tags::MODEL_KIND)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    trial_id: run.data.tag(tags::TRIAL_ID).map(str::to_owned),
+                    value,
+                    metrics,
+                    overrides: run.data.tag(tags::OVERRIDES).unwrap_or_default().to_owned(),
+                };
+                (run.info.start_time.unwrap_or(0), row)
+            })
+            .collect();
+        rows.sort_by(|(start_a, a), (start_b, b)| {
+            let order = match (a.value.is_nan(), b.value.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                (false, false) => match direction {
+                    Direction::Maximize => b.value.total_cmp(&a.value),
+                    Direction::Minimize => a.value.total_cmp(&b.value),
+                },
+            };
+            order
+                .then_with(|| a.run_name.cmp(&b.run_name))
+                .then_with(|| start_a.cmp(start_b))
+        });
+        let rows = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, mut row))| {
+                row.rank = i + 1;
+                row
+            })
+            .collect();
+        Leaderboard {
+            title: title.to_owned(),
+            metric: metric.to_owned(),
+            direction,
+            rows,
+        }
+    }
+
+    pub fn best(&self) -> Option<&LeaderboardRow> {
+        self.rows.first().filter(|row| !row.value.is_nan())
+    }
+
+    /// Keeps the first `n` rows.
+    pub fn truncate(&mut self, n: usize) {
+        self.rows.truncate(n);
+    }
+
+    /// The [`SHOWN_METRICS`] other than the ranking metric (already in its own column).
+    fn shown(&self) -> impl Iterator<Item = &'static str> + '_ {
+        SHOWN_METRICS.into_iter().filter(|m| *m != self.metric)
+    }
+
+    fn header(&self) -> Vec<String> {
+        let mut header = vec![
+            "rank".to_owned(),
+            "run".to_owned(),
+            "kind".to_owned(),
+            format!("{} ({})", self.metric, arrow(self.direction)),
+        ];
+        header.extend(self.shown().map(str::to_owned));
+        header.push("changes".to_owned());
+        header
+    }
+
+    fn cells(&self) -> Vec<Vec<String>> {
+        self.rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![
+                    row.rank.to_string(),
+                    if row.status == "FINISHED" {
+                        row.run_name.clone()
+                    } else {
+                        format!("{} [{}]", row.run_name, row.status)
+                    },
+                    row.model_kind.clone(),
+                    number(row.value),
+                ];
+                cells.extend(
+                    self.shown()
+                        .map(|m| row.metrics.get(m).map_or("-".to_owned(), |v| number(*v))),
+                );
+                cells.push(row.overrides.clone());
+                cells
+            })
+            .collect()
+    }
+
+    /// A fixed-width table for the terminal.
+    pub fn to_table(&self) -> String {
+        let header = self.header();
+        let cells = self.cells();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in &cells {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = format!("{}\n", self.title);
+        let line = |cells: &[String]| -> String {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            parts.join("  ").trim_end().to_owned()
+        };
+        let _ = writeln!(out, "{}", line(&header));
+        for row in &cells {
+            let _ = writeln!(out, "{}", line(row));
+        }
+        if cells.is_empty() {
+            out.push_str("(no finished runs)\n");
+        }
+        out
+    }
+
+    /// A Markdown table, logged as a sweep artifact.
+    pub fn to_markdown(&self) -> String {
+        let header = self.header();
+        let mut out = format!("# {}\n\n", self.title);
+        let _ = writeln!(out, "| {} |", header.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+        for row in self.cells() {
+            let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            let _ = writeln!(out, "| {} |", escaped.join(" | "));
+        }
+        out
+    }
+}
+
+/// The latest value of a metric of a run.
+pub fn latest_metric(run: &Run, key: &str) -> Option<f64> {
+    run.data
+        .metrics
+        .iter()
+        .filter(|m| m.key == key)
+        .max_by_key(|m| (m.step, m.timestamp))
+        .map(|m| m.value)
+}
+
+/// MLflow's name of a run status.
+pub fn status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Running => "RUNNING",
+        RunStatus::Scheduled => "SCHEDULED",
+        RunStatus::Finished => "FINISHED",
+        RunStatus::Failed => "FAILED",
+        RunStatus::Killed => "KILLED",
+        _ => "UNKNOWN",
+    }
+}
+
+fn number(value: f64) -> String {
+    if value.is_nan() {
+        "-".to_owned()
+    } else if value.abs() >= 1000.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
+fn arrow(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Maximize => "max",
+        Direction::Minimize => "min",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigie_mlflow::{Metric, Tag};
+
+    fn run(name: &str, start: i64, value: Option<f64>) -> Run {
+        let mut run = Run::default();
+        run.info.run_id = format!("id-{name}");
+        run.info.run_name = name.to_owned();
+        run.info.start_time = Some(start);
+        run.info.status = RunStatus::Finished;
+        if let Some(value) = value {
+            run.data
+                .metrics
+                .push(Metric::new("final_valid_f1", value, 0));
+        }
+        run.data
+            .tags
+            .push(Tag::new(run_tags::MODEL_KIND, "linear_svm"));
+        run
+    }
+
+    #[test]
+    fn ranks_best_first_in_either_direction_with_missing_values_last() {
+        let runs = [
+            run("a", 1, Some(0.5)),
+            run("b", 2, None),
+            run("c", 3, Some(0.9)),
+            run("d", 4, Some(0.7)),
+        ];
+        let refs: Vec<&Run> = runs.iter().collect();
+        let board = Leaderboard::rank("t", &refs, "final_valid_f1", Direction::Maximize);
+        let names: Vec<&str> = board.rows.iter().map(|r| r.run_name.as_str()).collect();
+        assert_eq!(names, ["c", "d", "a", "b"]);
+        assert_eq!(board.best().map(|r| r.run_name.as_str()), Some("c"));
+        let ranks: Vec<usize> = board.rows.iter().map(|r| r.rank).collect();
+        assert_eq!(ranks, [1, 2, 3, 4]);
+        let board = Leaderboard::rank("t", &refs, "final_valid_f1", Direction::Minimize);
+        let names: Vec<&str> = board.rows.iter().map(|r| r.run_name.as_str()).collect();
+        assert_eq!(names, ["a", "d", "c", "b"]);
+        let table = board.to_table();
+        assert!(table.contains("final_valid_f1 (min)"), "{table}");
+        assert_eq!(board.to_markdown().lines().count(), 2 + 2 + 4);
+    }
+
+    #[test]
+    fn filters_keep_finished_trials_of_one_sweep() {
+        let mut trial = run("t", 1, Some(0.5));
+        trial.data.tags.push(Tag::new(tags::SWEEP, "s"));
+        let mut parent = trial.clone();
+        parent
+            .data
+            .tags
+            .push(Tag::new(tags::ROLE, tags::ROLE_PARENT));
+        let mut failed = trial.clone();
+        failed.info.status = RunStatus::Failed;
+        let filter = RunFilter {
+            sweep: Some("s".into()),
+            ..Default::default()
+        };
+        assert!(filter.keeps(&trial));
+        assert!(!filter.keeps(&parent));
+        assert!(!filter.keeps(&failed));
+        assert!(!filter.keeps(&run("other", 1, Some(0.5))));
+        let kind = RunFilter {
+            model_kind: Some("cnn".into()),
+            ..Default::default()
+        };
+        assert!(!kind.keeps(&trial));
+    }
+}

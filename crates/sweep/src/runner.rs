@@ -1,0 +1,1104 @@
+//! Running a sweep: its trials as child runs of one parent run, in parallel, resumable and
+//! shardable.
+//!
+//! The flow of [`run_sweep`]:
+//! 1. read the sweep's runs from the store and sort this shard's trials into done (FINISHED,
+//!    or pruned), running elsewhere (RUNNING with a live owner), and to run (new, FAILED,
+//!    KILLED, or RUNNING with a dead owner: those are marked KILLED first);
+//! 2. take back this shard's parent run (or create it), tag it with this process and keep a
+//!    heartbeat on it;
+//! 3. load each dataset once, then run the trials on `parallel` worker threads, each trial with
+//!    `cores / parallel` threads of its own, through `vigie_runner::train_prepared`;
+//! 4. rank every finished trial of the sweep (all shards) into a leaderboard, log it on the
+//!    parent, and crown the best trial's model champion when it beats the current one.
+//!
+//! Ctrl-C (the `stop` flag) stops handing out trials and stops running networks at their next
+//! batch (their runs end KILLED); a SIGKILL leaves RUNNING runs that step 1 repairs.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use vigie_data::PreparedDataset;
+use vigie_mlflow::{
+    CreateRun, DefaultStore, Metric, Param, Run, RunStatus, Tag, TrackingStore, mlflow_tags,
+    now_millis,
+};
+use vigie_models::{ModelError, TrainObserver};
+use vigie_runner::config::DataSource;
+use vigie_runner::{RunError, RunRequest};
+
+use crate::champion::{self, ChampionDecision};
+use crate::error::{Result, SweepError};
+use crate::leaderboard::Leaderboard;
+use crate::owner;
+use crate::spec::{Direction, Pruning, Shard, SweepPlan, SweepSpec, Trial};
+use crate::tags;
+
+/// How to run a sweep (beyond what its file says).
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Run only this slice of the trials.
+    pub shard: Option<Shard>,
+    /// Overrides the sweep file's `max_parallel`.
+    pub max_parallel: Option<usize>,
+    /// The sweep's local folder: the leaderboard, and one folder per trial under `trials/`.
+    pub out_dir: PathBuf,
+    /// Folder of the run journals.
+    pub journal_root: PathBuf,
+    /// `None`: `MLFLOW_TRACKING_URI`, else the local `./mlruns` store.
+    pub tracking_uri: Option<String>,
+    /// How often the parent run's heartbeat tag is refreshed.
+    pub heartbeat: Duration,
+}
+
+/// Where a sweep's progress is shown (a terminal, or nothing).
+pub trait SweepProgress: Sync {
+    /// The plan is known: how many trials, how many left to run.
+    fn planned(&self, _summary: &PlanSummary) {}
+    /// The observer of one trial's training (its epoch bar).
+    fn trial_observer<'a>(&'a self, trial: &Trial) -> Box<dyn TrainObserver + 'a>;
+    /// A trial ended.
+    fn trial_done(&self, _trial: &Trial, _result: &TrialResult) {}
+    /// Something worth a line.
+    fn note(&self, _message: &str) {}
+}
+
+/// Shows nothing.
+pub struct NoProgress;
+
+impl SweepProgress for NoProgress {
+    fn trial_observer<'a>(&'a self, _trial: &Trial) -> Box<dyn TrainObserver + 'a> {
+        Box::new(vigie_models::NoObserver)
+    }
+}
+
+/// The trials of this invocation, by state.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanSummary {
+    /// Trials in the whole sweep.
+    pub planned: usize,
+    /// Trials in this shard (all of them without sharding).
+    pub in_shard: usize,
+    /// Already FINISHED (or pruned) in the store: skipped.
+    pub done: usize,
+    /// RUNNING in another live process: left to it.
+    pub running_elsewhere: usize,
+    /// RUNNING in the store but their process is gone: marked KILLED, run again.
+    pub stale: usize,
+    /// To run now.
+    pub to_run: usize,
+    /// Trials run at once, and threads per trial.
+    pub parallel: usize,
+    pub threads_per_trial: usize,
+}
+
+/// How one trial ended in this invocation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TrialResult {
+    Finished {
+        run_id: Option<String>,
+        tracking_seconds: f64,
+    },
+    /// Stopped by the pruning rule (its run ends KILLED with a `vigie.pruned` tag).
+    Pruned {
+        reason: String,
+    },
+    /// Stopped by Ctrl-C.
+    Killed,
+    Failed {
+        message: String,
+    },
+}
+
+/// What a sweep invocation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepOutcome {
+    pub sweep: String,
+    pub experiment: String,
+    pub parent_run_id: String,
+    pub shard: String,
+    pub summary: PlanSummary,
+    /// This invocation's trials, by plan index.
+    pub results: BTreeMap<usize, TrialResult>,
+    /// Every finished trial of the sweep (all shards, all invocations), best first.
+    pub leaderboard: Leaderboard,
+    pub champion: Option<ChampionDecision>,
+    /// Ctrl-C stopped it before every trial ran.
+    pub interrupted: bool,
+    pub wall_seconds: f64,
+    /// Time spent in tracking calls: the parent's and every trial's.
+    pub tracking_seconds: f64,
+    pub out_dir: PathBuf,
+}
+
+impl SweepOutcome {
+    pub fn failed(&self) -> usize {
+        self.results
+            .values()
+            .filter(|r| matches!(r, TrialResult::Failed { .. }))
+            .count()
+    }
+}
+
+/// Where a trial stands in the store before this invocation.
+#[derive(Debug, Clone, PartialEq)]
+enum Prior {
+    Done,
+    RunningElsewhere,
+    /// To run; these RUNNING runs of it are stale and get marked KILLED first.
+    Run {
+        stale: Vec<String>,
+    },
+}
+
+/// Runs the trials of `plan` (this shard's) that are not done yet, then ranks the sweep.
+pub fn run_sweep(
+    spec: &SweepSpec,
+    plan: &SweepPlan,
+    source: &DataSource,
+    options: &SweepOptions,
+    stop: &AtomicBool,
+    progress: &dyn SweepProgress,
+) -> Result<SweepOutcome> {
+    let started = Instant::now();
+    let mut tracking = Duration::ZERO;
+    let timed = |tracking: &mut Duration, since: Instant| *tracking += since.elapsed();
+    let store = DefaultStore::from_uri(options.tracking_uri.as_deref())?;
+    let host = owner::host_name();
+    let pid = std::process::id();
+    let shard_label = options
+        .shard
+        .as_ref()
+        .map_or_else(|| "all".to_owned(), ToString::to_string);
+
+    let t = Instant::now();
+    let experiment_id = store.experiment_id(&spec.experiment)?;
+    let existing = store.find_runs_by_tag(&experiment_id, tags::SWEEP, &spec.name)?;
+    timed(&mut tracking, t);
+    let by_id: HashMap<&str, &Run> = existing
+        .iter()
+        .map(|run| (run.info.run_id.as_str(), run))
+        .collect();
+    let stale_after = Duration::from_secs(spec.stale_after_minutes.saturating_mul(60));
+    let now = now_millis();
+    let is_stale = |run: &Run| stale(run, &by_id, &host, stale_after, now);
+
+    let selected: Vec<&Trial> = match &options.shard {
+        Some(shard) => shard.select(&plan.trials),
+        None => plan.trials.iter().collect(),
+    };
+    let mut priors: Vec<(&Trial, Prior)> = Vec::new();
+    for trial in &selected {
+        let runs: Vec<&Run> = existing
+            .iter()
+            .filter(|r| {
+                r.data.tag(tags::ROLE) == Some(tags::ROLE_TRIAL)
+                    && r.data.tag(tags::TRIAL_ID) == Some(trial.id.as_str())
+            })
+            .collect();
+        priors.push((trial, prior_of(&runs, &is_stale)));
+    }
+
+    // The parent: this shard's, taken back when an earlier invocation left it.
+    let parents: Vec<&Run> = existing
+        .iter()
+        .filter(|r| {
+            r.data.tag(tags::ROLE) == Some(tags::ROLE_PARENT)
+                && r.data.tag(tags::SHARD) == Some(shard_label.as_str())
+        })
+        .collect();
+    if let Some(live) = parents
+        .iter()
+        .find(|p| p.info.status == RunStatus::Running && !is_stale(p))
+    {
+        return Err(SweepError::Invalid(format!(
+            "shard {shard_label} of sweep {} is already running (run {}, {} pid {}); wait for it, \
+             or for its heartbeat to be {} minutes old if it was killed",
+            spec.name,
+            live.info.run_id,
+            live.data.tag(tags::OWNER_HOST).unwrap_or("?"),
+            live.data.tag(tags::OWNER_PID).unwrap_or("?"),
+            spec.stale_after_minutes
+        )));
+    }
+    let owner_tags = vec![
+        Tag::new(tags::OWNER_HOST, &host),
+        Tag::new(tags::OWNER_PID, pid.to_string()),
+        Tag::new(tags::HEARTBEAT, now_millis().to_string()),
+    ];
+    let t = Instant::now();
+    let parent_run_id = match parents.first() {
+        Some(parent) => {
+            store.reopen_run(&parent.info.run_id)?;
+            store.log_batch(&parent.info.run_id, &[], &[], &owner_tags)?;
+            parent.info.run_id.clone()
+        }
+        None => create_parent(&store, spec, plan, &experiment_id, &shard_label, owner_tags)?,
+    };
+    log_plan_artifacts(&store, spec, plan, &parent_run_id, &options.out_dir)?;
+    timed(&mut tracking, t);
+
+    // Stale runs end KILLED before their trial runs again, so each trial has at most one
+    // RUNNING run and, in the end, exactly one FINISHED one.
+    let mut stale_count = 0;
+    for (_, prior) in &priors {
+        if let Prior::Run { stale } = prior {
+            for run_id in stale {
+                let t = Instant::now();
+                store.log_batch(
+                    run_id,
+                    &[],
+                    &[],
+                    &[Tag::new(
+                        mlflow_tags::NOTE_CONTENT,
+                        format!(
+                            "stale: its process was gone; marked KILLED by {host} pid {pid} and run again"
+                        ),
+                    )],
+                )?;
+                store.end_run(run_id, RunStatus::Killed, now_millis())?;
+                timed(&mut tracking, t);
+                stale_count += 1;
+            }
+        }
+    }
+
+    let to_run: Vec<&Trial> = priors
+        .iter()
+        .filter(|(_, p)| matches!(p, Prior::Run { .. }))
+        .map(|(t, _)| *t)
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let parallel = options
+        .max_parallel
+        .or(spec.max_parallel)
+        .unwrap_or(cores)
+        .clamp(1, to_run.len().max(1));
+    let summary = PlanSummary {
+        planned: plan.trials.len(),
+        in_shard: selected.len(),
+        done: priors.iter().filter(|(_, p)| *p == Prior::Done).count(),
+        running_elsewhere: priors
+            .iter()
+            .filter(|(_, p)| *p == Prior::RunningElsewhere)
+            .count(),
+        stale: stale_count,
+        to_run: to_run.len(),
+        parallel,
+        threads_per_trial: (cores / parallel).max(1),
+    };
+    progress.planned(&summary);
+
+    let pruner = spec
+        .pruning
+        .as_ref()
+        .map(|rule| Pruner::new(rule.clone(), spec.objective.direction));
+    if let Some(pruner) = &pruner {
+        let t = Instant::now();
+        pruner.load_finished(&store, &existing)?;
+        timed(&mut tracking, t);
+    }
+
+    let result = run_trials(
+        &TrialContext {
+            spec,
+            options,
+            source,
+            stop,
+            progress,
+            pruner: pruner.as_ref(),
+            parent_run_id: &parent_run_id,
+            experiment_id: &experiment_id,
+            shard_label: &shard_label,
+            host: &host,
+            threads_per_trial: summary.threads_per_trial,
+        },
+        &to_run,
+        parallel,
+    );
+    let results = match result {
+        Ok(results) => results,
+        Err(error) => {
+            let _ = store.log_batch(
+                &parent_run_id,
+                &[],
+                &[],
+                &[Tag::new(
+                    mlflow_tags::NOTE_CONTENT,
+                    format!("failed: {error}"),
+                )],
+            );
+            let _ = store.end_run(&parent_run_id, RunStatus::Failed, now_millis());
+            return Err(error);
+        }
+    };
+    let interrupted = stop.load(Ordering::SeqCst);
+    let trial_tracking: f64 = results
+        .values()
+        .map(|r| match r {
+            TrialResult::Finished {
+                tracking_seconds, ..
+            } => *tracking_seconds,
+            _ => 0.0,
+        })
+        .sum();
+
+    // The leaderboard covers the whole sweep, whoever ran each trial.
+    let t = Instant::now();
+    let leaderboard = sweep_leaderboard(&store, spec, plan, &experiment_id)?;
+    timed(&mut tracking, t);
+    std::fs::create_dir_all(&options.out_dir)
+        .map_err(|e| SweepError::io(&options.out_dir, "cannot create", e))?;
+    let markdown_path = options.out_dir.join("leaderboard.md");
+    let json_path = options.out_dir.join("leaderboard.json");
+    write(&markdown_path, leaderboard.to_markdown().as_bytes())?;
+    let json = serde_json::to_vec_pretty(&leaderboard)
+        .map_err(|e| SweepError::Invalid(format!("cannot serialise the leaderboard: {e}")))?;
+    write(&json_path, &json)?;
+
+    let mut champion_decision = None;
+    if let (Some(name), Some(best), false) =
+        (&spec.registered_model, leaderboard.best(), interrupted)
+    {
+        match &store {
+            DefaultStore::Server(client) => {
+                let t = Instant::now();
+                let decision = champion::crown(client, name, best, &spec.objective)?;
+                timed(&mut tracking, t);
+                progress.note(&decision.summary());
+                champion_decision = Some(decision);
+            }
+            DefaultStore::Local(_) => progress.note(&format!(
+                "champion: the local store has no model registry; the best trial is {} (run {}); \
+                 sweep against an MLflow server to register it as {name}",
+                best.run_name, best.run_id
+            )),
+        }
+    }
+
+    let finished_trials = leaderboard.rows.len();
+    let failed = results
+        .values()
+        .filter(|r| matches!(r, TrialResult::Failed { .. }))
+        .count();
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut metrics = vec![
+        Metric::new("trials_planned", plan.trials.len() as f64, 0),
+        Metric::new("trials_finished", finished_trials as f64, 0),
+        Metric::new("trials_failed_now", failed as f64, 0),
+        Metric::new("sweep_wall_seconds", wall_seconds, 0),
+    ];
+    let mut parent_tags = Vec::new();
+    if let Some(best) = leaderboard.best() {
+        metrics.push(Metric::new(
+            format!("best_{}", spec.objective.metric),
+            best.value,
+            0,
+        ));
+        parent_tags.push(Tag::new(tags::BEST_RUN, &best.run_id));
+    }
+    store.log_batch(&parent_run_id, &metrics, &[], &parent_tags)?;
+    store.log_artifacts(&parent_run_id, &markdown_path, None)?;
+    store.log_artifacts(&parent_run_id, &json_path, None)?;
+    timed(&mut tracking, t);
+    let tracking_seconds = tracking.as_secs_f64() + trial_tracking;
+    let t = Instant::now();
+    store.log_batch(
+        &parent_run_id,
+        &[
+            Metric::new("tracking_seconds", tracking_seconds, 0),
+            Metric::new(
+                "tracking_overhead_pct",
+                100.0 * tracking_seconds / wall_seconds.max(1e-9),
+                0,
+            ),
+        ],
+        &[],
+        &[],
+    )?;
+    let status = if interrupted {
+        RunStatus::Killed
+    } else if failed > 0 {
+        RunStatus::Failed
+    } else {
+        RunStatus::Finished
+    };
+    store.end_run(&parent_run_id, status, now_millis())?;
+    let tracking_seconds = tracking_seconds + t.elapsed().as_secs_f64();
+
+    Ok(SweepOutcome {
+        sweep: spec.name.clone(),
+        experiment: spec.experiment.clone(),
+        parent_run_id,
+        shard: shard_label,
+        summary,
+        results,
+        leaderboard,
+        champion: champion_decision,
+        interrupted,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        tracking_seconds,
+        out_dir: options.out_dir.clone(),
+    })
+}
+
+/// Where a trial stands, from its runs in the store.
+fn prior_of(runs: &[&Run], is_stale: &dyn Fn(&Run) -> bool) -> Prior {
+    let done = runs.iter().any(|r| {
+        r.info.status == RunStatus::Finished
+            || (r.info.status == RunStatus::Killed && r.data.tag(tags::PRUNED).is_some())
+    });
+    if done {
+        return Prior::Done;
+    }
+    let running: Vec<&&Run> = runs
+        .iter()
+        .filter(|r| r.info.status == RunStatus::Running)
+        .collect();
+    if running.iter().any(|r| !is_stale(r)) {
+        return Prior::RunningElsewhere;
+    }
+    Prior::Run {
+        stale: running.iter().map(|r| r.info.run_id.clone()).collect(),
+    }
+}
+
+/// A RUNNING run is stale when its owner ran on this host and is gone, or when the heartbeat
+/// of its sweep's parent run (its own start time, for a parent or without one) is older than
+/// `stale_after`.
+fn stale(
+    run: &Run,
+    runs: &HashMap<&str, &Run>,
+    host: &str,
+    stale_after: Duration,
+    now: i64,
+) -> bool {
+    let pid = run
+        .data
+        .tag(tags::OWNER_PID)
+        .and_then(|p| p.parse::<u32>().ok());
+    if run.data.tag(tags::OWNER_HOST) == Some(host)
+        && let Some(pid) = pid
+        && pid != std::process::id()
+        && !owner::process_alive(pid)
+    {
+        return true;
+    }
+    let heartbeat_run = match run.data.tag(tags::ROLE) {
+        Some(tags::ROLE_PARENT) => Some(run),
+        _ => run
+            .data
+            .tag(mlflow_tags::PARENT_RUN_ID)
+            .and_then(|id| runs.get(id).copied()),
+    };
+    let last_sign_of_life = heartbeat_run
+        .and_then(|p| p.data.tag(tags::HEARTBEAT))
+        .and_then(|ms| ms.parse::<i64>().ok())
+        .or(run.info.start_time);
+    match last_sign_of_life {
+        Some(ms) => {
+            now.saturating_sub(ms) > i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX)
+        }
+        None => true,
+    }
+}
+
+fn create_parent(
+    store: &DefaultStore,
+    spec: &SweepSpec,
+    plan: &SweepPlan,
+    experiment_id: &str,
+    shard_label: &str,
+    owner_tags: Vec<Tag>,
+) -> Result<String> {
+    let mut run_tags = vec![
+        Tag::new(tags::SWEEP, &spec.name),
+        Tag::new(tags::ROLE, tags::ROLE_PARENT),
+        Tag::new(tags::SHARD, shard_label),
+        Tag::new(mlflow_tags::SOURCE_NAME, "vigie sweep"),
+        Tag::new(mlflow_tags::SOURCE_TYPE, mlflow_tags::source_type::LOCAL),
+        Tag::new(mlflow_tags::USER, vigie_runner::system::user_name()),
+        Tag::new(vigie_runner::run::tags::VERSION, env!("CARGO_PKG_VERSION")),
+    ];
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    if let Some((commit, dirty)) = vigie_runner::system::git_state(&cwd) {
+        run_tags.push(Tag::new(mlflow_tags::SOURCE_GIT_COMMIT, commit));
+        run_tags.push(Tag::new(
+            vigie_runner::run::tags::GIT_DIRTY,
+            dirty.to_string(),
+        ));
+    }
+    run_tags.extend(owner_tags);
+    let run_name = if shard_label == "all" {
+        spec.name.clone()
+    } else {
+        format!("{} (shard {shard_label})", spec.name)
+    };
+    let run = store.create_run(&CreateRun {
+        experiment_id: experiment_id.to_owned(),
+        run_name: Some(run_name),
+        start_time: Some(now_millis()),
+        tags: run_tags,
+        user_id: Some(vigie_runner::system::user_name()),
+    })?;
+    let run_id = run.info.run_id;
+    let params = vec![
+        Param::new("sweep.name", &spec.name),
+        Param::new("sweep.file", spec.path.display().to_string()),
+        Param::new("sweep.shard", shard_label),
+        Param::new("objective.metric", &spec.objective.metric),
+        Param::new("objective.direction", spec.objective.direction.name()),
+        Param::new(
+            "sweep.duplicates_dropped",
+            plan.duplicates_dropped.to_string(),
+        ),
+    ];
+    store.log_batch(&run_id, &[], &params, &[])?;
+    Ok(run_id)
+}
+
+/// The sweep file as written, its search space, and the plan (every trial's id and changes).
+fn log_plan_artifacts(
+    store: &DefaultStore,
+    spec: &SweepSpec,
+    plan: &SweepPlan,
+    parent_run_id: &str,
+    out_dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(out_dir).map_err(|e| SweepError::io(out_dir, "cannot create", e))?;
+    let sweep_file = out_dir.join("sweep.toml");
+    write(&sweep_file, spec.source_text.as_bytes())?;
+    let space = out_dir.join("search_space.json");
+    write(
+        &space,
+        serde_json::to_string_pretty(&spec.search_space_json())
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    let trials: Vec<serde_json::Value> = plan
+        .trials
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "index": t.index,
+                "id": t.id,
+                "name": t.config.run_name(),
+                "changes": t.describe(),
+            })
+        })
+        .collect();
+    let plan_path = out_dir.join("plan.json");
+    write(
+        &plan_path,
+        serde_json::to_string_pretty(&trials)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    for path in [&sweep_file, &space, &plan_path] {
+        store.log_artifacts(parent_run_id, path, None)?;
+    }
+    Ok(())
+}
+
+/// Every trial of the sweep's plan with a FINISHED run (its latest), ranked.
+pub fn sweep_leaderboard(
+    store: &DefaultStore,
+    spec: &SweepSpec,
+    plan: &SweepPlan,
+    experiment_id: &str,
+) -> Result<Leaderboard> {
+    let runs = store.find_runs_by_tag(experiment_id, tags::SWEEP, &spec.name)?;
+    let planned: HashMap<&str, usize> = plan
+        .trials
+        .iter()
+        .map(|t| (t.id.as_str(), t.index))
+        .collect();
+    let mut latest: BTreeMap<usize, &Run> = BTreeMap::new();
+    for run in &runs {
+        if run.info.status != RunStatus::Finished
+            || run.data.tag(tags::ROLE) != Some(tags::ROLE_TRIAL)
+        {
+            continue;
+        }
+        let Some(index) = run.data.tag(tags::TRIAL_ID).and_then(|id| planned.get(id)) else {
+            continue;
+        };
+        let newer = latest
+            .get(index)
+            .is_none_or(|seen| run.info.start_time > seen.info.start_time);
+        if newer {
+            latest.insert(*index, run);
+        }
+    }
+    let ranked: Vec<&Run> = latest.into_values().collect();
+    Ok(Leaderboard::rank(
+        &format!(
+            "Sweep {}: {} of {} trials finished, ranked by {}",
+            spec.name,
+            ranked.len(),
+            plan.trials.len(),
+            spec.objective.metric
+        ),
+        &ranked,
+        &spec.objective.metric,
+        spec.objective.direction,
+    ))
+}
+
+/// What every trial of one invocation shares.
+struct TrialContext<'a> {
+    spec: &'a SweepSpec,
+    options: &'a SweepOptions,
+    source: &'a DataSource,
+    stop: &'a AtomicBool,
+    progress: &'a dyn SweepProgress,
+    pruner: Option<&'a Pruner>,
+    parent_run_id: &'a str,
+    experiment_id: &'a str,
+    shard_label: &'a str,
+    host: &'a str,
+    threads_per_trial: usize,
+}
+
+/// Loads each dataset once, then runs the trials on `parallel` workers; keeps the parent's
+/// heartbeat fresh meanwhile.
+fn run_trials(
+    ctx: &TrialContext<'_>,
+    trials: &[&Trial],
+    parallel: usize,
+) -> Result<BTreeMap<usize, TrialResult>> {
+    let mut datasets: HashMap<String, PreparedDataset> = HashMap::new();
+    for trial in trials {
+        if let std::collections::hash_map::Entry::Vacant(slot) = datasets.entry(data_key(trial)) {
+            ctx.progress.note(&format!(
+                "loading {} (dedup {}, split {:?})",
+                trial.config.data.dataset, trial.config.data.dedup, trial.config.data.split
+            ));
+            slot.insert(vigie_runner::run::prepare_data(
+                &trial.config.data,
+                ctx.source,
+            )?);
+        }
+    }
+
+    let queue: Mutex<VecDeque<&Trial>> = Mutex::new(trials.iter().copied().collect());
+    let results: Mutex<BTreeMap<usize, TrialResult>> = Mutex::new(BTreeMap::new());
+    let (stop_heartbeat, heartbeat_stopped) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || heartbeat(ctx, &heartbeat_stopped));
+        let workers: Vec<_> = (0..parallel)
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        if ctx.stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let next = queue
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .pop_front();
+                        let Some(trial) = next else { break };
+                        let result = match datasets.get(&data_key(trial)) {
+                            Some(prepared) => run_trial(ctx, trial, prepared),
+                            None => TrialResult::Failed {
+                                message: "its dataset was not loaded".to_owned(),
+                            },
+                        };
+                        ctx.progress.trial_done(trial, &result);
+                        results
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(trial.index, result);
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            let _ = worker.join();
+        }
+        drop(stop_heartbeat);
+    });
+    Ok(results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
+fn data_key(trial: &Trial) -> String {
+    serde_json::to_string(&trial.config.data).unwrap_or_default()
+}
+
+/// Refreshes the parent's heartbeat tag until `stopped` is closed. A failed refresh is only
+/// logged: the trials' own runs matter more than the heartbeat.
+fn heartbeat(ctx: &TrialContext<'_>, stopped: &mpsc::Receiver<()>) {
+    let Ok(store) = DefaultStore::from_uri(ctx.options.tracking_uri.as_deref()) else {
+        return;
+    };
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(ctx.options.heartbeat) {
+        let tag = Tag::new(tags::HEARTBEAT, now_millis().to_string());
+        if let Err(error) = store.log_batch(ctx.parent_run_id, &[], &[], &[tag]) {
+            tracing::warn!(%error, "could not refresh the sweep's heartbeat");
+        }
+    }
+}
+
+/// The trial's folder under `<out>/trials/`: new, or suffixed when an earlier attempt left one.
+fn trial_out_dir(out_dir: &Path, trial: &Trial) -> PathBuf {
+    let base = format!("{}-{}", trial.config.run_name(), trial.id);
+    let trials = out_dir.join("trials");
+    let first = trials.join(&base);
+    if !first.exists() {
+        return first;
+    }
+    (2..)
+        .map(|attempt| trials.join(format!("{base}-attempt{attempt}")))
+        .find(|dir| !dir.exists())
+        .unwrap_or(first)
+}
+
+fn run_trial(ctx: &TrialContext<'_>, trial: &Trial, prepared: &PreparedDataset) -> TrialResult {
+    let mut config = trial.config.clone();
+    config.threads = ctx.threads_per_trial;
+    let attempt = format!("{}-{}-{}", std::process::id(), now_millis(), trial.id);
+    let request = RunRequest {
+        config,
+        out_dir: trial_out_dir(&ctx.options.out_dir, trial),
+        journal_root: ctx.options.journal_root.clone(),
+        parent_run_id: Some(ctx.parent_run_id.to_owned()),
+        extra_tags: vec![
+            Tag::new(tags::SWEEP, &ctx.spec.name),
+            Tag::new(tags::ROLE, tags::ROLE_TRIAL),
+            Tag::new(tags::SHARD, ctx.shard_label),
+            Tag::new(tags::TRIAL_ID, &trial.id),
+            Tag::new(tags::TRIAL_INDEX, trial.index.to_string()),
+            Tag::new(tags::OVERRIDES, trial.describe()),
+            Tag::new(tags::ATTEMPT, &attempt),
+            Tag::new(tags::OWNER_HOST, ctx.host),
+            Tag::new(tags::OWNER_PID, std::process::id().to_string()),
+        ],
+    };
+    let store = match DefaultStore::from_uri(ctx.options.tracking_uri.as_deref()) {
+        Ok(store) => store,
+        Err(error) => {
+            return TrialResult::Failed {
+                message: error.to_string(),
+            };
+        }
+    };
+    let mut observer = TrialObserver {
+        display: ctx.progress.trial_observer(trial),
+        stop: ctx.stop,
+        pruner: ctx.pruner,
+        history: Vec::new(),
+        pruned: None,
+    };
+    let result = vigie_runner::train_prepared(&request, prepared, store, &mut observer);
+    let TrialObserver {
+        history, pruned, ..
+    } = observer;
+    match result {
+        Ok(outcome) => {
+            if let Some(pruner) = ctx.pruner {
+                pruner.record(&history);
+            }
+            TrialResult::Finished {
+                run_id: outcome.run_id,
+                tracking_seconds: outcome.tracking_seconds,
+            }
+        }
+        Err(RunError::Model(ModelError::Stopped(_))) => match pruned {
+            Some(reason) => {
+                mark_pruned(ctx, &attempt, &reason);
+                TrialResult::Pruned { reason }
+            }
+            None => TrialResult::Killed,
+        },
+        Err(error) => TrialResult::Failed {
+            message: error.to_string(),
+        },
+    }
+}
+
+/// Tags the run of a pruned attempt, so that resume counts the trial as done.
+fn mark_pruned(ctx: &TrialContext<'_>, attempt: &str, reason: &str) {
+    let tagged = DefaultStore::from_uri(ctx.options.tracking_uri.as_deref())
+        .map_err(SweepError::from)
+        .and_then(|store| {
+            for run in store.find_runs_by_tag(ctx.experiment_id, tags::ATTEMPT, attempt)? {
+                store.log_batch(
+                    &run.info.run_id,
+                    &[],
+                    &[],
+                    &[Tag::new(tags::PRUNED, reason)],
+                )?;
+            }
+            Ok(())
+        });
+    if let Err(error) = tagged {
+        tracing::warn!(%error, "could not tag a pruned trial");
+    }
+}
+
+/// One trial's observer: shows progress, asks to stop on Ctrl-C or when the pruning rule says
+/// so, and keeps the pruning metric's history.
+struct TrialObserver<'a> {
+    display: Box<dyn TrainObserver + 'a>,
+    stop: &'a AtomicBool,
+    pruner: Option<&'a Pruner>,
+    history: Vec<(u64, f64)>,
+    pruned: Option<String>,
+}
+
+impl TrainObserver for TrialObserver<'_> {
+    fn phase(&mut self, name: &str, total: Option<u64>) {
+        self.display.phase(name, total);
+    }
+
+    fn advance(&mut self, units: u64) {
+        self.display.advance(units);
+    }
+
+    fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
+        self.display.epoch(step, metrics);
+        let Some(pruner) = self.pruner else { return };
+        let Some((_, value)) = metrics.iter().find(|(k, _)| *k == pruner.rule.metric) else {
+            return;
+        };
+        self.history.push((step, *value));
+        if self.pruned.is_none() {
+            self.pruned = pruner.verdict(step, *value);
+        }
+    }
+
+    fn note(&mut self, message: &str) {
+        self.display.note(message);
+    }
+
+    fn stop_requested(&mut self) -> Option<String> {
+        if self.stop.load(Ordering::SeqCst) {
+            return Some("interrupted".to_owned());
+        }
+        self.pruned.clone()
+    }
+}
+
+/// The median pruning rule: a trial whose per-epoch metric, at an epoch at or after
+/// `after_epochs`, is worse than the median of the finished trials at that epoch is stopped.
+/// A metric whose name ends in `loss` is taken as lower-is-better; any other follows the
+/// sweep's objective direction.
+pub struct Pruner {
+    rule: Pruning,
+    lower_is_better: bool,
+    finished: Mutex<BTreeMap<u64, Vec<f64>>>,
+}
+
+impl Pruner {
+    pub fn new(rule: Pruning, objective: Direction) -> Pruner {
+        let lower_is_better =
+            rule.metric.ends_with("loss") || matches!(objective, Direction::Minimize);
+        Pruner {
+            rule,
+            lower_is_better,
+            finished: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Takes in the histories of the trials an earlier invocation finished.
+    fn load_finished(&self, store: &DefaultStore, runs: &[Run]) -> Result<()> {
+        for run in runs {
+            if run.info.status == RunStatus::Finished
+                && run.data.tag(tags::ROLE) == Some(tags::ROLE_TRIAL)
+            {
+                let history: Vec<(u64, f64)> = store
+                    .metric_history(&run.info.run_id, &self.rule.metric)?
+                    .into_iter()
+                    .map(|m| (u64::try_from(m.step).unwrap_or(0), m.value))
+                    .collect();
+                self.record(&history);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a finished trial's per-epoch values.
+    pub fn record(&self, history: &[(u64, f64)]) {
+        let mut finished = self
+            .finished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (step, value) in history {
+            if value.is_finite() {
+                finished.entry(*step).or_default().push(*value);
+            }
+        }
+    }
+
+    /// `Some(reason)` when a trial at `value` after `step` epochs should stop.
+    pub fn verdict(&self, step: u64, value: f64) -> Option<String> {
+        if step < self.rule.after_epochs {
+            return None;
+        }
+        let finished = self
+            .finished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let values = finished.get(&step)?;
+        if values.len() < self.rule.min_finished {
+            return None;
+        }
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mid = sorted.len() / 2;
+        let median = if sorted.len() % 2 == 0 {
+            (sorted[mid - 1] + sorted[mid]) / 2.0
+        } else {
+            sorted[mid]
+        };
+        let worse = if self.lower_is_better {
+            value > median
+        } else {
+            value < median
+        } || value.is_nan();
+        worse.then(|| {
+            format!(
+                "pruned after epoch {step}: {} = {value:.5}, worse than the median {median:.5} of {} finished trials",
+                self.rule.metric,
+                sorted.len()
+            )
+        })
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| SweepError::io(path, "cannot write", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(after: u64, min: usize, metric: &str) -> Pruning {
+        Pruning {
+            metric: metric.to_owned(),
+            after_epochs: after,
+            min_finished: min,
+        }
+    }
+
+    #[test]
+    fn the_median_rule_waits_for_enough_finished_trials_then_stops_the_worse_half() {
+        let pruner = Pruner::new(rule(2, 2, "valid_roc_auc"), Direction::Maximize);
+        pruner.record(&[(1, 0.90), (2, 0.95)]);
+        assert_eq!(
+            pruner.verdict(2, 0.5),
+            None,
+            "one finished trial is not enough"
+        );
+        pruner.record(&[(1, 0.80), (2, 0.97)]);
+        assert_eq!(pruner.verdict(1, 0.1), None, "before after_epochs");
+        assert!(pruner.verdict(2, 0.95).is_some(), "below the median 0.96");
+        assert_eq!(pruner.verdict(2, 0.96), None);
+        assert_eq!(
+            pruner.verdict(3, 0.1),
+            None,
+            "no finished trial reached epoch 3"
+        );
+        let losses = Pruner::new(rule(1, 1, "valid_loss"), Direction::Maximize);
+        losses.record(&[(1, 0.3)]);
+        assert!(losses.verdict(1, 0.4).is_some());
+        assert_eq!(losses.verdict(1, 0.2), None);
+    }
+
+    fn run_with(status: RunStatus, tags: &[(&str, &str)], start: i64) -> Run {
+        let mut run = Run::default();
+        run.info.run_id = format!("r{start}");
+        run.info.status = status;
+        run.info.start_time = Some(start);
+        run.data.tags = tags.iter().map(|(k, v)| Tag::new(*k, *v)).collect();
+        run
+    }
+
+    #[test]
+    fn a_running_trial_is_stale_when_its_local_owner_is_gone_or_its_heartbeat_is_old() {
+        let host = owner::host_name();
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = child.id().to_string();
+        child.wait().expect("wait");
+        let alive = std::process::id().to_string();
+        let now = 10_000_000;
+        let minute = Duration::from_secs(60);
+        let parent = run_with(
+            RunStatus::Running,
+            &[
+                (tags::ROLE, tags::ROLE_PARENT),
+                (tags::HEARTBEAT, "9990000"),
+            ],
+            1,
+        );
+        let runs: HashMap<&str, &Run> = [("r1", &parent)].into_iter().collect();
+        let trial = |owner_host: &str, pid: &str| {
+            run_with(
+                RunStatus::Running,
+                &[
+                    (tags::OWNER_HOST, owner_host),
+                    (tags::OWNER_PID, pid),
+                    (mlflow_tags::PARENT_RUN_ID, "r1"),
+                ],
+                2,
+            )
+        };
+        assert!(stale(&trial(&host, &dead), &runs, &host, minute, now));
+        // Our own pid counts as alive; the parent's heartbeat is 10 s old: fresh.
+        assert!(!stale(&trial(&host, &alive), &runs, &host, minute, now));
+        assert!(!stale(
+            &trial("elsewhere", &dead),
+            &runs,
+            &host,
+            minute,
+            now
+        ));
+        // An hour later the heartbeat is old, wherever the owner ran.
+        let later = now + 3_600_000;
+        assert!(stale(
+            &trial("elsewhere", &dead),
+            &runs,
+            &host,
+            minute,
+            later
+        ));
+        // Without a parent to read, the run's own start time is the last sign of life.
+        let orphan = run_with(RunStatus::Running, &[], now - 1000);
+        assert!(!stale(&orphan, &HashMap::new(), &host, minute, now));
+        assert!(stale(&orphan, &HashMap::new(), &host, minute, later));
+    }
+
+    #[test]
+    fn finished_or_pruned_trials_are_done_and_failed_ones_run_again() {
+        let never_stale = |_: &Run| false;
+        let always_stale = |_: &Run| true;
+        let finished = run_with(RunStatus::Finished, &[], 1);
+        let failed = run_with(RunStatus::Failed, &[], 2);
+        let pruned = run_with(RunStatus::Killed, &[(tags::PRUNED, "x")], 3);
+        let killed = run_with(RunStatus::Killed, &[], 4);
+        let running = run_with(RunStatus::Running, &[], 5);
+        assert_eq!(prior_of(&[&failed, &finished], &never_stale), Prior::Done);
+        assert_eq!(prior_of(&[&pruned], &never_stale), Prior::Done);
+        assert_eq!(
+            prior_of(&[&failed, &killed], &never_stale),
+            Prior::Run { stale: vec![] }
+        );
+        assert_eq!(prior_of(&[&running], &never_stale), Prior::RunningElsewhere);
+        assert_eq!(
+            prior_of(&[&failed, &running], &always_stale),
+            Prior::Run {
+                stale: vec!["r5".to_owned()]
+            }
+        );
+        assert_eq!(prior_of(&[], &never_stale), Prior::Run { stale: vec![] });
+    }
+}
