@@ -6,6 +6,8 @@
 //! - `fetch`: downloads from a local HTTP server on 127.0.0.1, checksums, offline errors.
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
 //!   (`MLFLOW_TRACKING_URI`).
+//! - `sweep`: `vigie sweep`, `vigie runs compare` and `vigie reproduce`: resume after SIGKILL,
+//!   shards against the real MLflow server, the champion alias, malformed sweep files.
 //! - `train`: `vigie train` and `vigie eval` on a tiny dataset: local store, determinism,
 //!   bad configs, and the MLflow 3 logged model on the real server.
 //! - `util`: running the binary, a minimal file server.
@@ -14,5 +16,6 @@ mod bench_mlflow;
 mod data;
 mod fetch;
 mod mlflow;
+mod sweep;
 mod train;
 mod util;

@@ -13,7 +13,7 @@ use crate::util::{json, stderr, vigie};
 
 /// A small labelled dataset in `dir/datasets` (definition) and `dir/data` (files): URL paths
 /// and queries, benign and malicious (SQLi, XSS, traversal, command injection).
-fn tiny_dataset(dir: &Path) {
+pub(crate) fn tiny_dataset(dir: &Path) {
     let data = dir.join("data/tiny");
     fs::create_dir_all(&data).expect("mkdir");
     fs::create_dir_all(dir.join("datasets")).expect("mkdir");
@@ -41,7 +41,7 @@ fn tiny_dataset(dir: &Path) {
     .expect("write");
 }
 
-const SVM_CONFIG: &str = "name = \"tiny-svm\"\nseed = 7\n[data]\ndataset = \"tiny\"\n\
+pub(crate) const SVM_CONFIG: &str = "name = \"tiny-svm\"\nseed = 7\n[data]\ndataset = \"tiny\"\n\
     [model]\nkind = \"linear_svm\"\n[model.tfidf]\nsublinear_tf = true\n\
     [model.tfidf.tokenizer.analyzer]\nkind = \"char\"\nngram_min = 1\nngram_max = 3\n";
 

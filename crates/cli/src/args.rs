@@ -74,6 +74,111 @@ pub enum Command {
         after_help = "Examples:\n  vigie eval --model out/runs/fwaf-linear-svm/model --dataset csic2010\n  vigie eval --matrix --config configs/fwaf-linear-svm.toml --out out/matrix"
     )]
     Eval(EvalArgs),
+    /// Run a hyperparameter sweep: every trial of a sweep file as a child run of one parent run.
+    ///
+    /// The sweep file (TOML, see experiments/) names a base run config, a search space (grid or
+    /// random, one or more model families), the metric to optimise, how many trials run at
+    /// once, an optional pruning rule and the registered model for the champion. Running it
+    /// again resumes it: trials already FINISHED in the tracking store are skipped, FAILED,
+    /// KILLED and stale RUNNING ones run again. --shard I/N runs one of N deterministic slices,
+    /// so that many machines can share one sweep against one MLflow server. Ctrl-C stops
+    /// cleanly (running trials end KILLED; a second Ctrl-C exits at once). Ends with the
+    /// leaderboard of every finished trial, also logged on the parent run.
+    #[command(
+        after_help = "Examples:\n  vigie sweep experiments/quickstart.toml\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie sweep experiments/fwaf-linear-grid.toml --shard 1/4\n  vigie sweep experiments/neural-grid.toml --dry-run"
+    )]
+    Sweep(SweepArgs),
+    /// Read runs back from the tracking store.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Train a logged run again from its resolved config and compare every metric with the
+    /// original's (identical on the CPU backend). Exits with status 3 when they differ.
+    #[command(
+        after_help = "Example:\n  vigie reproduce 0123456789abcdef0123456789abcdef\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie reproduce $RUN_ID --json"
+    )]
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The sweep file (TOML).
+    pub sweep: PathBuf,
+    /// Run only the I-th of N deterministic slices of the trials (1-based), e.g. `2/4`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Trials run at once [default: the sweep file's max_parallel, else the core count].
+    #[arg(long)]
+    pub max_parallel: Option<usize>,
+    /// Folder for the sweep's files [default: out/sweeps/<sweep name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Tracking store (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    /// Folder of the run journals.
+    #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
+    pub journal_dir: PathBuf,
+    /// Print the trials (and the shard's slice) without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds between two refreshes of the parent run's heartbeat (how other processes tell
+    /// this one is alive).
+    #[arg(long, default_value_t = 30, hide = true)]
+    pub heartbeat_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// The leaderboard of an experiment's finished runs, best first.
+    #[command(
+        after_help = "Examples:\n  vigie runs compare vigie-fwaf\n  vigie runs compare vigie-quickstart --sweep quickstart --metric test_f1 --top 5\n  vigie runs compare vigie-csic2010 --kind linear_svm --json"
+    )]
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Experiment name.
+    pub experiment: String,
+    /// Ranking metric (a final metric: final_valid_f1, test_f1, test_roc_auc, ...).
+    #[arg(long, default_value = "final_valid_f1")]
+    pub metric: String,
+    /// Rank lower values first (for losses, times, memory).
+    #[arg(long)]
+    pub minimize: bool,
+    /// Only the trials of this sweep.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Only runs of this model kind (linear_svm, cnn, ...).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only runs on this dataset.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Also list runs that did not finish.
+    #[arg(long)]
+    pub all: bool,
+    /// Show the first N rows.
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Tracking store (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// The run to reproduce (its run id in the tracking store).
+    pub run_id: String,
+    /// Folder for the new run's files [default: out/reproduce/<run id>-<time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Tracking store (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    /// Folder of the run journals.
+    #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
+    pub journal_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

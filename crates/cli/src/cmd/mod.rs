@@ -7,6 +7,8 @@ pub mod eval;
 pub mod fetch;
 pub mod mlflow;
 pub mod progress;
+pub mod runs;
+pub mod sweep;
 pub mod train;
 
 use std::path::Path;
@@ -14,7 +16,9 @@ use std::path::Path;
 use anyhow::Context;
 use vigie_data::Catalog;
 
-use crate::args::{BenchCommand, Cli, Command, DataCommand, GlobalArgs, MlflowCommand};
+use crate::args::{
+    BenchCommand, Cli, Command, DataCommand, GlobalArgs, MlflowCommand, RunsCommand,
+};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let global = &cli.global;
@@ -30,6 +34,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mlflow(MlflowCommand::Sync(args)) => mlflow::sync(global, &args),
         Command::Train(args) => train::train(global, &args),
         Command::Eval(args) => eval::eval(global, &args),
+        Command::Sweep(args) => sweep::sweep(global, &args),
+        Command::Runs(RunsCommand::Compare(args)) => runs::compare(global, &args),
+        Command::Reproduce(args) => runs::reproduce(global, &args),
     }
 }
 

@@ -57,6 +57,13 @@ pub fn open_store(uri: Option<&str>) -> anyhow::Result<DefaultStore> {
     store.context("opening the tracking store (--tracking-uri or MLFLOW_TRACKING_URI)")
 }
 
+/// The tracking URI of `--tracking-uri`, else of MLFLOW_TRACKING_URI; `None`: ./mlruns.
+pub fn tracking_uri(arg: Option<&str>) -> Option<String> {
+    arg.map(str::to_owned)
+        .or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok())
+        .filter(|uri| !uri.trim().is_empty())
+}
+
 /// `out/<kind>/<name>-<UTC time>`: a fresh folder per run.
 pub fn default_out_dir(kind: &str, name: &str) -> PathBuf {
     let stamp = vigie_runner::system::utc_timestamp(vigie_mlflow::now_millis())

@@ -1,0 +1,493 @@
+//! `vigie sweep`, `vigie runs compare` and `vigie reproduce` end to end, on the tiny dataset
+//! of `train.rs`: a grid of ten trials as child runs of one parent; resume after SIGKILL;
+//! two shards as two processes against the real MLflow server; the champion alias; a trial
+//! reproduced with identical metrics; malformed sweep files rejected before anything runs;
+//! and the shipped quickstart on the real Fwaf data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigie_mlflow::{FileStore, MlflowClient, Run, RunStatus, SearchRuns, TrackingStore};
+
+use crate::train::{SVM_CONFIG, tiny_dataset};
+use crate::util::{json, shared_datasets, stderr, vigie, workspace_root};
+
+/// Ten trials: eight linear SVMs (C x n-gram range) and two logistic regressions.
+fn write_sweep(dir: &Path, extra: &str) -> usize {
+    fs::write(dir.join("base.toml"), SVM_CONFIG).expect("write base");
+    fs::write(
+        dir.join("sweep.toml"),
+        format!(
+            "name = \"tiny-grid\"\nbase = \"base.toml\"\n{extra}\n\
+             [objective]\nmetric = \"final_valid_f1\"\n\
+             [[search.space]]\n[search.space.grid]\n\
+             \"model.c\" = [0.25, 0.5, 1.0, 2.0]\n\
+             \"model.tfidf.tokenizer.analyzer.ngram_max\" = [2, 3]\n\
+             [[search.space]]\n[search.space.set]\n\"model.kind\" = \"logistic_regression\"\n\
+             [search.space.grid]\n\"model.c\" = [1.0, 10.0]\n"
+        ),
+    )
+    .expect("write sweep");
+    10
+}
+
+fn sweep_args<'a>(store: &'a str, out: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--json",
+        "--data-dir",
+        "data",
+        "--datasets-dir",
+        "datasets",
+        "sweep",
+        "sweep.toml",
+        "--tracking-uri",
+        store,
+        "--out",
+        out,
+        "--journal-dir",
+        "journal",
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos}", std::process::id())
+}
+
+/// The trial runs of the tiny sweep in a local store (none while the store does not exist yet).
+fn trial_runs(store_dir: &Path) -> Vec<Run> {
+    let Ok(store) = FileStore::new(store_dir) else {
+        return Vec::new();
+    };
+    let Ok(Some(experiment)) = store.find_experiment("vigie-tiny") else {
+        return Vec::new();
+    };
+    // A run being written may be unreadable for an instant: poll again.
+    FileStore::list_runs(&store, &experiment)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.data.tag("vigie.sweep_role") == Some("trial"))
+        .collect()
+}
+
+/// A leaderboard without its timings and run ids: what must not change between two runs of
+/// the same sweep.
+fn ranking(outcome: &serde_json::Value) -> Vec<String> {
+    outcome["leaderboard"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            let mut metrics = row["metrics"].as_object().expect("metrics").clone();
+            metrics.remove("train_seconds");
+            format!(
+                "{} {} {} {} {:?}",
+                row["rank"], row["run_name"], row["trial_id"], row["value"], metrics
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_sweep_logs_every_trial_under_one_parent_resumes_without_rerunning_and_reproduces() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let trials = write_sweep(dir.path(), "max_parallel = 2");
+
+    let first = json(&vigie(dir.path(), &sweep_args("mlruns", "out/sweep", &[])));
+    assert_eq!(first["summary"]["to_run"], trials);
+    assert_eq!(first["results"].as_object().expect("results").len(), trials);
+    let rows = first["leaderboard"]["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), trials, "{first}");
+    let values: Vec<f64> = rows
+        .iter()
+        .map(|r| r["value"].as_f64().expect("value"))
+        .collect();
+    assert!(values.windows(2).all(|w| w[0] >= w[1]), "{values:?}");
+    assert!(dir.path().join("out/sweep/leaderboard.md").is_file());
+
+    // In the store: one parent, ten children pointing at it, each with its params and files.
+    let store = FileStore::new(dir.path().join("mlruns")).expect("store");
+    let experiment = store
+        .find_experiment("vigie-tiny")
+        .expect("read")
+        .expect("experiment");
+    let runs = FileStore::list_runs(&store, &experiment).expect("runs");
+    let parent_id = first["parent_run_id"].as_str().expect("parent");
+    let parent = runs
+        .iter()
+        .find(|r| r.info.run_id == parent_id)
+        .expect("parent run");
+    assert_eq!(parent.info.status, RunStatus::Finished);
+    assert_eq!(
+        parent.data.param("objective.metric"),
+        Some("final_valid_f1")
+    );
+    let parent_files = store.artifact_dir(parent_id).expect("artifacts");
+    for file in [
+        "sweep.toml",
+        "plan.json",
+        "leaderboard.md",
+        "leaderboard.json",
+    ] {
+        assert!(parent_files.join(file).is_file(), "parent lacks {file}");
+    }
+    let children: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.data.tag("mlflow.parentRunId") == Some(parent_id))
+        .collect();
+    assert_eq!(children.len(), trials);
+    let ids: BTreeSet<&str> = children
+        .iter()
+        .map(|r| r.data.tag("vigie.trial_id").expect("trial id"))
+        .collect();
+    assert_eq!(ids.len(), trials, "trial ids are distinct");
+    for child in &children {
+        assert_eq!(child.info.status, RunStatus::Finished);
+        assert!(child.data.param("model.c").is_some());
+        let files = store.artifact_dir(&child.info.run_id).expect("artifacts");
+        assert!(files.join("config.toml").is_file());
+        assert!(files.join("model/vigie-model.json").is_file());
+    }
+
+    // Run again: everything is done, nothing is rerun, the leaderboard is the same.
+    let again = json(&vigie(dir.path(), &sweep_args("mlruns", "out/sweep", &[])));
+    assert_eq!(again["summary"]["done"], trials);
+    assert_eq!(again["summary"]["to_run"], 0);
+    assert_eq!(again["parent_run_id"], first["parent_run_id"]);
+    assert_eq!(ranking(&again), ranking(&first));
+    assert_eq!(trial_runs(&dir.path().join("mlruns")).len(), trials);
+
+    // The leaderboard read back from the store by `vigie runs compare`.
+    let compared = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "runs",
+            "compare",
+            "vigie-tiny",
+            "--sweep",
+            "tiny-grid",
+            "--kind",
+            "logistic_regression",
+            "--tracking-uri",
+            "mlruns",
+        ],
+    ));
+    assert_eq!(compared["rows"].as_array().expect("rows").len(), 2);
+
+    // The best trial, reproduced from its logged config: identical metrics.
+    let best = rows[0]["run_id"].as_str().expect("best run");
+    let reproduced = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "reproduce",
+            best,
+            "--tracking-uri",
+            "mlruns",
+            "--out",
+            "out/reproduce",
+            "--journal-dir",
+            "journal",
+        ],
+    ));
+    let metrics = reproduced["metrics"].as_array().expect("metrics");
+    assert!(metrics.len() > 20, "{reproduced}");
+    for metric in metrics {
+        assert_eq!(metric["identical"], true, "{metric}");
+    }
+    assert_eq!(
+        reproduced["outcome"]["dataset_digest"],
+        reproduced["original_digest"]
+    );
+}
+
+#[test]
+fn a_sweep_killed_halfway_resumes_to_exactly_one_finished_run_per_trial_and_the_same_ranking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let trials = write_sweep(dir.path(), "max_parallel = 1");
+    let store_dir = dir.path().join("killed");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(sweep_args("killed", "out/killed", &[]))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn vigie sweep");
+    // Kill it while a trial runs, with some trials finished and some not started.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let runs = trial_runs(&store_dir);
+        let finished = runs
+            .iter()
+            .filter(|r| r.info.status == RunStatus::Finished)
+            .count();
+        let running = runs.iter().any(|r| r.info.status == RunStatus::Running);
+        if finished >= 3 && running {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the sweep ended before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "no progress in 300 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let at_kill = trial_runs(&store_dir);
+    let finished_at_kill = at_kill
+        .iter()
+        .filter(|r| r.info.status == RunStatus::Finished)
+        .count();
+    assert!(finished_at_kill < trials, "{finished_at_kill} finished");
+    assert!(
+        at_kill.iter().any(|r| r.info.status == RunStatus::Running),
+        "a trial was left RUNNING"
+    );
+
+    let resumed = json(&vigie(dir.path(), &sweep_args("killed", "out/killed", &[])));
+    assert!(
+        resumed["summary"]["stale"].as_u64().expect("stale") >= 1,
+        "{resumed}"
+    );
+    assert_eq!(resumed["summary"]["done"], finished_at_kill);
+    let runs = trial_runs(&store_dir);
+    let mut finished_per_trial: BTreeMap<&str, usize> = BTreeMap::new();
+    for run in &runs {
+        assert_ne!(run.info.status, RunStatus::Running, "nothing left RUNNING");
+        if run.info.status == RunStatus::Finished {
+            *finished_per_trial
+                .entry(run.data.tag("vigie.trial_id").expect("trial id"))
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(finished_per_trial.len(), trials);
+    assert!(
+        finished_per_trial.values().all(|&n| n == 1),
+        "{finished_per_trial:?}"
+    );
+
+    let uninterrupted = json(&vigie(dir.path(), &sweep_args("clean", "out/clean", &[])));
+    assert_eq!(ranking(&resumed), ranking(&uninterrupted));
+}
+
+#[test]
+fn two_shards_against_the_server_run_exactly_the_trials_of_one_sweep_and_crown_a_champion() {
+    let uri = crate::mlflow::server_uri();
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let suffix = unique_suffix();
+    let experiment = format!("vigie-test-sweep-{suffix}");
+    let model_name = format!("vigie-test-champion-{suffix}");
+    let trials = write_sweep(
+        dir.path(),
+        &format!(
+            "experiment = \"{experiment}\"\nregistered_model = \"{model_name}\"\nmax_parallel = 1"
+        ),
+    );
+    let planned = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--datasets-dir",
+            "datasets",
+            "sweep",
+            "sweep.toml",
+            "--dry-run",
+        ],
+    ));
+    let planned: BTreeSet<String> = planned
+        .as_array()
+        .expect("trials")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(planned.len(), trials);
+
+    let shards: Vec<_> = ["1/2", "2/2"]
+        .into_iter()
+        .map(|shard| {
+            Command::new(env!("CARGO_BIN_EXE_vigie"))
+                .args(sweep_args(
+                    &uri,
+                    &format!("out/shard{}", &shard[..1]),
+                    &["--shard", shard],
+                ))
+                .current_dir(dir.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn a shard")
+        })
+        .collect();
+    for shard in shards {
+        let output = shard.wait_with_output().expect("shard");
+        assert!(output.status.success(), "shard failed: {}", stderr(&output));
+    }
+
+    let config = vigie_mlflow::TrackingConfig::from_lookup(|name| match name {
+        "MLFLOW_TRACKING_URI" => Some(uri.clone()),
+        _ => None,
+    })
+    .expect("config");
+    let client = MlflowClient::new(config).expect("client");
+    let experiment_id = client
+        .get_experiment_by_name(&experiment)
+        .expect("read")
+        .expect("experiment")
+        .experiment_id;
+    let search = |filter: &str| {
+        client
+            .search_runs_all(&SearchRuns {
+                experiment_ids: vec![experiment_id.clone()],
+                filter: Some(filter.to_owned()),
+                ..Default::default()
+            })
+            .expect("search")
+    };
+    let parents = search("tags.`vigie.sweep_role` = 'parent'");
+    assert_eq!(parents.len(), 2, "one parent per shard");
+    let parent_ids: BTreeSet<&str> = parents.iter().map(|p| p.info.run_id.as_str()).collect();
+    let children = search("tags.`vigie.sweep_role` = 'trial'");
+    assert_eq!(children.len(), trials, "each trial ran once, in one shard");
+    let ran: BTreeSet<String> = children
+        .iter()
+        .map(|r| r.data.tag("vigie.trial_id").expect("trial id").to_owned())
+        .collect();
+    assert_eq!(ran, planned);
+    for child in &children {
+        assert_eq!(child.info.status, RunStatus::Finished);
+        assert!(parent_ids.contains(child.data.tag("mlflow.parentRunId").expect("parent")));
+        assert!(child.data.param("model.c").is_some());
+        // Per-epoch metrics (the solver's passes) with their steps, and the run's files.
+        let history = client
+            .get_metric_history(&child.info.run_id, "train_objective")
+            .expect("history");
+        assert!(!history.is_empty());
+        assert_eq!(history[0].step, 1);
+        let files = client
+            .list_artifacts(&child.info.artifact_uri, None)
+            .expect("artifacts");
+        let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert!(
+            names.contains(&"config.toml") && names.contains(&"model"),
+            "{names:?}"
+        );
+    }
+
+    // The unsharded sweep afterwards finds everything done; the champion holds the best value.
+    let whole = json(&vigie(dir.path(), &sweep_args(&uri, "out/whole", &[])));
+    assert_eq!(whole["summary"]["done"], trials);
+    assert_eq!(whole["summary"]["to_run"], 0);
+    let best_value = whole["leaderboard"]["rows"][0]["value"]
+        .as_f64()
+        .expect("best value");
+    let champion = client
+        .get_model_version_by_alias(&model_name, "champion")
+        .expect("champion alias");
+    let champion_run = client
+        .get_run(champion.run_id.as_deref().expect("run id"))
+        .expect("champion run");
+    assert_eq!(champion_run.data.metric("final_valid_f1"), Some(best_value));
+    assert_eq!(
+        champion_run.data.tag("vigie.sweep"),
+        Some("tiny-grid"),
+        "the champion is a trial of the sweep"
+    );
+}
+
+#[test]
+fn malformed_sweep_files_fail_before_any_trial_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    fs::write(dir.path().join("base.toml"), SVM_CONFIG).expect("write base");
+    for (text, key) in [
+        ("base = \"base.toml\"\ncolour = 1\n", "colour"),
+        (
+            "base = \"base.toml\"\n[[search.space]]\n[search.space.grid]\n\"model.c\" = []\n",
+            "model.c",
+        ),
+        (
+            "base = \"base.toml\"\n[search]\nstrategy = \"random\"\nsamples = 2\n[[search.space]]\n\
+             [search.space.random]\n\"model.c\" = { distribution = \"gaussian\", low = 1, high = 2 }\n",
+            "distribution",
+        ),
+        (
+            "base = \"base.toml\"\n[objective]\nmetric = \"accuracy_of_vibes\"\n",
+            "objective.metric",
+        ),
+        (
+            "base = \"base.toml\"\n[[search.space]]\n[search.space.grid]\n\"model.cc\" = [1.0]\n",
+            "cc",
+        ),
+    ] {
+        fs::write(dir.path().join("sweep.toml"), text).expect("write");
+        let out = vigie(dir.path(), &sweep_args("mlruns", "out/bad", &[]));
+        assert!(!out.status.success(), "{key}: accepted");
+        let message = stderr(&out);
+        assert!(
+            message.contains(key) && message.contains("sweep.toml"),
+            "{key}: {message}"
+        );
+        assert!(
+            !dir.path().join("mlruns").exists(),
+            "{key}: a store was created"
+        );
+        assert!(
+            !dir.path().join("out/bad").exists(),
+            "{key}: files were written"
+        );
+    }
+}
+
+#[test]
+fn the_quickstart_sweep_runs_as_the_readme_says() {
+    let Some(datasets) = shared_datasets() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = workspace_root();
+    let sweep = root.join("experiments/quickstart.toml");
+    let outcome = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--data-dir",
+            datasets.to_str().expect("utf-8"),
+            "sweep",
+            sweep.to_str().expect("utf-8"),
+            "--tracking-uri",
+            "mlruns",
+            "--out",
+            "out/quickstart",
+            "--journal-dir",
+            "journal",
+        ],
+    ));
+    let rows = outcome["leaderboard"]["rows"].as_array().expect("rows");
+    assert_eq!(
+        rows.len(),
+        outcome["summary"]["planned"].as_u64().expect("n") as usize
+    );
+    let best_f1 = rows[0]["metrics"]["test_f1"].as_f64().expect("test f1");
+    assert!(best_f1 > 0.99, "best test F1 {best_f1}");
+    let pct = 100.0 * outcome["tracking_seconds"].as_f64().expect("tracking")
+        / outcome["wall_seconds"].as_f64().expect("wall");
+    eprintln!("quickstart: tracking calls {pct:.2} % of the wall time");
+}
