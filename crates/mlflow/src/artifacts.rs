@@ -121,7 +121,7 @@ impl MlflowClient {
         } else if root.is_empty() {
             Err(MlflowError::invalid("artifact root", "empty run id"))
         } else {
-            proxy_path_segments(&self.get_run(root)?.info.artifact_uri)
+            proxy_path_segments(&self.run_artifact_uri(root)?)
         }
     }
 

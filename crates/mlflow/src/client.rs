@@ -2,10 +2,11 @@
 //! run endpoints. Artifacts, logged models and the registry add their methods in
 //! `artifacts.rs` and `models.rs`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Body, RequestBuilder, Response};
@@ -36,7 +37,13 @@ pub struct MlflowClient {
     http: reqwest::blocking::Client,
     config: TrackingConfig,
     counters: Arc<Counters>,
+    /// Run id -> artifact URI, from the runs this client created or read: a run's artifact URI
+    /// never changes, and without it every artifact upload would cost a `runs/get` first.
+    artifact_uris: Arc<Mutex<HashMap<String, String>>>,
 }
+
+/// Bound of the artifact URI cache (cleared when full: it only saves requests).
+const MAX_CACHED_ARTIFACT_URIS: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -91,6 +98,7 @@ impl MlflowClient {
             http,
             config,
             counters: Arc::default(),
+            artifact_uris: Arc::default(),
         })
     }
 
@@ -413,13 +421,43 @@ impl MlflowClient {
         let mut body = request.clone();
         body.start_time = Some(request.start_time.unwrap_or_else(now_millis));
         let response: RunResponse = self.post("runs/create", &body)?;
+        self.remember_artifact_uri(&response.run.info);
         Ok(response.run)
     }
 
     /// The run with this id, with its latest metrics, params, tags, inputs and outputs.
     pub fn get_run(&self, run_id: &str) -> Result<Run> {
         let response: RunResponse = self.get("runs/get", &[("run_id", run_id)])?;
+        self.remember_artifact_uri(&response.run.info);
         Ok(response.run)
+    }
+
+    fn remember_artifact_uri(&self, info: &RunInfo) {
+        if info.artifact_uri.is_empty() {
+            return;
+        }
+        let mut cache = self
+            .artifact_uris
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= MAX_CACHED_ARTIFACT_URIS {
+            cache.clear();
+        }
+        cache.insert(info.run_id.clone(), info.artifact_uri.clone());
+    }
+
+    /// The artifact URI of a run: cached, else read with `runs/get`.
+    pub(crate) fn run_artifact_uri(&self, run_id: &str) -> Result<String> {
+        let cached = self
+            .artifact_uris
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(run_id)
+            .cloned();
+        match cached {
+            Some(uri) => Ok(uri),
+            None => Ok(self.get_run(run_id)?.info.artifact_uri),
+        }
     }
 
     /// Changes a run's status, end time or name; returns the updated metadata.
