@@ -223,7 +223,14 @@ pub fn train_prepared(
         Ok(mut outcome) => {
             let ending = Instant::now();
             let finished = logger.finish(RunStatus::Finished)?;
-            outcome.tracking_seconds += start_seconds + ending.elapsed().as_secs_f64();
+            let end_seconds = ending.elapsed().as_secs_f64();
+            tracing::debug!(
+                start_seconds,
+                end_seconds,
+                rest_seconds = outcome.tracking_seconds,
+                "time in tracking calls"
+            );
+            outcome.tracking_seconds += start_seconds + end_seconds;
             outcome.run_id = finished.run_id;
             outcome.synced = finished.synced;
             outcome.journal = finished.journal;
@@ -294,6 +301,10 @@ fn start_run(
     options.run_name = Some(config.run_name());
     options.tags = run_tags;
     options.parent_run_id = request.parent_run_id.clone();
+    // A network's epoch takes seconds to minutes: flush each one, so the MLflow UI shows live
+    // curves. A linear solver's passes take milliseconds: one fsync and write per pass would
+    // cost more than the fit, so they go with the logger's size and time bounds.
+    options.flush_on_epoch = config.model.family() == vigie_models::spec::Family::Network;
     let mut logger = RunLogger::start(store, options)?;
 
     let mut params: Vec<Param> = config
@@ -513,7 +524,8 @@ fn fit_and_log(
     }
     let logging = Instant::now();
     logger.log_metrics(&final_metrics)?;
-    let mut tracking_seconds = epoch_tracking_seconds + logging.elapsed().as_secs_f64();
+    let final_metrics_seconds = logging.elapsed().as_secs_f64();
+    let mut tracking_seconds = epoch_tracking_seconds + final_metrics_seconds;
 
     let mut outcome = RunOutcome {
         run_name: config.run_name(),
@@ -586,7 +598,14 @@ fn fit_and_log(
             }
         }
     }
-    tracking_seconds += logging.elapsed().as_secs_f64();
+    let artifacts_seconds = logging.elapsed().as_secs_f64();
+    tracing::debug!(
+        epoch_tracking_seconds,
+        final_metrics_seconds,
+        artifacts_seconds,
+        "time in tracking calls while fitting and logging"
+    );
+    tracking_seconds += artifacts_seconds;
     outcome.tracking_seconds = tracking_seconds;
     Ok(outcome)
 }
