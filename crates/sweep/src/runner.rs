@@ -133,7 +133,15 @@ pub struct SweepOutcome {
     pub wall_seconds: f64,
     /// Time spent in tracking calls: the parent's and every trial's.
     pub tracking_seconds: f64,
+    /// [`overhead_pct`]: the share of the workers' time spent in tracking calls.
+    pub tracking_overhead_pct: f64,
     pub out_dir: PathBuf,
+}
+
+/// The share of the workers' time (`parallel` workers for `wall_seconds`) spent in tracking
+/// calls, in percent.
+pub fn overhead_pct(tracking_seconds: f64, wall_seconds: f64, parallel: usize) -> f64 {
+    100.0 * tracking_seconds / (wall_seconds * parallel.max(1) as f64).max(1e-9)
 }
 
 impl SweepOutcome {
@@ -415,7 +423,7 @@ pub fn run_sweep(
             Metric::new("tracking_seconds", tracking_seconds, 0),
             Metric::new(
                 "tracking_overhead_pct",
-                100.0 * tracking_seconds / wall_seconds.max(1e-9),
+                overhead_pct(tracking_seconds, wall_seconds, parallel),
                 0,
             ),
         ],
@@ -442,8 +450,9 @@ pub fn run_sweep(
         leaderboard,
         champion: champion_decision,
         interrupted,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        wall_seconds,
         tracking_seconds,
+        tracking_overhead_pct: overhead_pct(tracking_seconds, wall_seconds, parallel),
         out_dir: options.out_dir.clone(),
     })
 }

@@ -361,10 +361,11 @@ fn print_summary(outcome: &SweepOutcome, quiet: bool) -> anyhow::Result<()> {
         outcome.experiment
     );
     eprintln!(
-        "  wall {:.1} s, tracking calls {:.2} s ({:.2} %); leaderboard in {}",
+        "  wall {:.1} s; tracking calls {:.2} s, {:.2} % of the {} worker(s)' time; leaderboard in {}",
         outcome.wall_seconds,
         outcome.tracking_seconds,
-        100.0 * outcome.tracking_seconds / outcome.wall_seconds.max(1e-9),
+        outcome.tracking_overhead_pct,
+        outcome.summary.parallel,
         outcome.out_dir.join("leaderboard.md").display()
     );
     if let Some(champion) = &outcome.champion {
