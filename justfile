@@ -31,6 +31,10 @@ bench dataset="fwaf" analyzer="char3":
     VIGIE_DATA_DIR={{data_dir}} cargo run --profile ci --bin vigie -- bench tfidf --dataset {{dataset}} --analyzer {{analyzer}} --python .venv/bin/python
 
 # Train one model from a run config and log it (MLFLOW_TRACKING_URI, else ./mlruns).
+# A sweep: every trial as a child run (resumes when run again).
+sweep experiment="experiments/quickstart.toml" *args="":
+    VIGIE_DATA_DIR={{data_dir}} cargo run --profile ci --bin vigie -- sweep {{experiment}} {{args}}
+
 train config="configs/fwaf-linear-svm.toml":
     VIGIE_DATA_DIR={{data_dir}} cargo run --profile ci --bin vigie -- train {{config}}
 
