@@ -622,8 +622,22 @@ impl MlflowClient {
             datasets,
             models,
         };
-        self.post::<_, IgnoredAny>("runs/log-inputs", &body)?;
-        Ok(())
+        // MLflow 3.17's sqlite store gets or creates a dataset row with a check then an insert:
+        // two runs logging the same new dataset at once (parallel sweep trials, shards) make
+        // one of them fail with a UNIQUE constraint error. The row exists by then, so the same
+        // request succeeds when sent again.
+        let mut attempts_left = 3;
+        loop {
+            match self.post::<_, IgnoredAny>("runs/log-inputs", &body) {
+                Err(MlflowError::Api { ref message, .. })
+                    if attempts_left > 1 && message.contains("UNIQUE constraint failed") =>
+                {
+                    attempts_left -= 1;
+                    tracing::debug!("log-inputs raced another run creating the dataset: retrying");
+                }
+                result => return result.map(|_| ()),
+            }
+        }
     }
 
     /// Links logged models to the run that produced them (`runs/outputs`); they then show in
