@@ -456,38 +456,174 @@ fn malformed_sweep_files_fail_before_any_trial_naming_the_key() {
     }
 }
 
+/// The shipped quickstart on the real Fwaf data, on the local store and on the real server
+/// (where a REST search finds its parent and children and the champion alias resolves).
 #[test]
-fn the_quickstart_sweep_runs_as_the_readme_says() {
+fn the_quickstart_sweep_runs_on_the_local_store_and_on_the_server() {
     let Some(datasets) = shared_datasets() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let root = workspace_root();
-    let sweep = root.join("experiments/quickstart.toml");
-    let outcome = json(&vigie(
-        dir.path(),
-        &[
-            "--json",
-            "--data-dir",
-            datasets.to_str().expect("utf-8"),
-            "sweep",
-            sweep.to_str().expect("utf-8"),
-            "--tracking-uri",
-            "mlruns",
-            "--out",
-            "out/quickstart",
-            "--journal-dir",
-            "journal",
-        ],
-    ));
-    let rows = outcome["leaderboard"]["rows"].as_array().expect("rows");
-    assert_eq!(
-        rows.len(),
-        outcome["summary"]["planned"].as_u64().expect("n") as usize
+    let uri = crate::mlflow::server_uri();
+    let suffix = unique_suffix();
+    let quickstart = fs::read_to_string(root.join("experiments/quickstart.toml")).expect("read");
+    let base = root.join("configs/fwaf-linear-svm.toml");
+    let experiment = format!("vigie-test-quickstart-{suffix}");
+    let model_name = format!("vigie-test-quickstart-{suffix}");
+    let on_server = quickstart
+        .replace(
+            "base = \"../configs/fwaf-linear-svm.toml\"",
+            &format!("base = {:?}", base.to_str().expect("utf-8")),
+        )
+        .replace("vigie-quickstart", &experiment)
+        .replace("\"vigie-fwaf\"", &format!("{model_name:?}"));
+    assert_ne!(on_server, quickstart);
+    fs::write(dir.path().join("quickstart-server.toml"), on_server).expect("write");
+    let data_dir = datasets.to_str().expect("utf-8");
+    let run = |sweep: &str, store: &str, out: &str| {
+        json(&vigie(
+            dir.path(),
+            &[
+                "--json",
+                "--data-dir",
+                data_dir,
+                "sweep",
+                sweep,
+                "--tracking-uri",
+                store,
+                "--out",
+                out,
+                "--journal-dir",
+                "journal",
+            ],
+        ))
+    };
+
+    let local = run(
+        root.join("experiments/quickstart.toml")
+            .to_str()
+            .expect("utf-8"),
+        "mlruns",
+        "out/local",
     );
+    let rows = local["leaderboard"]["rows"].as_array().expect("rows");
+    let planned = local["summary"]["planned"].as_u64().expect("n") as usize;
+    assert_eq!(rows.len(), planned);
     let best_f1 = rows[0]["metrics"]["test_f1"].as_f64().expect("test f1");
     assert!(best_f1 > 0.99, "best test F1 {best_f1}");
-    let pct = outcome["tracking_overhead_pct"].as_f64().expect("overhead");
+    let pct = local["tracking_overhead_pct"].as_f64().expect("overhead");
     assert!(pct > 0.0 && pct < 100.0, "{pct}");
     eprintln!("quickstart: tracking calls took {pct:.2} % of the workers' time");
+
+    let server = run("quickstart-server.toml", &uri, "out/server");
+    assert_eq!(
+        ranking(&server),
+        ranking(&local),
+        "same trials, same metrics"
+    );
+    let config = vigie_mlflow::TrackingConfig::from_lookup(|name| match name {
+        "MLFLOW_TRACKING_URI" => Some(uri.clone()),
+        _ => None,
+    })
+    .expect("config");
+    let client = MlflowClient::new(config).expect("client");
+    let experiment_id = client
+        .get_experiment_by_name(&experiment)
+        .expect("read")
+        .expect("experiment")
+        .experiment_id;
+    let runs = client
+        .search_runs_all(&SearchRuns {
+            experiment_ids: vec![experiment_id],
+            filter: Some("tags.`vigie.sweep` = 'quickstart'".to_owned()),
+            ..Default::default()
+        })
+        .expect("search");
+    let parent_id = server["parent_run_id"].as_str().expect("parent");
+    assert!(runs.iter().any(|r| r.info.run_id == parent_id));
+    let children: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.data.tag("mlflow.parentRunId") == Some(parent_id))
+        .collect();
+    assert_eq!(children.len(), planned);
+    for child in &children {
+        assert!(child.data.param("model.c").is_some());
+        assert!(child.data.metric("test_f1").is_some());
+        let passes = client
+            .get_metric_history(&child.info.run_id, "train_objective")
+            .expect("history");
+        assert!(passes.len() > 1, "per-pass metrics with steps");
+        let files = client
+            .list_artifacts(&child.info.artifact_uri, Some("plots"))
+            .expect("artifacts");
+        assert!(files.iter().any(|f| f.path == "plots/roc.png"), "{files:?}");
+    }
+    let champion = client
+        .get_model_version_by_alias(&model_name, "champion")
+        .expect("champion alias");
+    assert_eq!(
+        champion.run_id.as_deref(),
+        server["leaderboard"]["rows"][0]["run_id"].as_str(),
+        "a new registered model's champion is the best trial"
+    );
+}
+
+#[test]
+fn ctrl_c_ends_the_sweep_cleanly_and_a_second_run_completes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let trials = write_sweep(dir.path(), "max_parallel = 1");
+    let store_dir = dir.path().join("mlruns");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(sweep_args("mlruns", "out/sweep", &[]))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn vigie sweep");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !trial_runs(&store_dir)
+        .iter()
+        .any(|r| r.info.status == RunStatus::Running)
+    {
+        assert!(child.try_wait().expect("wait").is_none(), "ended too soon");
+        assert!(Instant::now() < deadline, "no trial started in 300 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupt.success());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "interrupted sweeps exit with 130");
+
+    let runs = trial_runs(&store_dir);
+    assert!(runs.len() < trials, "no trial started after Ctrl-C");
+    assert!(
+        runs.iter().all(|r| r.info.status != RunStatus::Running),
+        "nothing is left RUNNING"
+    );
+    let store = FileStore::new(&store_dir).expect("store");
+    let experiment = store
+        .find_experiment("vigie-tiny")
+        .expect("read")
+        .expect("experiment");
+    let parent = FileStore::list_runs(&store, &experiment)
+        .expect("runs")
+        .into_iter()
+        .find(|r| r.data.tag("vigie.sweep_role") == Some("parent"))
+        .expect("parent");
+    assert_eq!(parent.info.status, RunStatus::Killed);
+
+    let resumed = json(&vigie(dir.path(), &sweep_args("mlruns", "out/sweep", &[])));
+    assert_eq!(
+        resumed["leaderboard"]["rows"]
+            .as_array()
+            .expect("rows")
+            .len(),
+        trials
+    );
+    assert_eq!(resumed["interrupted"], false);
 }

@@ -426,6 +426,11 @@ fn fit_and_log(
     };
     let model = config.model.fit(&data, &mut observer)?;
     let train_seconds = started.elapsed().as_secs_f64();
+    // Families that do not ask during training (the linear solvers, Isolation Forest) are
+    // stopped here, before the evaluation and the artifacts.
+    if let Some(reason) = observer.stop_requested() {
+        return Err(vigie_models::ModelError::Stopped(reason).into());
+    }
     let TrackingObserver {
         logger,
         progress,
