@@ -42,6 +42,9 @@ pub struct MlflowClient {
     artifact_uris: Arc<Mutex<HashMap<String, String>>>,
 }
 
+/// Attempts of a POST that lost an insert race on the server (see `post`).
+const UNIQUE_RACE_ATTEMPTS: u32 = 3;
+
 /// Bound of the artifact URI cache (cleared when full: it only saves requests).
 const MAX_CACHED_ARTIFACT_URIS: usize = 10_000;
 
@@ -167,7 +170,23 @@ impl MlflowClient {
         method_path: &str,
         body: &B,
     ) -> Result<T> {
-        self.send_body(Method::POST, method_path, body)
+        // MLflow 3.17's SQL store upserts (a dataset for `runs/log-inputs`, a model version tag,
+        // ...) with a check then an insert: two clients doing the same upsert at once (parallel
+        // sweep trials, shards) make one fail with 400 "UNIQUE constraint failed". Its
+        // transaction was rolled back and the row exists now, so sending the same request again
+        // is safe and succeeds.
+        let mut attempts_left = UNIQUE_RACE_ATTEMPTS;
+        loop {
+            match self.send_body(Method::POST, method_path, body) {
+                Err(MlflowError::Api { ref message, .. })
+                    if attempts_left > 1 && message.contains("UNIQUE constraint failed") =>
+                {
+                    attempts_left -= 1;
+                    tracing::debug!(method_path, "raced another client's insert: sending again");
+                }
+                result => return result,
+            }
+        }
     }
 
     pub(crate) fn send_body<B: Serialize + ?Sized, T: DeserializeOwned>(
@@ -622,22 +641,8 @@ impl MlflowClient {
             datasets,
             models,
         };
-        // MLflow 3.17's sqlite store gets or creates a dataset row with a check then an insert:
-        // two runs logging the same new dataset at once (parallel sweep trials, shards) make
-        // one of them fail with a UNIQUE constraint error. The row exists by then, so the same
-        // request succeeds when sent again.
-        let mut attempts_left = 3;
-        loop {
-            match self.post::<_, IgnoredAny>("runs/log-inputs", &body) {
-                Err(MlflowError::Api { ref message, .. })
-                    if attempts_left > 1 && message.contains("UNIQUE constraint failed") =>
-                {
-                    attempts_left -= 1;
-                    tracing::debug!("log-inputs raced another run creating the dataset: retrying");
-                }
-                result => return result.map(|_| ()),
-            }
-        }
+        self.post::<_, IgnoredAny>("runs/log-inputs", &body)?;
+        Ok(())
     }
 
     /// Links logged models to the run that produced them (`runs/outputs`); they then show in
