@@ -6,6 +6,7 @@
 //! - `fetch`: downloads from a local HTTP server on 127.0.0.1, checksums, offline errors.
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
 //!   (`MLFLOW_TRACKING_URI`).
+//! - `score`: `vigie score` and `vigie serve` give the training-time scores bit for bit.
 //! - `sweep`: `vigie sweep`, `vigie runs compare` and `vigie reproduce`: resume after SIGKILL,
 //!   shards against the real MLflow server, the champion alias, malformed sweep files.
 //! - `train`: `vigie train` and `vigie eval` on a tiny dataset: local store, determinism,
@@ -16,6 +17,7 @@ mod bench_mlflow;
 mod data;
 mod fetch;
 mod mlflow;
+mod score;
 mod sweep;
 mod train;
 mod util;

@@ -97,6 +97,119 @@ pub enum Command {
         after_help = "Example:\n  vigie reproduce 0123456789abcdef0123456789abcdef\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie reproduce $RUN_ID --json"
     )]
     Reproduce(ReproduceArgs),
+    /// Score requests with a trained model: one or more on the command line, or a file (or
+    /// standard input, or a growing log with --follow), with the verdict, the score and the
+    /// features that drove it.
+    ///
+    /// --model is a saved model folder (or a run folder holding `model/`), a run id, or a
+    /// registry URI (`models:/NAME@ALIAS`, `models:/NAME/VERSION`) on the MLflow server of
+    /// MLFLOW_TRACKING_URI; downloads are cached under --cache-dir and verified (sha256 of every
+    /// file) before use. Requests are decoded like the model's training data (percent-decoding
+    /// for the shipped datasets) unless --no-decode.
+    #[command(
+        after_help = "Examples:\n  vigie score --model out/sweeps/quickstart/trials/<trial>/model \"/index.php?id=1' or 1=1--\"\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie score --model models:/vigie-fwaf@champion --input access.log --input-format clf --output verdicts.csv\n  tail -f access.log | vigie score --model $RUN_ID --input - --input-format clf --format jsonl"
+    )]
+    Score(ScoreArgs),
+    /// Serve a model over HTTP for the SIEM: MLflow's `POST /invocations` (so tools built for
+    /// `mlflow models serve` work unchanged), `POST /score` (verdicts with explanations),
+    /// `GET /health`, `/version` and `/metrics` (Prometheus).
+    ///
+    /// Binds 127.0.0.1 unless told otherwise. The model is reloaded on SIGHUP and every
+    /// --reload-interval seconds when its reference now names another model (a registry alias
+    /// moved), without dropping requests; a failed reload keeps the old model serving.
+    #[command(
+        after_help = "Examples:\n  vigie serve --model out/sweeps/quickstart/trials/<trial>/model\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie serve --model models:/vigie-fwaf@champion --reload-interval 60 --token-file /run/secrets/vigie\n  curl -s 127.0.0.1:8080/invocations -H 'Content-Type: application/json' -d '{\"inputs\": [\"/a?id=1 or 1=1\"]}'"
+    )]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The model: a folder, a run id, or models:/NAME@ALIAS, models:/NAME/VERSION.
+    #[arg(long)]
+    pub model: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// Largest request body, in bytes (larger: 413).
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most requests in one call (more: 413).
+    #[arg(long, default_value_t = 1000)]
+    pub max_batch: usize,
+    /// Longest single request text, in bytes (longer: 413).
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_request_bytes: usize,
+    /// File holding a bearer token every route but /health requires.
+    #[arg(long, env = "VIGIE_SERVE_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Seconds between two checks that the model reference still names the same model.
+    #[arg(long)]
+    pub reload_interval: Option<u64>,
+    /// Features per verdict in /score.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Flag requests scoring at or above this instead of the model's stored threshold.
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Score the requests as given, without the training data's decoding.
+    #[arg(long)]
+    pub no_decode: bool,
+    /// Where models downloaded from a server are cached.
+    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
+    pub cache_dir: std::path::PathBuf,
+    /// Tracking store for run ids and models:/ URIs (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The model: a folder, a run id, or models:/NAME@ALIAS, models:/NAME/VERSION.
+    #[arg(long)]
+    pub model: String,
+    /// Requests to score (when no --input is given).
+    #[arg(required_unless_present = "input", conflicts_with = "input")]
+    pub requests: Vec<String>,
+    /// A file of requests to score (`-`: standard input); plain or gzip.
+    #[arg(long, short)]
+    pub input: Option<std::path::PathBuf>,
+    /// How --input is laid out: lines, csv, jsonl, splunk (Splunk JSON export), clf (Common or
+    /// Combined Log Format access log).
+    #[arg(long, default_value = "lines", value_parser = ["lines", "csv", "jsonl", "splunk", "clf"])]
+    pub input_format: String,
+    /// The column (csv), field (jsonl, dotted path) or Splunk result field holding the request
+    /// [default: text for csv and jsonl, _raw (an access-log line) for splunk].
+    #[arg(long)]
+    pub column: Option<String>,
+    /// Where to write the verdicts [default: standard output].
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
+    /// Output format for --input: csv, jsonl, or hec (Splunk HTTP Event Collector events, one
+    /// JSON object per line) [default: csv].
+    #[arg(long, value_parser = ["csv", "jsonl", "hec"])]
+    pub format: Option<String>,
+    /// Flag requests scoring at or above this instead of the model's stored threshold.
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Features shown per request (0: none, faster on large files).
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Keep reading --input as it grows (like `tail -f`), until Ctrl-C.
+    #[arg(long, requires = "input")]
+    pub follow: bool,
+    /// Score the requests as given, without the training data's decoding.
+    #[arg(long)]
+    pub no_decode: bool,
+    /// Requests scored together (memory stays bounded by this).
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Where models downloaded from a server are cached.
+    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
+    pub cache_dir: std::path::PathBuf,
+    /// Tracking store for run ids and models:/ URIs (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod mlflow;
 pub mod progress;
 pub mod runs;
+pub mod score;
 pub mod sweep;
 pub mod train;
 
@@ -37,6 +38,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::sweep(global, &args),
         Command::Runs(RunsCommand::Compare(args)) => runs::compare(global, &args),
         Command::Reproduce(args) => runs::reproduce(global, &args),
+        Command::Score(args) => score::score(global, &args),
+        Command::Serve(args) => score::serve(global, &args),
     }
 }
 

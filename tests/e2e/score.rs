@@ -1,0 +1,246 @@
+//! `vigie score` and `vigie serve` end to end: a model trained by `vigie train` scores the same
+//! raw requests bit for bit as at training time (the saved model's own scorer on the decoded
+//! texts), on the command line (one by one and from an access log) and over HTTP; bad input
+//! gets a clear error.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigie_models::Scorer;
+use vigie_models::artifact::SavedModel;
+
+use crate::train::{SVM_CONFIG, tiny_dataset};
+use crate::util::{json, stderr, vigie};
+
+const REQUESTS: [&str; 4] = [
+    "/item.php?id=7' or 1=1--",
+    "/images/logo_3.png",
+    "/search?q=<script>alert(5)</script>",
+    "/blog/2024/post-9.html?page=2",
+];
+
+fn trained_model(dir: &std::path::Path) -> std::path::PathBuf {
+    tiny_dataset(dir);
+    fs::write(dir.join("svm.toml"), SVM_CONFIG).expect("config");
+    json(&vigie(
+        dir,
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "train",
+            "svm.toml",
+            "--out",
+            "out/svm",
+            "--tracking-uri",
+            "mlruns",
+            "--journal-dir",
+            "journal",
+        ],
+    ));
+    dir.join("out/svm/model")
+}
+
+/// POST `body` as JSON to `path` on 127.0.0.1:`port`; returns the status and the body.
+fn post(port: u16, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn a_model_scores_identically_at_training_time_in_vigie_score_and_in_the_service() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model_dir = trained_model(dir.path());
+    let model = SavedModel::load(&model_dir).expect("model");
+    // These raw requests have nothing to decode: the training-time scorer sees them as they are.
+    let expected = model.score_batch(&REQUESTS);
+    let model_arg = model_dir.to_str().expect("utf-8");
+
+    let mut args = vec![
+        "--json",
+        "--datasets-dir",
+        "datasets",
+        "score",
+        "--model",
+        model_arg,
+    ];
+    args.extend(REQUESTS);
+    let verdicts = json(&vigie(dir.path(), &args));
+    let scored: Vec<f64> = verdicts
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .map(|v| v["score"].as_f64().expect("score"))
+        .collect();
+    assert_eq!(scored, expected);
+    assert_eq!(verdicts[0]["malicious"], true);
+    assert_eq!(verdicts[0]["family"], "sqli");
+    assert!(
+        verdicts[0]["features"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    );
+    assert_eq!(verdicts[1]["malicious"], false);
+
+    // From an access log, as CSV.
+    let log: String = REQUESTS
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            // A real log percent-encodes spaces; the training data's decoding undoes it.
+            let target = r.replace(' ', "%20");
+            format!(
+                "10.0.0.{i} - - [27/Nov/2026:10:00:0{i} +0000] \"GET {target} HTTP/1.1\" 200 5 \"-\" \"t\"\n"
+            )
+        })
+        .collect();
+    fs::write(dir.path().join("access.log"), log).expect("log");
+    let out = vigie(
+        dir.path(),
+        &[
+            "--datasets-dir",
+            "datasets",
+            "score",
+            "--model",
+            model_arg,
+            "--input",
+            "access.log",
+            "--input-format",
+            "clf",
+            "--format",
+            "jsonl",
+            "--top",
+            "0",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let from_log: Vec<f64> = rows
+        .iter()
+        .map(|r| r["score"].as_f64().expect("score"))
+        .collect();
+    assert_eq!(from_log, expected);
+    assert_eq!(rows[2]["client"], "10.0.0.2");
+    assert!(
+        stderr(&out).contains("most flagged paths"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Over HTTP.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args([
+            "--datasets-dir",
+            "datasets",
+            "serve",
+            "--model",
+            model_arg,
+            "--bind",
+            &bind,
+        ])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("vigie serve");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let body = serde_json::json!({"inputs": REQUESTS}).to_string();
+    let (status, answer) = post(port, "/invocations", &body);
+    let malformed = post(port, "/invocations", "{\"inputs\": [1, 2");
+    let after = post(port, "/invocations", &body);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("json");
+    let served: Vec<f64> = answer["predictions"]
+        .as_array()
+        .expect("predictions")
+        .iter()
+        .map(|p| p.as_f64().expect("score"))
+        .collect();
+    assert_eq!(served, expected);
+    assert_eq!(malformed.0, 400, "{}", malformed.1);
+    assert!(malformed.1.contains("error"), "{}", malformed.1);
+    assert_eq!(after.0, 200, "the service keeps serving");
+}
+
+#[test]
+fn unusable_models_and_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = vigie(dir.path(), &["score", "--model", "no/such/model", "/a"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no/such/model"), "{}", stderr(&out));
+    let out = vigie(
+        dir.path(),
+        &[
+            "score",
+            "--model",
+            "models:/vigie-fwaf@champion",
+            "--tracking-uri",
+            "mlruns",
+            "/a",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no model registry"),
+        "{}",
+        stderr(&out)
+    );
+
+    let model_dir = trained_model(dir.path());
+    // A damaged model file fails its checksum, named.
+    let weights = fs::read_dir(&model_dir)
+        .expect("model dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "f32"))
+        .expect("weights file");
+    let mut bytes = fs::read(&weights).expect("read");
+    bytes[0] ^= 0xff;
+    fs::write(&weights, bytes).expect("write");
+    let out = vigie(
+        dir.path(),
+        &["score", "--model", model_dir.to_str().expect("utf-8"), "/a"],
+    );
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(
+        message.contains("weights.f32") && message.contains("checksum mismatch"),
+        "{message}"
+    );
+}
