@@ -15,8 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::Serialize;
-use vigie_mlflow::{DefaultStore, MlflowClient, ModelUri, TrackingStore};
+use vigie_mlflow::{DefaultStore, MlflowClient, ModelUri};
 use vigie_models::artifact::{MANIFEST_FILE, SavedModel};
 
 use crate::error::{Result, ScoreError};
@@ -67,14 +66,6 @@ pub struct ResolvedModel {
     pub dir: PathBuf,
     /// What it is, for messages: `models:/vigie-fwaf/3`, `run 0123…`, a path.
     pub identity: String,
-}
-
-/// Where the registry's models are: `None` for a local store (no registry).
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelOrigin {
-    pub reference: String,
-    pub identity: String,
-    pub dir: PathBuf,
 }
 
 /// Finds, downloads (into `cache`) when needed, verifies and loads the model `reference` names.
@@ -257,11 +248,6 @@ fn sanitize(part: &str) -> String {
             }
         })
         .collect()
-}
-
-/// The store `TrackingStore` for messages.
-pub fn describe(store: &DefaultStore) -> String {
-    store.describe()
 }
 
 #[cfg(test)]
