@@ -472,6 +472,13 @@ pub enum BenchCommand {
         after_help = "Example:\n  vigie --data-dir ../shared/datasets bench tfidf --dataset fwaf --python .venv/bin/python"
     )]
     Tfidf(BenchTfidfArgs),
+    /// Batch scoring of a dataset's test split with a saved model, one core, beside the
+    /// scikit-learn reference pipeline's `transform + score` on the same texts (fitted on the
+    /// same train split) in the same invocation; and single-request latency on both sides.
+    #[command(
+        after_help = "Example:\n  vigie --data-dir ../shared/datasets bench score --model out/sweeps/quickstart/trials/<trial>/model --dataset fwaf"
+    )]
+    Score(BenchScoreArgs),
     /// Logging one training run to an MLflow server: Vigie's run logger beside the Python
     /// `mlflow` client (per value, one `log_batch`, `log_metrics` per epoch), with the requests
     /// each sends and its wall time. Writes a scratch experiment to the server.
@@ -501,6 +508,36 @@ pub struct BenchMlflowArgs {
     /// Skip Vigie's second mode (a flush, so one request, per epoch).
     #[arg(long)]
     pub skip_per_epoch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchScoreArgs {
+    /// The model to score with (a folder, a run id, or models:/...).
+    #[arg(long)]
+    pub model: String,
+    #[arg(long, default_value = "fwaf")]
+    pub dataset: String,
+    /// The reference recipe (a model name of the peers' sklearn_reference.py).
+    #[arg(long, default_value = "linsvc_char3")]
+    pub reference: String,
+    /// The scikit-learn reference pipeline.
+    #[arg(long, default_value = "../shared/peers/sklearn_reference.py")]
+    pub peers: std::path::PathBuf,
+    /// Python with scikit-learn for the reference side; skipped when absent.
+    #[arg(long, env = "VIGIE_PYTHON", default_value = ".venv/bin/python")]
+    pub python: std::path::PathBuf,
+    /// Timed repetitions of the batch (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Requests scored one at a time for the latency percentiles.
+    #[arg(long, default_value_t = 1000)]
+    pub probes: usize,
+    /// Where models downloaded from a server are cached.
+    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
+    pub cache_dir: std::path::PathBuf,
+    /// Tracking store for run ids and models:/ URIs.
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
 }
 
 #[derive(Debug, Args)]

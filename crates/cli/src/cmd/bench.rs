@@ -1,4 +1,5 @@
-//! `vigie bench tfidf`: tokenise + TF-IDF transform throughput beside scikit-learn.
+//! `vigie bench tfidf` (tokenise + TF-IDF transform) and `vigie bench score` (batch scoring with
+//! a saved model) beside scikit-learn.
 //!
 //! Both sides fit the same vectoriser on the same training split and time
 //! `transform` of the same test split, single-threaded, in one invocation, so the
@@ -17,7 +18,7 @@ use vigie_data::text::{
     TokenizerConfig,
 };
 
-use crate::args::{BenchTfidfArgs, GlobalArgs, PrepareOpts};
+use crate::args::{BenchScoreArgs, BenchTfidfArgs, GlobalArgs, PrepareOpts};
 use crate::output::print_json;
 use crate::say;
 
@@ -223,4 +224,185 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct ReferenceScoring {
+    sklearn_version: String,
+    model: String,
+    median_s: f64,
+    single_median_us: f64,
+    single_p99_us: f64,
+    peak_rss_mib: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct ScoreBenchReport {
+    dataset: String,
+    model: String,
+    model_kind: String,
+    test_texts: usize,
+    vigie_median_s: f64,
+    vigie_requests_per_s: f64,
+    vigie_single_p50_us: f64,
+    vigie_single_p99_us: f64,
+    vigie_peak_rss_mib: Option<f64>,
+    reference: Option<ReferenceScoring>,
+    reference_requests_per_s: Option<f64>,
+    /// Vigie's batch throughput divided by the reference's (higher is better).
+    speedup: Option<f64>,
+}
+
+/// `vigie bench score`: batch scoring of the test split, one core, beside the reference.
+pub fn score(global: &GlobalArgs, args: &BenchScoreArgs) -> anyhow::Result<()> {
+    let catalog = super::catalog(global).ok();
+    // The split's texts are decoded already: scored as they are, like the reference scores them.
+    let engine = super::score::load_engine(
+        catalog.as_ref(),
+        &args.model,
+        args.tracking_uri.as_deref(),
+        &args.cache_dir,
+        None,
+        true,
+    )?;
+    // The split of `vigie train` (70/10/20, seed 42); the reference trains on train + valid
+    // (its 80 %), as in scripts/bench-models.
+    let opts = PrepareOpts {
+        no_dedup: false,
+        split: (0.7, 0.1, 0.2),
+        seed: 42,
+    };
+    let prepared = super::data::load_prepared(global, &args.dataset, &opts)?;
+    let (train, train_labels) = prepared.part(Split::Train);
+    let (valid, valid_labels) = prepared.part(Split::Valid);
+    let (test, _) = prepared.part(Split::Test);
+
+    let repeats = args.repeats.max(1);
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let start = Instant::now();
+        std::hint::black_box(engine.score(&test));
+        times.push(start.elapsed().as_secs_f64());
+    }
+    let vigie_median_s = median(&mut times);
+    let mut latencies: Vec<f64> = test
+        .iter()
+        .cycle()
+        .take(args.probes.max(1))
+        .map(|text| {
+            let start = Instant::now();
+            std::hint::black_box(engine.score(std::slice::from_ref(text)));
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+
+    let reference = if args.python.exists() && args.peers.exists() {
+        say!(
+            global.quiet,
+            "fitting and timing the scikit-learn reference ({}) with {}",
+            args.reference,
+            args.python.display()
+        );
+        let texts: Vec<&str> = train.iter().chain(&valid).copied().collect();
+        let labels: Vec<u8> = train_labels
+            .iter()
+            .chain(&valid_labels)
+            .map(|l| l.as_u8())
+            .collect();
+        let request = json!({
+            "peers": args.peers, "model": args.reference, "train": texts, "labels": labels,
+            "test": test, "repeats": repeats, "probes": args.probes.min(1000),
+        });
+        Some(run_python::<ReferenceScoring>(
+            &args.python,
+            "score_bench.py",
+            &request,
+        )?)
+    } else {
+        say!(
+            global.quiet,
+            "no Python at {} or no reference at {}: reference skipped",
+            args.python.display(),
+            args.peers.display()
+        );
+        None
+    };
+    let n = test.len() as f64;
+    let report = ScoreBenchReport {
+        dataset: prepared.data.name.clone(),
+        model: engine.origin().to_owned(),
+        model_kind: engine.manifest().kind.clone(),
+        test_texts: test.len(),
+        vigie_median_s,
+        vigie_requests_per_s: n / vigie_median_s,
+        vigie_single_p50_us: percentile(0.5),
+        vigie_single_p99_us: percentile(0.99),
+        vigie_peak_rss_mib: peak_rss_mib(),
+        reference_requests_per_s: reference.as_ref().map(|r| n / r.median_s),
+        speedup: reference.as_ref().map(|r| r.median_s / vigie_median_s),
+        reference,
+    };
+    if global.json {
+        return print_json(&report);
+    }
+    println!(
+        "batch scoring, {}: {} test requests, one core; model {} ({})",
+        report.dataset, report.test_texts, report.model, report.model_kind
+    );
+    println!(
+        "  vigie        {:>10.0} requests/s  (median {:.4} s); one request p50 {:.1} us, p99 {:.1} us; peak RSS {}",
+        report.vigie_requests_per_s,
+        report.vigie_median_s,
+        report.vigie_single_p50_us,
+        report.vigie_single_p99_us,
+        report
+            .vigie_peak_rss_mib
+            .map_or("n/a".to_owned(), |m| format!("{m:.0} MiB"))
+    );
+    if let (Some(r), Some(rate), Some(speedup)) = (
+        &report.reference,
+        report.reference_requests_per_s,
+        report.speedup,
+    ) {
+        println!(
+            "  scikit-learn {rate:>10.0} requests/s  (median {:.4} s, {}); one request p50 {:.1} us, p99 {:.1} us; peak RSS {:.0} MiB",
+            r.median_s, r.model, r.single_median_us, r.single_p99_us, r.peak_rss_mib
+        );
+        println!("  ratio: vigie is {speedup:.1}x the reference");
+    }
+    Ok(())
+}
+
+/// Runs `tests/python/<script>` with `request` as JSON on stdin, one thread, and parses its
+/// JSON answer.
+fn run_python<T: serde::de::DeserializeOwned>(
+    python: &std::path::Path,
+    script: &str,
+    request: &serde_json::Value,
+) -> anyhow::Result<T> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python")
+        .join(script);
+    let mut child = Command::new(python)
+        .arg(&script)
+        .env("OMP_NUM_THREADS", "1")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", python.display()))?;
+    child
+        .stdin
+        .take()
+        .context("python stdin")?
+        .write_all(request.to_string().as_bytes())
+        .context("sending texts to python")?;
+    let out = child.wait_with_output().context("waiting for python")?;
+    if !out.status.success() {
+        bail!("{} failed ({})", script.display(), out.status);
+    }
+    serde_json::from_slice(&out.stdout).context("reading the reference's JSON")
 }

@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(DataCommand::Stats(args)) => data::stats(global, &args),
         Command::Data(DataCommand::Prepare(args)) => data::prepare(global, &args),
         Command::Bench(BenchCommand::Tfidf(args)) => bench::tfidf(global, &args),
+        Command::Bench(BenchCommand::Score(args)) => bench::score(global, &args),
         Command::Bench(BenchCommand::Mlflow(args)) => bench_mlflow::mlflow(global, &args),
         Command::Mlflow(MlflowCommand::Sync(args)) => mlflow::sync(global, &args),
         Command::Train(args) => train::train(global, &args),
