@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use vigie_models::Scorer;
 use vigie_models::artifact::SavedModel;
 
-use crate::train::{SVM_CONFIG, tiny_dataset};
+use crate::train::{SVM_CONFIG, tiny_dataset, train};
 use crate::util::{json, stderr, vigie};
 
 const REQUESTS: [&str; 4] = [
@@ -25,24 +25,7 @@ const REQUESTS: [&str; 4] = [
 fn trained_model(dir: &std::path::Path) -> std::path::PathBuf {
     tiny_dataset(dir);
     fs::write(dir.join("svm.toml"), SVM_CONFIG).expect("config");
-    json(&vigie(
-        dir,
-        &[
-            "--json",
-            "--data-dir",
-            "data",
-            "--datasets-dir",
-            "datasets",
-            "train",
-            "svm.toml",
-            "--out",
-            "out/svm",
-            "--tracking-uri",
-            "mlruns",
-            "--journal-dir",
-            "journal",
-        ],
-    ));
+    json(&train(dir, &dir.join("svm.toml"), "out/svm", "mlruns"));
     dir.join("out/svm/model")
 }
 

@@ -51,7 +51,7 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn train(dir: &Path, config: &Path, out: &str, store: &str) -> std::process::Output {
+pub(crate) fn train(dir: &Path, config: &Path, out: &str, store: &str) -> std::process::Output {
     vigie(
         dir,
         &[

@@ -10,7 +10,6 @@ Output (stdout, JSON): {"sklearn_version", "model", "batch_s": [...], "median_s"
 "single_p99_us", "peak_rss_mib"}.
 """
 
-import importlib.util
 import json
 import resource
 import statistics
@@ -19,14 +18,8 @@ import time
 
 import sklearn
 
-
-def load_reference(path):
-    spec = importlib.util.spec_from_file_location("sklearn_reference", path)
-    if spec is None or spec.loader is None:
-        sys.exit(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# The same importer as the bench-models wrapper (this folder is on sys.path when run as a script).
+from reference_on_split import load_reference
 
 
 def main() -> None:

@@ -210,17 +210,18 @@ fn load_cached(
         std::process::id(),
         vigie_mlflow::now_millis()
     ));
-    let downloaded = download(&staging).and_then(|()| {
-        SavedModel::load(&staging)?;
-        Ok(())
-    });
-    if let Err(error) = downloaded {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(error);
-    }
+    // Verified (and loaded) before it takes the cache's name; the loaded model is the one used.
+    let downloaded = download(&staging).and_then(|()| Ok(SavedModel::load(&staging)?));
+    let model = match downloaded {
+        Ok(model) => model,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(error);
+        }
+    };
     if let Err(error) = std::fs::rename(&staging, target) {
         let _ = std::fs::remove_dir_all(&staging);
-        // Another process put the same model there first: use theirs.
+        // Another process put the same model there first: theirs has the same files.
         if !target.join(MANIFEST_FILE).is_file() {
             return Err(ScoreError::io(
                 target,
@@ -229,7 +230,6 @@ fn load_cached(
             ));
         }
     }
-    let model = SavedModel::load(target)?;
     Ok(ResolvedModel {
         model,
         dir: target.to_owned(),

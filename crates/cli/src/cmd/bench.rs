@@ -187,30 +187,8 @@ fn run_reference(
     params: serde_json::Value,
     repeats: usize,
 ) -> anyhow::Result<ReferenceTiming> {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/tfidf_bench.py");
-    let mut child = Command::new(&args.python)
-        .arg(&script)
-        // One core each: no BLAS threads on the reference side either.
-        .env("OMP_NUM_THREADS", "1")
-        .env("OPENBLAS_NUM_THREADS", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {}", args.python.display()))?;
     let request = json!({"train": train, "test": test, "params": params, "repeats": repeats});
-    child
-        .stdin
-        .take()
-        .context("python stdin")?
-        .write_all(request.to_string().as_bytes())
-        .context("sending texts to python")?;
-    let out = child.wait_with_output().context("waiting for python")?;
-    if !out.status.success() {
-        bail!("the reference failed ({})", out.status);
-    }
-    serde_json::from_slice(&out.stdout).context("reading the reference's JSON")
+    run_python(&args.python, "tfidf_bench.py", &request)
 }
 
 fn median(values: &mut [f64]) -> f64 {
