@@ -13,4 +13,7 @@ pub mod system;
 
 pub use config::{DataSource, RunConfig};
 pub use error::{Result, RunError};
-pub use run::{RunOutcome, RunRequest, train_prepared, train_run};
+pub use run::{
+    DeferredStart, OpenedRun, PendingRun, RunOutcome, RunRequest, start_deferred, train_deferred,
+    train_prepared, train_run,
+};

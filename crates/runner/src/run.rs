@@ -10,6 +10,12 @@
 //!    charts under the output folder, and log them as artifacts;
 //! 6. on a tracking server, log the model as an MLflow 3 logged model (and register it when
 //!    the config names a registered model); end the run.
+//!
+//! [`train_prepared`] talks to the store as it goes (live per-epoch curves). The deferred flow
+//! splits the same run for a caller that wants no tracking call on its training thread (a sweep
+//! of short trials): [`start_deferred`] checks the run, [`DeferredStart::open`] starts it in the
+//! store (any thread), [`train_deferred`] does steps 3 to 5 without the store and returns a
+//! [`PendingRun`], and [`PendingRun::publish_opened`] logs the rest and ends the run.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -179,6 +185,155 @@ pub fn train_prepared(
     store: DefaultStore,
     progress: &mut dyn TrainObserver,
 ) -> Result<RunOutcome> {
+    let splits = checked_splits(request, prepared)?;
+    // After the data: a missing file leaves no empty output folder behind.
+    prepare_out_dir(&request.out_dir)?;
+    let start = RunStart::new(request, prepared)?;
+    let started = Instant::now();
+    let mut logger = start.open(store)?;
+    let start_seconds = started.elapsed().as_secs_f64();
+    let mut observer = TrackingObserver {
+        logger: &mut logger,
+        progress,
+        error: None,
+        tracking_seconds: 0.0,
+    };
+    let trained = train_and_write(request, prepared, &splits, &mut observer);
+    let TrackingObserver {
+        progress,
+        error,
+        tracking_seconds: epoch_seconds,
+        ..
+    } = observer;
+    let result = match (trained, error) {
+        (Ok(trained), None) => log_results(request, trained, &mut logger, progress),
+        (Ok(_), Some(error)) => Err(error.into()),
+        (Err(error), _) => Err(error),
+    };
+    close_run(logger, result, start_seconds + epoch_seconds)
+}
+
+/// A run trained, measured and written to its folder by [`train_deferred`], not yet complete
+/// in the tracking store. It holds the per-epoch metrics with their original timestamps, so the
+/// published run reads as if it had been logged live. Dropped unpublished, it leaves its run
+/// (if [`DeferredStart::open`] created one) RUNNING, which a sweep's resume repairs.
+#[derive(Debug)]
+pub struct PendingRun {
+    request: RunRequest,
+    start: DeferredStart,
+    epochs: Vec<Metric>,
+    late_tags: Vec<Tag>,
+    trained: Result<Trained>,
+}
+
+/// The start of a deferred run: its tags, params and inputs, ready to be opened in a store
+/// (by another thread, while the model trains).
+#[derive(Debug, Clone)]
+pub struct DeferredStart(RunStart);
+
+/// A run started in the store by [`DeferredStart::open`].
+#[derive(Debug)]
+pub struct OpenedRun {
+    logger: RunLogger<DefaultStore>,
+    seconds: f64,
+}
+
+impl DeferredStart {
+    /// Starts the run in `store` (RUNNING, with its params and inputs).
+    pub fn open(&self, store: DefaultStore) -> Result<OpenedRun> {
+        let started = Instant::now();
+        let logger = self.0.open(store)?;
+        Ok(OpenedRun {
+            logger,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Checks a run of `prepared` and creates its output folder, for [`train_deferred`]. Errors
+/// here leave nothing behind (no run, no folder).
+pub fn start_deferred(request: &RunRequest, prepared: &PreparedDataset) -> Result<DeferredStart> {
+    checked_splits(request, prepared)?;
+    prepare_out_dir(&request.out_dir)?;
+    Ok(DeferredStart(RunStart::new(request, prepared)?))
+}
+
+/// Trains and writes a run like [`train_prepared`], without touching the tracking store; see
+/// [`PendingRun`]. A failed or stopped fit is published as a FAILED or KILLED run.
+pub fn train_deferred(
+    request: &RunRequest,
+    prepared: &PreparedDataset,
+    start: DeferredStart,
+    progress: &mut dyn TrainObserver,
+) -> Result<PendingRun> {
+    let splits = checked_splits(request, prepared)?;
+    let mut recorder = RecordingObserver {
+        progress,
+        epochs: Vec::new(),
+    };
+    let trained = train_and_write(request, prepared, &splits, &mut recorder);
+    Ok(PendingRun {
+        request: request.clone(),
+        start,
+        epochs: recorder.epochs,
+        late_tags: Vec::new(),
+        trained,
+    })
+}
+
+impl PendingRun {
+    /// Adds tags to the run (e.g. why a sweep pruned it).
+    pub fn add_tags(&mut self, tags: &[Tag]) {
+        self.late_tags.extend_from_slice(tags);
+    }
+
+    /// Opens the run in `store`, then [`PendingRun::publish_opened`].
+    pub fn publish(
+        self,
+        store: DefaultStore,
+        progress: &mut dyn TrainObserver,
+    ) -> Result<RunOutcome> {
+        let opened = self.start.open(store);
+        self.publish_opened(opened, progress)
+    }
+
+    /// Logs the recorded epochs, final metrics, artifacts and (on a server) the logged model to
+    /// the run `opened` started, and ends it; after a failed training, ends it FAILED or
+    /// KILLED and returns the training error. `RunOutcome::tracking_seconds` is the time spent
+    /// in tracking calls, the opening included.
+    pub fn publish_opened(
+        self,
+        opened: Result<OpenedRun>,
+        progress: &mut dyn TrainObserver,
+    ) -> Result<RunOutcome> {
+        let OpenedRun {
+            mut logger,
+            seconds: open_seconds,
+        } = opened?;
+        let started = Instant::now();
+        let mut logged = Ok(());
+        if !self.epochs.is_empty() {
+            logged = logger.log_metrics(&self.epochs);
+        }
+        if logged.is_ok() && !self.late_tags.is_empty() {
+            logged = logger.set_tags(&self.late_tags);
+        }
+        let logging_seconds = started.elapsed().as_secs_f64();
+        let result = match (self.trained, logged) {
+            (Ok(trained), Ok(())) => log_results(&self.request, trained, &mut logger, progress),
+            (Ok(_), Err(error)) => Err(error.into()),
+            (Err(error), _) => Err(error),
+        };
+        close_run(logger, result, open_seconds + logging_seconds)
+    }
+}
+
+/// The three splits, each checked to hold both classes; and the dataset checked to be the one
+/// the config asks for.
+fn checked_splits<'a>(
+    request: &RunRequest,
+    prepared: &'a PreparedDataset,
+) -> Result<[LabelledTexts<'a>; 3]> {
     let config = &request.config;
     if prepared.data.name != config.data.dataset || prepared.config != config.data.prepare_config()
     {
@@ -192,10 +347,12 @@ pub fn train_prepared(
             ),
         });
     }
-    let train = labelled(prepared, Split::Train);
-    let valid = labelled(prepared, Split::Valid);
-    let test = labelled(prepared, Split::Test);
-    for (name, part) in [("train", &train), ("valid", &valid), ("test", &test)] {
+    let splits = [
+        labelled(prepared, Split::Train),
+        labelled(prepared, Split::Valid),
+        labelled(prepared, Split::Test),
+    ];
+    for (name, part) in ["train", "valid", "test"].into_iter().zip(&splits) {
         if part.class_counts().contains(&0) {
             return Err(RunError::Invalid {
                 message: format!(
@@ -206,37 +363,35 @@ pub fn train_prepared(
             });
         }
     }
+    Ok(splits)
+}
 
-    // After the data: a missing file leaves no empty output folder behind.
-    prepare_out_dir(&request.out_dir)?;
-    let started = Instant::now();
-    let mut logger = start_run(request, prepared, store)?;
-    let start_seconds = started.elapsed().as_secs_f64();
-    let result = fit_and_log(
-        request,
-        prepared,
-        [&train, &valid, &test],
-        &mut logger,
-        progress,
-    );
+/// Ends the run: FINISHED with the outcome, or (after a note saying why) KILLED when training
+/// was stopped on purpose and FAILED otherwise. `tracking_seconds` is added to the outcome's.
+fn close_run(
+    logger: RunLogger<DefaultStore>,
+    result: Result<RunOutcome>,
+    tracking_seconds: f64,
+) -> Result<RunOutcome> {
     match result {
         Ok(mut outcome) => {
             let ending = Instant::now();
             let finished = logger.finish(RunStatus::Finished)?;
             let end_seconds = ending.elapsed().as_secs_f64();
             tracing::debug!(
-                start_seconds,
+                tracking_seconds,
                 end_seconds,
                 rest_seconds = outcome.tracking_seconds,
                 "time in tracking calls"
             );
-            outcome.tracking_seconds += start_seconds + end_seconds;
+            outcome.tracking_seconds += tracking_seconds + end_seconds;
             outcome.run_id = finished.run_id;
             outcome.synced = finished.synced;
             outcome.journal = finished.journal;
             Ok(outcome)
         }
         Err(error) => {
+            let mut logger = logger;
             let _ = logger.set_tags(&[Tag::new(
                 mlflow_tags::NOTE_CONTENT,
                 format!("failed: {error}"),
@@ -269,64 +424,80 @@ fn prepare_out_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| RunError::io(dir, "cannot create the output folder", e))
 }
 
-fn start_run(
-    request: &RunRequest,
-    prepared: &PreparedDataset,
-    store: DefaultStore,
-) -> Result<RunLogger<DefaultStore>> {
-    let config = &request.config;
-    let mut run_tags = vec![
-        Tag::new(mlflow_tags::USER, system::user_name()),
-        Tag::new(mlflow_tags::SOURCE_NAME, "vigie train"),
-        Tag::new(mlflow_tags::SOURCE_TYPE, mlflow_tags::source_type::LOCAL),
-        Tag::new(tags::DATASET, &config.data.dataset),
-        Tag::new(tags::DATASET_DIGEST, &prepared.digest),
-        Tag::new(tags::MODEL_KIND, config.model.kind()),
-        Tag::new(tags::MODEL_FAMILY, config.model.family().name()),
-        Tag::new(tags::BACKEND, config.model.backend()),
-        Tag::new(tags::VERSION, env!("CARGO_PKG_VERSION")),
-        Tag::new(tags::RUSTC, system::RUSTC_VERSION),
-        Tag::new(tags::SEED, config.seed.to_string()),
-    ];
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    match system::git_state(&cwd) {
-        Some((commit, dirty)) => {
-            run_tags.push(Tag::new(mlflow_tags::SOURCE_GIT_COMMIT, commit));
-            run_tags.push(Tag::new(tags::GIT_DIRTY, dirty.to_string()));
-        }
-        None => run_tags.push(Tag::new(tags::GIT_DIRTY, "unknown")),
-    }
-    run_tags.extend(request.extra_tags.iter().cloned());
-    let mut options = RunOptions::new(&request.journal_root, config.experiment());
-    options.run_name = Some(config.run_name());
-    options.tags = run_tags;
-    options.parent_run_id = request.parent_run_id.clone();
-    // A network's epoch takes seconds to minutes: flush each one, so the MLflow UI shows live
-    // curves. A linear solver's passes take milliseconds: one fsync and write per pass would
-    // cost more than the fit, so they go with the logger's size and time bounds.
-    options.flush_on_epoch = config.model.family() == vigie_models::spec::Family::Network;
-    let mut logger = RunLogger::start(store, options)?;
+/// What a run starts with: its options (tags, name, parent, start time), params and inputs.
+#[derive(Debug, Clone)]
+struct RunStart {
+    options: RunOptions,
+    params: Vec<Param>,
+    inputs: Vec<DatasetInput>,
+}
 
-    let mut params: Vec<Param> = config
-        .flattened()?
-        .into_iter()
-        .map(|(key, value)| Param::new(key, value))
-        .collect();
-    let counts = prepared.split_counts();
-    for (part, [benign, malicious]) in Split::ALL.iter().zip(counts) {
-        params.push(Param::new(
-            format!("data.{}_benign", part.name()),
-            benign.to_string(),
-        ));
-        params.push(Param::new(
-            format!("data.{}_malicious", part.name()),
-            malicious.to_string(),
-        ));
+impl RunStart {
+    fn new(request: &RunRequest, prepared: &PreparedDataset) -> Result<RunStart> {
+        let config = &request.config;
+        let mut run_tags = vec![
+            Tag::new(mlflow_tags::USER, system::user_name()),
+            Tag::new(mlflow_tags::SOURCE_NAME, "vigie train"),
+            Tag::new(mlflow_tags::SOURCE_TYPE, mlflow_tags::source_type::LOCAL),
+            Tag::new(tags::DATASET, &config.data.dataset),
+            Tag::new(tags::DATASET_DIGEST, &prepared.digest),
+            Tag::new(tags::MODEL_KIND, config.model.kind()),
+            Tag::new(tags::MODEL_FAMILY, config.model.family().name()),
+            Tag::new(tags::BACKEND, config.model.backend()),
+            Tag::new(tags::VERSION, env!("CARGO_PKG_VERSION")),
+            Tag::new(tags::RUSTC, system::RUSTC_VERSION),
+            Tag::new(tags::SEED, config.seed.to_string()),
+        ];
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        match system::git_state(&cwd) {
+            Some((commit, dirty)) => {
+                run_tags.push(Tag::new(mlflow_tags::SOURCE_GIT_COMMIT, commit));
+                run_tags.push(Tag::new(tags::GIT_DIRTY, dirty.to_string()));
+            }
+            None => run_tags.push(Tag::new(tags::GIT_DIRTY, "unknown")),
+        }
+        run_tags.extend(request.extra_tags.iter().cloned());
+        let mut options = RunOptions::new(&request.journal_root, config.experiment());
+        options.run_name = Some(config.run_name());
+        options.tags = run_tags;
+        options.parent_run_id = request.parent_run_id.clone();
+        options.start_time = Some(vigie_mlflow::now_millis());
+        // A network's epoch takes seconds to minutes: flush each one, so the MLflow UI shows
+        // live curves. A linear solver's passes take milliseconds: one fsync and write per
+        // pass would cost more than the fit, so they go with the logger's size and time bounds.
+        options.flush_on_epoch = config.model.family() == vigie_models::spec::Family::Network;
+
+        let mut params: Vec<Param> = config
+            .flattened()?
+            .into_iter()
+            .map(|(key, value)| Param::new(key, value))
+            .collect();
+        let counts = prepared.split_counts();
+        for (part, [benign, malicious]) in Split::ALL.iter().zip(counts) {
+            params.push(Param::new(
+                format!("data.{}_benign", part.name()),
+                benign.to_string(),
+            ));
+            params.push(Param::new(
+                format!("data.{}_malicious", part.name()),
+                malicious.to_string(),
+            ));
+        }
+        Ok(RunStart {
+            options,
+            params,
+            inputs: vec![dataset_input(config, prepared)],
+        })
     }
-    logger.log_params(&params)?;
-    logger.log_inputs(&[dataset_input(config, prepared)])?;
-    logger.flush()?;
-    Ok(logger)
+
+    /// Starts the run in `store` with its params and inputs.
+    fn open(&self, store: DefaultStore) -> Result<RunLogger<DefaultStore>> {
+        let mut logger = RunLogger::start(store, self.options.clone())?;
+        logger.log_params(&self.params)?;
+        logger.log_inputs(&self.inputs)?;
+        logger.flush()?;
+        Ok(logger)
+    }
 }
 
 fn dataset_input(config: &RunConfig, prepared: &PreparedDataset) -> DatasetInput {
@@ -353,17 +524,16 @@ fn dataset_input(config: &RunConfig, prepared: &PreparedDataset) -> DatasetInput
 }
 
 /// Forwards every event to the progress display and logs epochs to the run.
-struct TrackingObserver<'a> {
-    logger: &'a mut RunLogger<DefaultStore>,
-    progress: &'a mut dyn TrainObserver,
+struct TrackingObserver<'l, 'p> {
+    logger: &'l mut RunLogger<DefaultStore>,
+    progress: &'p mut dyn TrainObserver,
     /// The first logging failure: training goes on (the journal has what was logged) and the
     /// run reports it at the end.
     error: Option<vigie_mlflow::MlflowError>,
-    last_step: u64,
     tracking_seconds: f64,
 }
 
-impl TrainObserver for TrackingObserver<'_> {
+impl TrainObserver for TrackingObserver<'_, '_> {
     fn phase(&mut self, name: &str, total: Option<u64>) {
         self.progress.phase(name, total);
     }
@@ -374,12 +544,7 @@ impl TrainObserver for TrackingObserver<'_> {
 
     fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
         self.progress.epoch(step, metrics);
-        self.last_step = self.last_step.max(step);
-        let step = i64::try_from(step).unwrap_or(i64::MAX);
-        let points: Vec<Metric> = metrics
-            .iter()
-            .map(|(key, value)| Metric::new(*key, *value, step))
-            .collect();
+        let points = epoch_points(step, metrics);
         let logging = Instant::now();
         let result = self
             .logger
@@ -402,13 +567,92 @@ impl TrainObserver for TrackingObserver<'_> {
     }
 }
 
-fn fit_and_log(
+/// Forwards every event to the progress display and keeps the epochs' metrics (timestamped
+/// now) for a [`PendingRun`].
+struct RecordingObserver<'a> {
+    progress: &'a mut dyn TrainObserver,
+    epochs: Vec<Metric>,
+}
+
+impl TrainObserver for RecordingObserver<'_> {
+    fn phase(&mut self, name: &str, total: Option<u64>) {
+        self.progress.phase(name, total);
+    }
+
+    fn advance(&mut self, units: u64) {
+        self.progress.advance(units);
+    }
+
+    fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
+        self.progress.epoch(step, metrics);
+        self.epochs.extend(epoch_points(step, metrics));
+    }
+
+    fn note(&mut self, message: &str) {
+        self.progress.note(message);
+    }
+
+    fn stop_requested(&mut self) -> Option<String> {
+        self.progress.stop_requested()
+    }
+}
+
+/// Counts the epochs that go through it, for the step of the final metrics.
+struct LastStep<'a> {
+    inner: &'a mut dyn TrainObserver,
+    last: u64,
+}
+
+impl TrainObserver for LastStep<'_> {
+    fn phase(&mut self, name: &str, total: Option<u64>) {
+        self.inner.phase(name, total);
+    }
+
+    fn advance(&mut self, units: u64) {
+        self.inner.advance(units);
+    }
+
+    fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
+        self.last = self.last.max(step);
+        self.inner.epoch(step, metrics);
+    }
+
+    fn note(&mut self, message: &str) {
+        self.inner.note(message);
+    }
+
+    fn stop_requested(&mut self) -> Option<String> {
+        self.inner.stop_requested()
+    }
+}
+
+fn epoch_points(step: u64, metrics: &[(&str, f64)]) -> Vec<Metric> {
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    metrics
+        .iter()
+        .map(|(key, value)| Metric::new(*key, *value, step))
+        .collect()
+}
+
+/// A model trained and measured, its files written: what is left is logging it.
+#[derive(Debug)]
+struct Trained {
+    /// Without run ids or tracking time yet.
+    outcome: RunOutcome,
+    manifest: Manifest,
+    /// `threshold`, `final_valid_*`, `test_*`, timings, memory: logged at `last_step`.
+    final_metrics: Vec<(String, f64)>,
+    last_step: u64,
+}
+
+/// Fits the model (events to `observer`), chooses the threshold, measures the test split and
+/// writes the run's files: everything but the tracking store.
+fn train_and_write(
     request: &RunRequest,
     prepared: &PreparedDataset,
-    [train, valid, test]: [&LabelledTexts<'_>; 3],
-    logger: &mut RunLogger<DefaultStore>,
-    progress: &mut dyn TrainObserver,
-) -> Result<RunOutcome> {
+    [train, valid, test]: &[LabelledTexts<'_>; 3],
+    observer: &mut dyn TrainObserver,
+) -> Result<Trained> {
     let config = &request.config;
     let data = TrainData {
         train: train.clone(),
@@ -417,12 +661,9 @@ fn fit_and_log(
         threads: config.threads,
     };
     let started = Instant::now();
-    let mut observer = TrackingObserver {
-        logger,
-        progress,
-        error: None,
-        last_step: 0,
-        tracking_seconds: 0.0,
+    let mut observer = LastStep {
+        inner: observer,
+        last: 0,
     };
     let model = config.model.fit(&data, &mut observer)?;
     let train_seconds = started.elapsed().as_secs_f64();
@@ -431,16 +672,10 @@ fn fit_and_log(
     if let Some(reason) = observer.stop_requested() {
         return Err(vigie_models::ModelError::Stopped(reason).into());
     }
-    let TrackingObserver {
-        logger,
-        progress,
-        error,
-        last_step,
-        tracking_seconds: epoch_tracking_seconds,
+    let LastStep {
+        inner: progress,
+        last: last_step,
     } = observer;
-    if let Some(error) = error {
-        return Err(error.into());
-    }
 
     progress.phase("evaluate", None);
     let valid_scores = model.score_batch(&valid.texts);
@@ -505,34 +740,26 @@ fn fit_and_log(
     )?;
 
     let peak_rss_bytes = system::peak_rss_bytes();
-    let mut final_metrics: Vec<Metric> = Vec::new();
-    let step = i64::try_from(last_step).unwrap_or(i64::MAX);
-    let mut push = |key: String, value: f64| final_metrics.push(Metric::new(key, value, step));
-    push("threshold".into(), threshold.threshold);
+    let mut final_metrics: Vec<(String, f64)> = vec![("threshold".into(), threshold.threshold)];
     // `final_valid_*`: the validation split at the chosen threshold, kept apart from the
     // families' per-epoch `valid_*` curves.
-    for (key, value) in metric_values("final_valid", &valid_metrics)
-        .into_iter()
-        .chain(metric_values("test", &test_metrics))
-    {
-        push(key, value);
-    }
+    final_metrics.extend(
+        metric_values("final_valid", &valid_metrics)
+            .into_iter()
+            .chain(metric_values("test", &test_metrics)),
+    );
     for family in &by_family {
-        push(format!("test_recall_{}", family.family), family.recall);
+        final_metrics.push((format!("test_recall_{}", family.family), family.recall));
     }
-    push("train_seconds".into(), train_seconds);
-    push("score_requests_per_s".into(), scoring.batch_requests_per_s);
-    push("score_p50_us".into(), scoring.single_p50_us);
-    push("score_p99_us".into(), scoring.single_p99_us);
+    final_metrics.push(("train_seconds".into(), train_seconds));
+    final_metrics.push(("score_requests_per_s".into(), scoring.batch_requests_per_s));
+    final_metrics.push(("score_p50_us".into(), scoring.single_p50_us));
+    final_metrics.push(("score_p99_us".into(), scoring.single_p99_us));
     if let Some(bytes) = peak_rss_bytes {
-        push("peak_rss_mb".into(), bytes as f64 / (1024.0 * 1024.0));
+        final_metrics.push(("peak_rss_mb".into(), bytes as f64 / (1024.0 * 1024.0)));
     }
-    let logging = Instant::now();
-    logger.log_metrics(&final_metrics)?;
-    let final_metrics_seconds = logging.elapsed().as_secs_f64();
-    let mut tracking_seconds = epoch_tracking_seconds + final_metrics_seconds;
 
-    let mut outcome = RunOutcome {
+    let outcome = RunOutcome {
         run_name: config.run_name(),
         experiment: config.experiment(),
         run_id: None,
@@ -558,18 +785,42 @@ fn fit_and_log(
         message: format!("cannot serialise the metrics: {e}"),
     })?;
     write_file(&out.join("metrics.json"), &metrics_json)?;
+    Ok(Trained {
+        outcome,
+        manifest: saved.manifest,
+        final_metrics,
+        last_step,
+    })
+}
+
+/// Logs a trained run's final metrics, files and (on a server) logged model to its run.
+/// `RunOutcome::tracking_seconds` is the time this took.
+fn log_results(
+    request: &RunRequest,
+    trained: Trained,
+    logger: &mut RunLogger<DefaultStore>,
+    progress: &mut dyn TrainObserver,
+) -> Result<RunOutcome> {
+    let logging = Instant::now();
+    let Trained {
+        mut outcome,
+        manifest,
+        final_metrics,
+        last_step,
+    } = trained;
+    let step = i64::try_from(last_step).unwrap_or(i64::MAX);
+    let final_metrics: Vec<Metric> = final_metrics
+        .into_iter()
+        .map(|(key, value)| Metric::new(key, value, step))
+        .collect();
+    logger.log_metrics(&final_metrics)?;
 
     // MLmodel sits beside the manifest (not covered by its checksums): the run id is known only
     // once the run reached the store.
+    let out = &outcome.out_dir;
+    let model_dir = &outcome.model_dir;
     let run_id = logger.run_id().map(str::to_owned);
-    write_mlmodel(
-        &model_dir,
-        &saved.manifest,
-        run_id.as_deref(),
-        None,
-        "model",
-    )?;
-    let logging = Instant::now();
+    write_mlmodel(model_dir, &manifest, run_id.as_deref(), None, "model")?;
     // A folder's files are logged under its own name (`model/…`, `plots/…`).
     for (entry, artifact_dir) in [
         ("model", Some("model")),
@@ -588,7 +839,7 @@ fn fit_and_log(
     logger.flush()?;
 
     if let (Some(run_id), DefaultStore::Server(client)) = (run_id, logger.store()) {
-        match log_model_to_server(client, request, &saved.manifest, &model_dir, &run_id) {
+        match log_model_to_server(client, request, &manifest, model_dir, &run_id) {
             Ok((model_id, version)) => {
                 outcome.logged_model_id = Some(model_id);
                 outcome.registered_version = version;
@@ -603,15 +854,7 @@ fn fit_and_log(
             }
         }
     }
-    let artifacts_seconds = logging.elapsed().as_secs_f64();
-    tracing::debug!(
-        epoch_tracking_seconds,
-        final_metrics_seconds,
-        artifacts_seconds,
-        "time in tracking calls while fitting and logging"
-    );
-    tracking_seconds += artifacts_seconds;
-    outcome.tracking_seconds = tracking_seconds;
+    outcome.tracking_seconds = logging.elapsed().as_secs_f64();
     Ok(outcome)
 }
 

@@ -8,7 +8,10 @@
 //! 2. take back this shard's parent run (or create it), tag it with this process and keep a
 //!    heartbeat on it;
 //! 3. load each dataset once, then run the trials on `parallel` worker threads, each trial with
-//!    `cores / parallel` threads of its own, through `vigie_runner::train_prepared`;
+//!    `cores / parallel` threads of its own. Networks log live (`vigie_runner::train_prepared`:
+//!    their curves show in the UI while they train, and their epochs dwarf the tracking calls);
+//!    the other families train without the store (`vigie_runner::train_deferred`) and a
+//!    publisher thread sends each finished trial while the workers go on with the next ones;
 //! 4. rank every finished trial of the sweep (all shards) into a leaderboard, log it on the
 //!    parent, and crown the best trial's model champion when it beats the current one.
 //!
@@ -27,6 +30,7 @@ use vigie_mlflow::{
     CreateRun, DefaultStore, Metric, Param, Run, RunStatus, Tag, TrackingStore, mlflow_tags,
     now_millis,
 };
+use vigie_models::spec::Family;
 use vigie_models::{ModelError, TrainObserver};
 use vigie_runner::config::DataSource;
 use vigie_runner::{RunError, RunRequest};
@@ -131,17 +135,31 @@ pub struct SweepOutcome {
     /// Ctrl-C stopped it before every trial ran.
     pub interrupted: bool,
     pub wall_seconds: f64,
-    /// Time spent in tracking calls: the parent's and every trial's.
+    /// Wall time the sweep waited on tracking calls: the parent's calls and the final wait for
+    /// the publisher, plus the time workers spent in tracking calls divided by the number of
+    /// workers (what the calls added to the wall time, CPU contention aside).
     pub tracking_seconds: f64,
-    /// [`overhead_pct`]: the share of the workers' time spent in tracking calls.
+    /// [`overhead_pct`] of `tracking_seconds`.
     pub tracking_overhead_pct: f64,
+    /// Time the publisher thread spent sending finished trials while the workers trained.
+    pub tracking_background_seconds: f64,
     pub out_dir: PathBuf,
 }
 
-/// The share of the workers' time (`parallel` workers for `wall_seconds`) spent in tracking
-/// calls, in percent.
-pub fn overhead_pct(tracking_seconds: f64, wall_seconds: f64, parallel: usize) -> f64 {
-    100.0 * tracking_seconds / (wall_seconds * parallel.max(1) as f64).max(1e-9)
+/// The share of the wall time spent waiting on tracking calls, in percent.
+pub fn overhead_pct(waited_seconds: f64, wall_seconds: f64) -> f64 {
+    100.0 * waited_seconds / wall_seconds.max(1e-9)
+}
+
+/// Where trials' tracking time went.
+#[derive(Debug, Default, Clone, Copy)]
+struct TrialTracking {
+    /// In tracking calls on the workers' threads (live runs, waits for a busy publisher).
+    on_workers: f64,
+    /// In the publisher thread.
+    background: f64,
+    /// Waiting for the publisher after the last trial trained.
+    drain: f64,
 }
 
 impl SweepOutcome {
@@ -248,7 +266,6 @@ pub fn run_sweep(
         }
         None => create_parent(&store, spec, plan, &experiment_id, &shard_label, owner_tags)?,
     };
-    log_plan_artifacts(&store, spec, plan, &parent_run_id, &options.out_dir)?;
     timed(&mut tracking, t);
 
     // Stale runs end KILLED before their trial runs again, so each trial has at most one
@@ -312,6 +329,18 @@ pub fn run_sweep(
         timed(&mut tracking, t);
     }
 
+    // The plan's files go up while the first trials train.
+    let plan_logger = |out: &Path| {
+        let started = Instant::now();
+        let logged = log_plan_artifacts(&store, spec, plan, &parent_run_id, out);
+        if let Err(error) = &logged {
+            tracing::warn!(%error, "could not log the sweep's plan on its parent run");
+            progress.note(&format!(
+                "warning: the sweep file and plan could not be logged on the parent run: {error}"
+            ));
+        }
+        started.elapsed().as_secs_f64()
+    };
     let result = run_trials(
         &TrialContext {
             spec,
@@ -328,9 +357,10 @@ pub fn run_sweep(
         },
         &to_run,
         parallel,
+        &plan_logger,
     );
-    let results = match result {
-        Ok(results) => results,
+    let (results, trial_tracking) = match result {
+        Ok(done) => done,
         Err(error) => {
             let _ = store.log_batch(
                 &parent_run_id,
@@ -346,19 +376,18 @@ pub fn run_sweep(
         }
     };
     let interrupted = stop.load(Ordering::SeqCst);
-    let trial_tracking: f64 = results
-        .values()
-        .map(|r| match r {
-            TrialResult::Finished {
-                tracking_seconds, ..
-            } => *tracking_seconds,
-            _ => 0.0,
-        })
-        .sum();
+    tracing::debug!(
+        parent_before_trials = tracking.as_secs_f64(),
+        on_workers = trial_tracking.on_workers,
+        drain = trial_tracking.drain,
+        background = trial_tracking.background,
+        "tracking time"
+    );
 
     // The leaderboard covers the whole sweep, whoever ran each trial.
     let t = Instant::now();
     let leaderboard = sweep_leaderboard(&store, spec, plan, &experiment_id)?;
+    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "leaderboard read");
     timed(&mut tracking, t);
     std::fs::create_dir_all(&options.out_dir)
         .map_err(|e| SweepError::io(&options.out_dir, "cannot create", e))?;
@@ -377,6 +406,7 @@ pub fn run_sweep(
             DefaultStore::Server(client) => {
                 let t = Instant::now();
                 let decision = champion::crown(client, name, best, &spec.objective)?;
+                tracing::debug!(seconds = t.elapsed().as_secs_f64(), "champion crowned");
                 timed(&mut tracking, t);
                 progress.note(&decision.summary());
                 champion_decision = Some(decision);
@@ -415,7 +445,10 @@ pub fn run_sweep(
     store.log_artifacts(&parent_run_id, &markdown_path, None)?;
     store.log_artifacts(&parent_run_id, &json_path, None)?;
     timed(&mut tracking, t);
-    let tracking_seconds = tracking.as_secs_f64() + trial_tracking;
+    let waited = |tracking: Duration| {
+        tracking.as_secs_f64() + trial_tracking.drain + trial_tracking.on_workers / parallel as f64
+    };
+    let tracking_seconds = waited(tracking);
     let t = Instant::now();
     store.log_batch(
         &parent_run_id,
@@ -423,9 +456,10 @@ pub fn run_sweep(
             Metric::new("tracking_seconds", tracking_seconds, 0),
             Metric::new(
                 "tracking_overhead_pct",
-                overhead_pct(tracking_seconds, wall_seconds, parallel),
+                overhead_pct(tracking_seconds, wall_seconds),
                 0,
             ),
+            Metric::new("tracking_background_seconds", trial_tracking.background, 0),
         ],
         &[],
         &[],
@@ -438,7 +472,9 @@ pub fn run_sweep(
         RunStatus::Finished
     };
     store.end_run(&parent_run_id, status, now_millis())?;
-    let tracking_seconds = tracking_seconds + t.elapsed().as_secs_f64();
+    timed(&mut tracking, t);
+    let tracking_seconds = waited(tracking);
+    tracing::debug!(parent_total = tracking.as_secs_f64(), "tracking time");
 
     Ok(SweepOutcome {
         sweep: spec.name.clone(),
@@ -452,7 +488,8 @@ pub fn run_sweep(
         interrupted,
         wall_seconds,
         tracking_seconds,
-        tracking_overhead_pct: overhead_pct(tracking_seconds, wall_seconds, parallel),
+        tracking_overhead_pct: overhead_pct(tracking_seconds, wall_seconds),
+        tracking_background_seconds: trial_tracking.background,
         out_dir: options.out_dir.clone(),
     })
 }
@@ -675,13 +712,15 @@ struct TrialContext<'a> {
     threads_per_trial: usize,
 }
 
-/// Loads each dataset once, then runs the trials on `parallel` workers; keeps the parent's
-/// heartbeat fresh meanwhile.
+/// Loads each dataset once, then runs the trials on `parallel` workers, with a publisher
+/// thread for the trials trained without the store; keeps the parent's heartbeat fresh
+/// meanwhile.
 fn run_trials(
     ctx: &TrialContext<'_>,
     trials: &[&Trial],
     parallel: usize,
-) -> Result<BTreeMap<usize, TrialResult>> {
+    log_plan: &(dyn Fn(&Path) -> f64 + Sync),
+) -> Result<(BTreeMap<usize, TrialResult>, TrialTracking)> {
     let mut datasets: HashMap<String, PreparedDataset> = HashMap::new();
     for trial in trials {
         if let std::collections::hash_map::Entry::Vacant(slot) = datasets.entry(data_key(trial)) {
@@ -698,44 +737,132 @@ fn run_trials(
 
     let queue: Mutex<VecDeque<&Trial>> = Mutex::new(trials.iter().copied().collect());
     let results: Mutex<BTreeMap<usize, TrialResult>> = Mutex::new(BTreeMap::new());
+    let tracking = Mutex::new(TrialTracking::default());
+    let (queue, results, tracking, datasets) = (&queue, &results, &tracking, &datasets);
     let (stop_heartbeat, heartbeat_stopped) = mpsc::channel::<()>();
+    // Room for a start and an end per worker: a worker waits only when the publisher is that
+    // far behind (the wait counts as tracking time).
+    let (to_publisher, inbox) = mpsc::sync_channel::<ToPublish<'_>>(2 * parallel);
     std::thread::scope(|scope| {
         scope.spawn(move || heartbeat(ctx, &heartbeat_stopped));
+        scope.spawn(move || {
+            let seconds = log_plan(&ctx.options.out_dir);
+            lock(tracking).background += seconds;
+        });
+        let publisher = scope.spawn(move || publish_trials(ctx, inbox, results, tracking));
         let workers: Vec<_> = (0..parallel)
             .map(|_| {
-                scope.spawn(|| {
+                let to_publisher = to_publisher.clone();
+                scope.spawn(move || {
                     loop {
                         if ctx.stop.load(Ordering::SeqCst) {
                             break;
                         }
-                        let next = queue
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .pop_front();
+                        let next = lock(queue).pop_front();
                         let Some(trial) = next else { break };
                         let result = match datasets.get(&data_key(trial)) {
-                            Some(prepared) => run_trial(ctx, trial, prepared),
-                            None => TrialResult::Failed {
+                            Some(prepared) => {
+                                run_trial(ctx, trial, prepared, &to_publisher, tracking)
+                            }
+                            None => Some(TrialResult::Failed {
                                 message: "its dataset was not loaded".to_owned(),
-                            },
+                            }),
                         };
-                        ctx.progress.trial_done(trial, &result);
-                        results
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .insert(trial.index, result);
+                        // `None`: handed to the publisher, which reports it.
+                        if let Some(result) = result {
+                            ctx.progress.trial_done(trial, &result);
+                            lock(results).insert(trial.index, result);
+                        }
                     }
                 })
             })
             .collect();
+        drop(to_publisher);
         for worker in workers {
             let _ = worker.join();
         }
+        let draining = Instant::now();
+        let _ = publisher.join();
+        lock(tracking).drain = draining.elapsed().as_secs_f64();
         drop(stop_heartbeat);
     });
-    Ok(results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner))
+    let results = std::mem::take(&mut *lock(results));
+    let tracking = *lock(tracking);
+    Ok((results, tracking))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the workers ask of the publisher.
+enum ToPublish<'a> {
+    /// A trial starts training: start its run (RUNNING, with its owner tags), so the UI shows
+    /// it and a resume after a SIGKILL finds it.
+    Open {
+        trial: &'a Trial,
+        start: vigie_runner::DeferredStart,
+    },
+    /// The trial trained: log everything and end its run.
+    Publish {
+        trial: &'a Trial,
+        pending: Box<vigie_runner::PendingRun>,
+        history: Vec<(u64, f64)>,
+        pruned: Option<String>,
+    },
+}
+
+/// The publisher: starts and completes the runs of the trials the workers train without the
+/// store, in the order asked, and reports each finished trial.
+fn publish_trials(
+    ctx: &TrialContext<'_>,
+    inbox: mpsc::Receiver<ToPublish<'_>>,
+    results: &Mutex<BTreeMap<usize, TrialResult>>,
+    tracking: &Mutex<TrialTracking>,
+) {
+    let mut opened: HashMap<usize, vigie_runner::Result<vigie_runner::OpenedRun>> = HashMap::new();
+    let store = || DefaultStore::from_uri(ctx.options.tracking_uri.as_deref());
+    for job in inbox {
+        let started = Instant::now();
+        match job {
+            ToPublish::Open { trial, start } => {
+                let run = store()
+                    .map_err(RunError::from)
+                    .and_then(|store| start.open(store));
+                opened.insert(trial.index, run);
+                lock(tracking).background += started.elapsed().as_secs_f64();
+            }
+            ToPublish::Publish {
+                trial,
+                pending,
+                history,
+                pruned,
+            } => {
+                let notes = &mut SweepNotes(ctx.progress);
+                let published = match opened.remove(&trial.index) {
+                    Some(run) => pending.publish_opened(run, notes),
+                    None => store()
+                        .map_err(RunError::from)
+                        .and_then(|store| pending.publish(store, notes)),
+                };
+                let result = trial_result(ctx, published, &history, pruned, None);
+                lock(tracking).background += started.elapsed().as_secs_f64();
+                ctx.progress.trial_done(trial, &result);
+                lock(results).insert(trial.index, result);
+            }
+        }
+    }
+}
+
+/// Forwards a published run's notes (warnings) to the sweep's display.
+struct SweepNotes<'a>(&'a dyn SweepProgress);
+
+impl TrainObserver for SweepNotes<'_> {
+    fn note(&mut self, message: &str) {
+        self.0.note(message);
+    }
 }
 
 fn data_key(trial: &Trial) -> String {
@@ -770,10 +897,19 @@ fn trial_out_dir(out_dir: &Path, trial: &Trial) -> PathBuf {
         .unwrap_or(first)
 }
 
-fn run_trial(ctx: &TrialContext<'_>, trial: &Trial, prepared: &PreparedDataset) -> TrialResult {
+/// Runs one trial: live for a network, else trained without the store and handed to the
+/// publisher (`None`).
+fn run_trial<'t>(
+    ctx: &TrialContext<'_>,
+    trial: &'t Trial,
+    prepared: &PreparedDataset,
+    publisher: &mpsc::SyncSender<ToPublish<'t>>,
+    tracking: &Mutex<TrialTracking>,
+) -> Option<TrialResult> {
     let mut config = trial.config.clone();
     config.threads = ctx.threads_per_trial;
     let attempt = format!("{}-{}-{}", std::process::id(), now_millis(), trial.id);
+    let live = config.model.family() == Family::Network;
     let request = RunRequest {
         config,
         out_dir: trial_out_dir(&ctx.options.out_dir, trial),
@@ -791,14 +927,6 @@ fn run_trial(ctx: &TrialContext<'_>, trial: &Trial, prepared: &PreparedDataset) 
             Tag::new(tags::OWNER_PID, std::process::id().to_string()),
         ],
     };
-    let store = match DefaultStore::from_uri(ctx.options.tracking_uri.as_deref()) {
-        Ok(store) => store,
-        Err(error) => {
-            return TrialResult::Failed {
-                message: error.to_string(),
-            };
-        }
-    };
     let mut observer = TrialObserver {
         display: ctx.progress.trial_observer(trial),
         stop: ctx.stop,
@@ -806,14 +934,79 @@ fn run_trial(ctx: &TrialContext<'_>, trial: &Trial, prepared: &PreparedDataset) 
         history: Vec::new(),
         pruned: None,
     };
+    if !live {
+        let send = |job: ToPublish<'t>| {
+            let waiting = Instant::now();
+            let sent = publisher.send(job);
+            lock(tracking).on_workers += waiting.elapsed().as_secs_f64();
+            sent.map_err(|_| TrialResult::Failed {
+                message: "the publisher thread stopped".to_owned(),
+            })
+        };
+        let trained = vigie_runner::start_deferred(&request, prepared).and_then(|start| {
+            if send(ToPublish::Open {
+                trial,
+                start: start.clone(),
+            })
+            .is_err()
+            {
+                tracing::warn!("the publisher thread stopped");
+            }
+            vigie_runner::train_deferred(&request, prepared, start, &mut observer)
+        });
+        let TrialObserver {
+            history, pruned, ..
+        } = observer;
+        let mut pending = match trained {
+            Ok(pending) => pending,
+            Err(error) => {
+                return Some(TrialResult::Failed {
+                    message: error.to_string(),
+                });
+            }
+        };
+        if let Some(reason) = &pruned {
+            pending.add_tags(&[Tag::new(tags::PRUNED, reason)]);
+        }
+        return send(ToPublish::Publish {
+            trial,
+            pending: Box::new(pending),
+            history,
+            pruned,
+        })
+        .err();
+    }
+    let store = match DefaultStore::from_uri(ctx.options.tracking_uri.as_deref()) {
+        Ok(store) => store,
+        Err(error) => {
+            return Some(TrialResult::Failed {
+                message: error.to_string(),
+            });
+        }
+    };
     let result = vigie_runner::train_prepared(&request, prepared, store, &mut observer);
+    if let Ok(outcome) = &result {
+        lock(tracking).on_workers += outcome.tracking_seconds;
+    }
     let TrialObserver {
         history, pruned, ..
     } = observer;
+    Some(trial_result(ctx, result, &history, pruned, Some(&attempt)))
+}
+
+/// How a trial's run ended, as a [`TrialResult`]; a finished trial's history feeds the pruner.
+/// A pruned live run (`attempt`) is tagged here; a published one carried its tag already.
+fn trial_result(
+    ctx: &TrialContext<'_>,
+    result: vigie_runner::Result<vigie_runner::RunOutcome>,
+    history: &[(u64, f64)],
+    pruned: Option<String>,
+    attempt: Option<&str>,
+) -> TrialResult {
     match result {
         Ok(outcome) => {
             if let Some(pruner) = ctx.pruner {
-                pruner.record(&history);
+                pruner.record(history);
             }
             TrialResult::Finished {
                 run_id: outcome.run_id,
@@ -822,7 +1015,9 @@ fn run_trial(ctx: &TrialContext<'_>, trial: &Trial, prepared: &PreparedDataset) 
         }
         Err(RunError::Model(ModelError::Stopped(_))) => match pruned {
             Some(reason) => {
-                mark_pruned(ctx, &attempt, &reason);
+                if let Some(attempt) = attempt {
+                    mark_pruned(ctx, attempt, &reason);
+                }
                 TrialResult::Pruned { reason }
             }
             None => TrialResult::Killed,

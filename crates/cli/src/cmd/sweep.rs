@@ -361,11 +361,11 @@ fn print_summary(outcome: &SweepOutcome, quiet: bool) -> anyhow::Result<()> {
         outcome.experiment
     );
     eprintln!(
-        "  wall {:.1} s; tracking calls {:.2} s, {:.2} % of the {} worker(s)' time; leaderboard in {}",
+        "  wall {:.1} s; waited {:.2} s on tracking calls ({:.2} % of the wall time), {:.2} s more sent in the background; leaderboard in {}",
         outcome.wall_seconds,
         outcome.tracking_seconds,
         outcome.tracking_overhead_pct,
-        outcome.summary.parallel,
+        outcome.tracking_background_seconds,
         outcome.out_dir.join("leaderboard.md").display()
     );
     if let Some(champion) = &outcome.champion {
