@@ -527,7 +527,7 @@ pub struct BenchScoreArgs {
     #[arg(long, env = "VIGIE_PYTHON", default_value = ".venv/bin/python")]
     pub python: std::path::PathBuf,
     /// Timed repetitions of the batch (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 15)]
     pub repeats: usize,
     /// Requests scored one at a time for the latency percentiles.
     #[arg(long, default_value_t = 1000)]

@@ -12,6 +12,8 @@
 //! - [`TfidfVectorizer`] / [`FittedTfidf`] ([`TfidfConfig`]): scikit-learn's
 //!   `TfidfVectorizer` (vocabulary pruning, smooth idf, sublinear tf, L1/L2
 //!   norms), serialisable into model artifacts.
+//! - [`TfidfDot`]: a fitted TF-IDF fused with a weight vector, `w · tfidf(text)` without
+//!   building the row (what a linear model scores).
 //! - [`HashingVectorizer`] ([`HashingConfig`]): stateless xxh3 feature hashing.
 //! - [`Vocabulary`] ([`SequenceConfig`]): char or token id sequences with
 //!   PAD/OOV ids for neural models.
@@ -21,10 +23,11 @@
 //! - [`is_python_space`], [`python_strip`]: Python's whitespace, which
 //!   scikit-learn's whitespace handling follows.
 //!
-//! Hot loops take a scratch value ([`TokenScratch`], [`TfidfScratch`],
+//! Hot loops take a scratch value ([`TokenScratch`], [`TfidfScratch`], [`TfidfDotScratch`],
 //! [`HashingScratch`], [`SequenceScratch`]) holding reusable buffers; keep one
 //! per thread.
 
+mod dot;
 mod error;
 mod hashing;
 mod pyspace;
@@ -35,6 +38,7 @@ mod tfidf;
 mod tokenize;
 mod vectorize;
 
+pub use dot::{TfidfDot, TfidfDotScratch};
 pub use error::TextError;
 pub use hashing::{HashingConfig, HashingScratch, HashingVectorizer};
 pub use pyspace::{is_python_space, python_strip};

@@ -197,6 +197,10 @@ impl FittedTfidf {
         &self.tokenizer
     }
 
+    pub(crate) fn vocabulary_index(&self) -> &TermIndex {
+        &self.vocabulary
+    }
+
     /// Terms in column order (sorted by Unicode code point, like
     /// scikit-learn's `get_feature_names_out`).
     pub fn vocabulary(&self) -> &[String] {

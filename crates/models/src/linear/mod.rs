@@ -30,8 +30,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use vigie_data::text::{
-    Analyzer, CsrMatrix, FittedTfidf, RowVectorizer, TfidfConfig, TfidfScratch, TfidfVectorizer,
-    Tokenizer, TokenizerConfig,
+    Analyzer, CsrMatrix, FittedTfidf, RowVectorizer, TfidfConfig, TfidfDot, TfidfDotScratch,
+    TfidfScratch, TfidfVectorizer, Tokenizer, TokenizerConfig,
 };
 
 use crate::model::{Persist, Scorer, TrainData, TrainObserver};
@@ -203,7 +203,8 @@ pub struct SolverReport {
 pub struct LinearModel {
     kind: LinearKind,
     config: LinearConfig,
-    tfidf: FittedTfidf,
+    /// The vectoriser fused with the weights: what scores a text.
+    scorer: TfidfDot,
     weights: Vec<f32>,
     bias: f64,
     solver: Option<SolverReport>,
@@ -292,11 +293,12 @@ pub fn fit(
             kind.name()
         )));
     }
+    let weights: Vec<f32> = solution.weights.iter().map(|&w| w as f32).collect();
     Ok(LinearModel {
         kind,
         config: config.clone(),
-        tfidf,
-        weights: solution.weights.iter().map(|&w| w as f32).collect(),
+        scorer: TfidfDot::new(tfidf, &weights),
+        weights,
         bias: solution.intercept_weight * config.intercept_scaling,
         solver: Some(SolverReport {
             iterations: solution.iterations,
@@ -316,7 +318,7 @@ impl LinearModel {
     }
 
     pub fn tfidf(&self) -> &FittedTfidf {
-        &self.tfidf
+        self.scorer.tfidf()
     }
 
     /// One weight per TF-IDF column.
@@ -345,11 +347,12 @@ impl LinearModel {
 
     /// `wᵀx + b` of each text (for logistic regression, the log-odds of malicious).
     pub fn decision_function(&self, texts: &[&str]) -> Vec<f64> {
-        let mut scratch = RowScratch::default();
-        texts
-            .iter()
-            .map(|text| self.margin(text, &mut scratch))
-            .collect()
+        with_scratch(|scratch| {
+            texts
+                .iter()
+                .map(|text| self.margin(text, scratch))
+                .collect()
+        })
     }
 
     /// `wᵀx + b` of the rows of a matrix built by [`LinearModel::tfidf`].
@@ -360,14 +363,14 @@ impl LinearModel {
     /// The `top` terms of `text` with the largest `|weight × value|`, largest first.
     pub fn contributions(&self, text: &str, top: usize) -> Vec<Contribution> {
         let mut scratch = TfidfScratch::default();
-        let (indices, values) = self.tfidf.transform_one(text, &mut scratch);
+        let (indices, values) = self.tfidf().transform_one(text, &mut scratch);
         let mut contributions: Vec<Contribution> = indices
             .iter()
             .zip(&values)
             .map(|(&column, &value)| {
                 let weight = self.weights[column as usize];
                 Contribution {
-                    term: self.tfidf.vocabulary()[column as usize].clone(),
+                    term: self.tfidf().vocabulary()[column as usize].clone(),
                     column,
                     weight,
                     value,
@@ -385,16 +388,10 @@ impl LinearModel {
         contributions
     }
 
-    fn margin(&self, text: &str, scratch: &mut RowScratch) -> f64 {
-        scratch.indices.clear();
-        scratch.values.clear();
-        self.tfidf.transform_one_into(
-            text,
-            &mut scratch.tfidf,
-            &mut scratch.indices,
-            &mut scratch.values,
-        );
-        self.row_margin((&scratch.indices, &scratch.values))
+    /// `wᵀx + b` of one text: the fused TF-IDF dot product, the one score of a text at
+    /// training, evaluation and scoring time.
+    fn margin(&self, text: &str, scratch: &mut TfidfDotScratch) -> f64 {
+        self.bias + self.scorer.dot(text, scratch)
     }
 
     fn row_margin(&self, (indices, values): (&[u32], &[f32])) -> f64 {
@@ -416,14 +413,6 @@ impl LinearModel {
     }
 }
 
-/// Buffers reused across the texts of one scoring call.
-#[derive(Default)]
-struct RowScratch {
-    tfidf: TfidfScratch,
-    indices: Vec<u32>,
-    values: Vec<f32>,
-}
-
 fn sigmoid(margin: f64) -> f64 {
     // Written so that neither branch overflows.
     if margin >= 0.0 {
@@ -436,12 +425,28 @@ fn sigmoid(margin: f64) -> f64 {
 
 impl Scorer for LinearModel {
     fn score_batch(&self, texts: &[&str]) -> Vec<f64> {
-        let mut scratch = RowScratch::default();
-        texts
-            .iter()
-            .map(|text| self.link(self.margin(text, &mut scratch)))
-            .collect()
+        with_scratch(|scratch| {
+            texts
+                .iter()
+                .map(|text| self.link(self.margin(text, scratch)))
+                .collect()
+        })
     }
+}
+
+thread_local! {
+    /// One scoring scratch per thread: a service scores one request per call, and building
+    /// the scratch's tables each time would cost more than the scoring.
+    static SCRATCH: std::cell::RefCell<TfidfDotScratch> =
+        std::cell::RefCell::new(TfidfDotScratch::new());
+}
+
+fn with_scratch<T>(score: impl FnOnce(&mut TfidfDotScratch) -> T) -> T {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => score(&mut scratch),
+        // Only if scoring ever calls back into scoring on this thread.
+        Err(_) => score(&mut TfidfDotScratch::new()),
+    })
 }
 
 /// Saved files.
@@ -477,7 +482,7 @@ impl Persist for LinearModel {
             .map_err(|err| ModelError::io(&meta_path, "cannot write", err))?;
 
         let tfidf_path = dir.join(TFIDF_FILE);
-        let tfidf_json = serde_json::to_vec(&self.tfidf)
+        let tfidf_json = serde_json::to_vec(self.tfidf())
             .map_err(|err| ModelError::artifact(&tfidf_path, err.to_string()))?;
         fs::write(&tfidf_path, tfidf_json)
             .map_err(|err| ModelError::io(&tfidf_path, "cannot write", err))?;
@@ -556,7 +561,7 @@ impl Persist for LinearModel {
         Ok(LinearModel {
             kind: meta.kind,
             config: meta.config,
-            tfidf,
+            scorer: TfidfDot::new(tfidf, &weights),
             weights,
             bias: meta.bias,
             solver: None,

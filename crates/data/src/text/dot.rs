@@ -1,0 +1,710 @@
+//! [`TfidfDot`]: a fitted TF-IDF vectoriser fused with one weight vector, to compute
+//! `w · tfidf(text)` without building the row.
+//!
+//! A linear model over TF-IDF needs nothing of a row but its dot product with the weights.
+//! Here the text's terms are counted first, each distinct one is looked up once, and the dot
+//! product and the row norm are summed over the known ones in one pass: no row, no sort, no
+//! string hashing. For the char analyzer on ASCII text (HTTP requests nearly always are),
+//! n-grams are integers read straight from the bytes: 1- and 2-grams are counted in direct
+//! arrays, longer ones in a small per-text set that stays in L1, and only the distinct ones
+//! meet the vocabulary (direct tables, then open addressing on packed keys). Every other text
+//! goes through the vectoriser's own tokenizer and vocabulary index.
+//!
+//! Both paths sum in the tokenizer's order of first occurrence, so they give the same bits.
+//! The value equals [`FittedTfidf::transform`]'s row dotted with the weights up to rounding
+//! (the row is not rounded to `f32` here, idf and weights are read as `f32`, and the sum runs
+//! in first-occurrence order rather than column order): callers that need one canonical score
+//! use this for every text.
+
+use super::pyspace::is_python_space_ascii;
+use super::tfidf::{FittedTfidf, Norm};
+use super::tokenize::{Analyzer, TokenScratch};
+
+/// Longest n-gram (in bytes) the packed tables hold: the eighth byte keeps the length.
+const MAX_PACKED: usize = 7;
+/// ASCII only: the direct tables are indexed by 7-bit bytes.
+const ASCII: usize = 128;
+/// Counts below this take `1 + ln(count)` from a table.
+const SUBLINEAR_TABLE: usize = 64;
+
+/// What scoring needs of one vocabulary term, in one load: its idf (1 without idf) and
+/// weight, in single precision to keep tables small; the sums run in `f64`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Entry {
+    idf: f32,
+    weight: f32,
+}
+
+/// `w · tfidf(text)` for one fitted vectoriser and one weight vector; see the
+/// [module docs](self).
+#[derive(Debug, Clone)]
+pub struct TfidfDot {
+    tfidf: FittedTfidf,
+    /// By column.
+    entries: Vec<Entry>,
+    /// `1 + ln(count)` for small counts.
+    sublinear: Vec<f64>,
+    /// Present for the char analyzer with n-grams of at most [`MAX_PACKED`] chars.
+    ascii: Option<AsciiChars>,
+}
+
+/// The char analyzer's ASCII n-grams as integer keys.
+#[derive(Debug, Clone)]
+struct AsciiChars {
+    ngram_min: usize,
+    ngram_max: usize,
+    /// 1-grams by byte.
+    unigrams: Vec<Option<Entry>>,
+    /// 2-grams by [`bigram_index`].
+    bigrams: Vec<Option<Entry>>,
+    /// 3-grams by [`trigram_key`].
+    trigrams: HashTable<u32>,
+    /// 4- to 7-grams by [`pack`]ed key.
+    longer: HashTable<u64>,
+}
+
+/// Keys of the per-text sets and the vocabulary tables.
+trait Key: Copy + Default + PartialEq {
+    fn spread(self) -> u64;
+}
+
+impl Key for u32 {
+    #[inline]
+    fn spread(self) -> u64 {
+        u64::from(self)
+    }
+}
+
+impl Key for u64 {
+    #[inline]
+    fn spread(self) -> u64 {
+        self
+    }
+}
+
+#[inline]
+fn hash_slot(key: u64, bits: u32) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
+
+/// A vocabulary table: open addressing with linear probing, at most half full. Keys are never
+/// 0 (they carry the n-gram's length), which marks an empty slot.
+#[derive(Debug, Clone)]
+struct HashTable<K> {
+    slots: Vec<(K, Entry)>,
+    bits: u32,
+}
+
+impl<K: Key> HashTable<K> {
+    fn new(items: &[(K, Entry)]) -> Self {
+        let capacity = (items.len() * 2).next_power_of_two().max(16);
+        let bits = capacity.trailing_zeros();
+        let empty = Entry {
+            idf: 0.0,
+            weight: 0.0,
+        };
+        let mut slots = vec![(K::default(), empty); capacity];
+        for &(key, entry) in items {
+            let mut slot = hash_slot(key.spread(), bits);
+            while slots[slot].0 != K::default() {
+                slot = (slot + 1) & (capacity - 1);
+            }
+            slots[slot] = (key, entry);
+        }
+        Self { slots, bits }
+    }
+
+    #[inline]
+    fn get(&self, key: K) -> Option<Entry> {
+        let mask = self.slots.len() - 1;
+        let mut slot = hash_slot(key.spread(), self.bits);
+        loop {
+            let (found, entry) = self.slots[slot];
+            if found == key {
+                return Some(entry);
+            }
+            if found == K::default() {
+                return None;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+}
+
+/// Counts of the keys of one text, in order of first occurrence; small enough to stay in L1.
+/// A slot is live when it carries the current generation, so starting over is O(1).
+#[derive(Debug, Clone, Default)]
+struct CountSet<K> {
+    slots: Vec<(u32, K, u32)>,
+    bits: u32,
+    generation: u32,
+    /// Live slots in order of first occurrence.
+    order: Vec<u32>,
+}
+
+impl<K: Key> CountSet<K> {
+    fn clear(&mut self) {
+        if self.slots.is_empty() {
+            self.bits = 8;
+            self.slots = vec![(0, K::default(), 0); 1 << self.bits];
+        }
+        if self.generation == u32::MAX {
+            self.slots.fill((0, K::default(), 0));
+            self.generation = 0;
+        }
+        self.generation += 1;
+        self.order.clear();
+    }
+
+    #[inline]
+    fn add(&mut self, key: K) {
+        let mask = self.slots.len() - 1;
+        let mut slot = hash_slot(key.spread(), self.bits);
+        loop {
+            let (generation, found, count) = &mut self.slots[slot];
+            if *generation != self.generation {
+                *generation = self.generation;
+                *found = key;
+                *count = 1;
+                self.order.push(slot as u32);
+                if self.order.len() * 2 > self.slots.len() {
+                    self.grow();
+                }
+                return;
+            }
+            if *found == key {
+                *count += 1;
+                return;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let live: Vec<(K, u32)> = self
+            .order
+            .iter()
+            .map(|&slot| {
+                let (_, key, count) = self.slots[slot as usize];
+                (key, count)
+            })
+            .collect();
+        self.bits += 1;
+        self.slots = vec![(0, K::default(), 0); 1 << self.bits];
+        self.generation = 1;
+        self.order.clear();
+        let mask = self.slots.len() - 1;
+        for (key, count) in live {
+            let mut slot = hash_slot(key.spread(), self.bits);
+            while self.slots[slot].0 == 1 {
+                slot = (slot + 1) & mask;
+            }
+            self.slots[slot] = (1, key, count);
+            self.order.push(slot as u32);
+        }
+    }
+
+    /// Each distinct key with its count, in order of first occurrence.
+    #[inline(always)]
+    fn iter(&self) -> impl Iterator<Item = (K, u32)> + '_ {
+        self.order.iter().map(|&slot| {
+            let (_, key, count) = self.slots[slot as usize];
+            (key, count)
+        })
+    }
+}
+
+/// Counts per index of a direct array, with the indices in order of first occurrence (and the
+/// array back to zeros once drained).
+#[derive(Debug, Clone, Default)]
+struct DirectCounts {
+    counts: Vec<u32>,
+    order: Vec<u32>,
+}
+
+impl DirectCounts {
+    /// Sizes the array for indices below `len` (all zeros).
+    fn prepare(&mut self, len: usize) {
+        if self.counts.len() != len {
+            self.counts = vec![0; len];
+            self.order.clear();
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, index: usize) {
+        if let Some(count) = self.counts.get_mut(index) {
+            if *count == 0 {
+                self.order.push(index as u32);
+            }
+            *count += 1;
+        }
+    }
+
+    /// Calls `each` with every counted index and its count in order of first occurrence, and
+    /// resets the counts.
+    #[inline(always)]
+    fn drain(&mut self, mut each: impl FnMut(usize, u32)) {
+        for &index in &self.order {
+            let index = index as usize;
+            each(index, self.counts[index]);
+            self.counts[index] = 0;
+        }
+        self.order.clear();
+    }
+}
+
+/// Buffers reused from one text to the next; keep one per thread.
+#[derive(Debug, Default, Clone)]
+pub struct TfidfDotScratch {
+    /// The text as the char analyzer sees it, then 8 zero bytes for word loads at any offset.
+    padded: Vec<u8>,
+    tokens: TokenScratch,
+    unigrams: DirectCounts,
+    bigrams: DirectCounts,
+    short_keys: CountSet<u32>,
+    long_keys: CountSet<u64>,
+}
+
+impl TfidfDotScratch {
+    /// Empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The running sums of one text.
+#[derive(Debug, Default)]
+struct Sums {
+    dot: f64,
+    norm: f64,
+}
+
+/// An ASCII n-gram of 4 to [`MAX_PACKED`] bytes as one integer: its bytes (little-endian) and
+/// its length in the top byte, so no key is 0.
+#[inline]
+fn pack(bytes: &[u8]) -> u64 {
+    let mut key = (bytes.len() as u64) << 56;
+    for (i, &byte) in bytes.iter().enumerate() {
+        key |= u64::from(byte) << (8 * i);
+    }
+    key
+}
+
+/// The key of an ASCII 3-gram given as the low bytes of `word` (never 0).
+#[inline]
+fn trigram_key(word: u32) -> u32 {
+    (word & 0x00ff_ffff) | 3 << 24
+}
+
+#[inline]
+fn bigram_index(first: u8, second: u8) -> usize {
+    usize::from(first & 0x7f) | usize::from(second & 0x7f) << 7
+}
+
+/// ASCII `text` as the char analyzer sees it, in one pass: lowercased (when asked) and every
+/// run of two or more Python whitespace characters replaced by one space.
+fn normalize_ascii_into(text: &[u8], lowercase: bool, out: &mut Vec<u8>) {
+    out.clear();
+    let mut pos = 0;
+    while let Some(&byte) = text.get(pos) {
+        if is_python_space_ascii(byte) {
+            let run_start = pos;
+            while text.get(pos).is_some_and(|&b| is_python_space_ascii(b)) {
+                pos += 1;
+            }
+            out.push(if pos - run_start >= 2 { b' ' } else { byte });
+            continue;
+        }
+        out.push(if lowercase {
+            byte.to_ascii_lowercase()
+        } else {
+            byte
+        });
+        pos += 1;
+    }
+}
+
+impl AsciiChars {
+    fn new(tfidf: &FittedTfidf, entries: &[Entry]) -> Option<Self> {
+        let analyzer = &tfidf.tokenizer().config().analyzer;
+        if !matches!(analyzer, Analyzer::Char { .. }) {
+            return None;
+        }
+        let (ngram_min, ngram_max) = analyzer.ngram_range();
+        if ngram_max > MAX_PACKED {
+            return None;
+        }
+        let mut unigrams = vec![None; ASCII];
+        let mut bigrams = vec![None; ASCII * ASCII];
+        let mut trigrams = Vec::new();
+        let mut longer = Vec::new();
+        for (term, &entry) in tfidf.vocabulary().iter().zip(entries) {
+            if !term.is_ascii() {
+                // Never an n-gram of ASCII text.
+                continue;
+            }
+            match term.as_bytes() {
+                [a] => unigrams[usize::from(*a)] = Some(entry),
+                [a, b] => bigrams[bigram_index(*a, *b)] = Some(entry),
+                [a, b, c] => {
+                    trigrams.push((trigram_key(u32::from_le_bytes([*a, *b, *c, 0])), entry))
+                }
+                bytes if bytes.len() <= MAX_PACKED => longer.push((pack(bytes), entry)),
+                _ => {}
+            }
+        }
+        Some(Self {
+            ngram_min,
+            ngram_max,
+            unigrams,
+            bigrams,
+            trigrams: HashTable::new(&trigrams),
+            longer: HashTable::new(&longer),
+        })
+    }
+
+    /// Sums the known n-grams of `padded` (ASCII, lowercased and collapsed as the tokenizer
+    /// does, then 8 zero bytes) in the tokenizer's order: the 1-grams in order of first
+    /// occurrence, then the 2-grams, and so on.
+    fn sum_into(&self, dot: &TfidfDot, padded: &[u8], scratch: &mut TfidfDotScratch) -> Sums {
+        let len = padded.len().saturating_sub(8);
+        let bytes = &padded[..len];
+        let mut sums = Sums::default();
+        for n in self.ngram_min..=self.ngram_max.min(len) {
+            let starts = 0..=len - n;
+            match n {
+                1 => {
+                    scratch.unigrams.prepare(ASCII);
+                    for &byte in bytes {
+                        scratch.unigrams.add(usize::from(byte & 0x7f));
+                    }
+                    scratch.unigrams.drain(|index, count| {
+                        if let Some(entry) = self.unigrams[index] {
+                            dot.add(&mut sums, entry, count);
+                        }
+                    });
+                }
+                2 => {
+                    scratch.bigrams.prepare(ASCII * ASCII);
+                    for pair in bytes.windows(2) {
+                        scratch.bigrams.add(bigram_index(pair[0], pair[1]));
+                    }
+                    scratch.bigrams.drain(|index, count| {
+                        if let Some(entry) = self.bigrams[index] {
+                            dot.add(&mut sums, entry, count);
+                        }
+                    });
+                }
+                3 => {
+                    let keys = &mut scratch.short_keys;
+                    keys.clear();
+                    for start in starts {
+                        let word = padded[start..]
+                            .first_chunk::<4>()
+                            .map_or(0, |chunk| u32::from_le_bytes(*chunk));
+                        keys.add(trigram_key(word));
+                    }
+                    for (key, count) in keys.iter() {
+                        if let Some(entry) = self.trigrams.get(key) {
+                            dot.add(&mut sums, entry, count);
+                        }
+                    }
+                }
+                _ => {
+                    let mask = (1u64 << (8 * n)) - 1;
+                    let length = (n as u64) << 56;
+                    let keys = &mut scratch.long_keys;
+                    keys.clear();
+                    for start in starts {
+                        let word = padded[start..]
+                            .first_chunk::<8>()
+                            .map_or(0, |chunk| u64::from_le_bytes(*chunk));
+                        keys.add((word & mask) | length);
+                    }
+                    for (key, count) in keys.iter() {
+                        if let Some(entry) = self.longer.get(key) {
+                            dot.add(&mut sums, entry, count);
+                        }
+                    }
+                }
+            }
+        }
+        sums
+    }
+}
+
+impl TfidfDot {
+    /// Fuses `tfidf` with `weights` (one per column; missing ones count as 0).
+    pub fn new(tfidf: FittedTfidf, weights: &[f32]) -> Self {
+        let use_idf = tfidf.config().use_idf;
+        let entries: Vec<Entry> = tfidf
+            .idf()
+            .iter()
+            .enumerate()
+            .map(|(column, &idf)| Entry {
+                idf: if use_idf { idf as f32 } else { 1.0 },
+                weight: weights.get(column).copied().unwrap_or(0.0),
+            })
+            .collect();
+        let sublinear = (0..SUBLINEAR_TABLE)
+            .map(|count| (count as f64).ln() + 1.0)
+            .collect();
+        Self {
+            ascii: AsciiChars::new(&tfidf, &entries),
+            tfidf,
+            entries,
+            sublinear,
+        }
+    }
+
+    /// The vectoriser it scores with.
+    pub fn tfidf(&self) -> &FittedTfidf {
+        &self.tfidf
+    }
+
+    /// `w · tfidf(text)`.
+    pub fn dot(&self, text: &str, scratch: &mut TfidfDotScratch) -> f64 {
+        let sums = match &self.ascii {
+            Some(ascii) if text.is_ascii() => {
+                let mut padded = std::mem::take(&mut scratch.padded);
+                let lowercase = self.tfidf.tokenizer().config().lowercase;
+                normalize_ascii_into(text.as_bytes(), lowercase, &mut padded);
+                padded.extend_from_slice(&[0; 8]);
+                let sums = ascii.sum_into(self, &padded, scratch);
+                scratch.padded = padded;
+                sums
+            }
+            _ => self.sum_general(text, scratch),
+        };
+        let norm = match self.tfidf.config().norm {
+            Norm::L2 => sums.norm.sqrt(),
+            Norm::L1 => sums.norm,
+            Norm::None => 1.0,
+        };
+        if norm > 0.0 { sums.dot / norm } else { 0.0 }
+    }
+
+    /// Adds a term seen `count` times.
+    #[inline(always)]
+    fn add(&self, sums: &mut Sums, entry: Entry, count: u32) {
+        let config = self.tfidf.config();
+        let tf = if config.sublinear_tf {
+            match self.sublinear.get(count as usize) {
+                Some(&tf) => tf,
+                None => f64::from(count).ln() + 1.0,
+            }
+        } else {
+            f64::from(count)
+        };
+        let value = tf * f64::from(entry.idf);
+        sums.norm += match config.norm {
+            Norm::L2 => value * value,
+            Norm::L1 => value.abs(),
+            Norm::None => 0.0,
+        };
+        sums.dot += value * f64::from(entry.weight);
+    }
+
+    /// Any analyzer, any text: the tokenizer's terms, counted by column.
+    fn sum_general(&self, text: &str, scratch: &mut TfidfDotScratch) -> Sums {
+        let vocabulary = self.tfidf.vocabulary_index();
+        let columns = &mut scratch.short_keys;
+        columns.clear();
+        self.tfidf
+            .tokenizer()
+            .for_each_term(text, &mut scratch.tokens, |term| {
+                if let Some(column) = vocabulary.get(term) {
+                    columns.add(column);
+                }
+            });
+        let mut sums = Sums::default();
+        for (column, count) in columns.iter() {
+            if let Some(&entry) = self.entries.get(column as usize) {
+                self.add(&mut sums, entry, count);
+            }
+        }
+        sums
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::{RowVectorizer, TfidfConfig, TfidfScratch, TfidfVectorizer, TokenizerConfig};
+
+    const CORPUS: [&str; 8] = [
+        "GET /index.php?id=1' OR 1=1--",
+        "GET /images/logo.png",
+        "POST /login.php user=admin&pass=x",
+        "GET /search?q=<script>alert(1)</script>",
+        "GET   /a/b/c.html\t\tHTTP/1.1",
+        "get /ÉTÉ/café?x=ñ",
+        "GET /../../etc/passwd",
+        "",
+    ];
+
+    fn fitted(analyzer: Analyzer, sublinear_tf: bool, norm: Norm) -> FittedTfidf {
+        let config = TfidfConfig {
+            tokenizer: TokenizerConfig {
+                analyzer,
+                lowercase: true,
+            },
+            sublinear_tf,
+            norm,
+            ..TfidfConfig::default()
+        };
+        TfidfVectorizer::fit(config, CORPUS).expect("fit")
+    }
+
+    /// The row the vectoriser builds, dotted with the weights in column order.
+    fn row_dot(tfidf: &FittedTfidf, weights: &[f32], text: &str) -> f64 {
+        let (indices, values) = tfidf.transform_one(text, &mut TfidfScratch::default());
+        indices
+            .iter()
+            .zip(&values)
+            .map(|(&c, &v)| f64::from(weights[c as usize]) * f64::from(v))
+            .sum()
+    }
+
+    fn weights(n: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0).collect()
+    }
+
+    #[test]
+    fn the_fused_dot_equals_the_row_dot_for_every_analyzer_and_setting() {
+        let analyzers = [
+            Analyzer::Char {
+                ngram_min: 1,
+                ngram_max: 3,
+            },
+            Analyzer::Char {
+                ngram_min: 2,
+                ngram_max: 7,
+            },
+            // Longer than the packed keys: the general path.
+            Analyzer::Char {
+                ngram_min: 3,
+                ngram_max: 9,
+            },
+            Analyzer::CharWb {
+                ngram_min: 1,
+                ngram_max: 4,
+            },
+            Analyzer::Word {
+                pattern: crate::text::SECURITY_TOKEN_PATTERN.to_owned(),
+                ngram_min: 1,
+                ngram_max: 2,
+            },
+        ];
+        let probes = [
+            "GET /index.php?id=2' OR 2=2--",
+            "get /IMAGES/logo.PNG   x",
+            "café ñ /ÉTÉ",
+            "zzzz unseen qqq",
+            // Lone and repeated Python whitespace, the information separators included.
+            "A\tB\u{1c}\u{1d}C \u{0b}D  GET\r\n",
+            "",
+        ];
+        for analyzer in analyzers {
+            for sublinear in [false, true] {
+                for norm in [Norm::L2, Norm::L1, Norm::None] {
+                    let tfidf = fitted(analyzer.clone(), sublinear, norm);
+                    let w = weights(tfidf.vocabulary().len());
+                    let dot = TfidfDot::new(tfidf.clone(), &w);
+                    let mut scratch = TfidfDotScratch::new();
+                    for text in CORPUS.iter().chain(&probes) {
+                        let fused = dot.dot(text, &mut scratch);
+                        let row = row_dot(&tfidf, &w, text);
+                        assert!(
+                            (fused - row).abs() <= 1e-6 * (1.0 + row.abs()),
+                            "{analyzer:?} sublinear={sublinear} {norm:?} {text:?}: {fused} != {row}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_ascii_path_and_the_general_path_give_the_same_bits() {
+        let tfidf = fitted(
+            Analyzer::Char {
+                ngram_min: 1,
+                ngram_max: 3,
+            },
+            true,
+            Norm::L2,
+        );
+        let w = weights(tfidf.vocabulary().len());
+        let fast = TfidfDot::new(tfidf.clone(), &w);
+        let mut general = fast.clone();
+        general.ascii = None;
+        let mut scratch = TfidfDotScratch::new();
+        for text in CORPUS {
+            let a = fast.dot(text, &mut scratch);
+            let b = general.dot(text, &mut scratch);
+            assert_eq!(a.to_bits(), b.to_bits(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn scratch_generations_keep_texts_apart() {
+        let tfidf = fitted(
+            Analyzer::Char {
+                ngram_min: 1,
+                ngram_max: 2,
+            },
+            false,
+            Norm::L2,
+        );
+        let w = weights(tfidf.vocabulary().len());
+        let dot = TfidfDot::new(tfidf.clone(), &w);
+        let mut reused = TfidfDotScratch::new();
+        for text in CORPUS.iter().chain(CORPUS.iter().rev()) {
+            let fresh = dot.dot(text, &mut TfidfDotScratch::new());
+            assert_eq!(dot.dot(text, &mut reused).to_bits(), fresh.to_bits());
+        }
+        // The generation counter wraps without mixing texts.
+        reused.short_keys.generation = u32::MAX - 1;
+
+        for text in CORPUS {
+            let fresh = dot.dot(text, &mut TfidfDotScratch::new());
+            assert_eq!(dot.dot(text, &mut reused).to_bits(), fresh.to_bits());
+        }
+    }
+
+    #[test]
+    fn a_text_with_more_distinct_terms_than_the_seen_set_holds_grows_it() {
+        let long: String = (0..2000)
+            .map(|i: u32| char::from(b'!' + (i * 7 + i * i % 13) as u8 % 90))
+            .collect();
+        let config = TfidfConfig {
+            tokenizer: TokenizerConfig {
+                analyzer: Analyzer::Char {
+                    ngram_min: 1,
+                    ngram_max: 3,
+                },
+                lowercase: false,
+            },
+            ..TfidfConfig::default()
+        };
+        let tfidf = TfidfVectorizer::fit(config, [long.as_str(), "abc"]).expect("fit");
+        let w = weights(tfidf.vocabulary().len());
+        let dot = TfidfDot::new(tfidf.clone(), &w);
+        let mut scratch = TfidfDotScratch::new();
+        let fused = dot.dot(&long, &mut scratch);
+        let distinct = scratch.short_keys.order.len();
+        assert!(distinct > 256, "{distinct} distinct 3-grams");
+        assert!(scratch.short_keys.slots.len() >= 2 * distinct);
+        let row = row_dot(&tfidf, &w, &long);
+        assert!(
+            (fused - row).abs() <= 1e-6 * (1.0 + row.abs()),
+            "{fused} != {row}"
+        );
+        // The next text starts from an empty set again.
+        let fresh = dot.dot("abc", &mut TfidfDotScratch::new());
+        assert_eq!(dot.dot("abc", &mut scratch).to_bits(), fresh.to_bits());
+    }
+}
