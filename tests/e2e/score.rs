@@ -227,3 +227,130 @@ fn unusable_models_and_inputs_get_clear_errors() {
         "{message}"
     );
 }
+
+#[test]
+fn target_fpr_chooses_the_threshold_again_on_the_validation_scores_kept_with_the_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model_dir = trained_model(dir.path());
+    let model = SavedModel::load(&model_dir).expect("model");
+    let validation = model.validation.as_ref().expect("validation scores kept");
+    assert!(!validation.benign.is_empty() && !validation.malicious.is_empty());
+    let model_arg = model_dir.to_str().expect("utf-8");
+
+    let target = 0.25;
+    let mut args = vec![
+        "--json",
+        "--datasets-dir",
+        "datasets",
+        "score",
+        "--model",
+        model_arg,
+        "--target-fpr",
+        "0.25",
+    ];
+    args.extend(REQUESTS);
+    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(&args)
+        .current_dir(dir.path())
+        .output()
+        .expect("run vigie");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // On a terminal (not --json), the note says where the threshold came from.
+    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(&args[1..])
+        .current_dir(dir.path())
+        .output()
+        .expect("run vigie");
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("for --target-fpr 0.25 (validation split: FPR"),
+        "{note}"
+    );
+    let verdicts = verdicts.as_array().expect("verdicts");
+    let threshold = verdicts[0]["threshold"].as_f64().expect("threshold");
+    // The rule, checked from the kept scores: within the false-positive budget, the most
+    // recall the budget allows, and the fewest false positives for that recall.
+    let rate = |scores: &[f64], t: f64| {
+        scores.iter().filter(|&&s| s >= t).count() as f64 / scores.len() as f64
+    };
+    let (fpr_at, tpr_at) = (
+        |t: f64| rate(&validation.benign, t),
+        |t: f64| rate(&validation.malicious, t),
+    );
+    let candidates: Vec<f64> = validation
+        .benign
+        .iter()
+        .chain(&validation.malicious)
+        .copied()
+        .collect();
+    let best_tpr = candidates
+        .iter()
+        .filter(|&&t| fpr_at(t) <= target)
+        .map(|&t| tpr_at(t))
+        .fold(0.0, f64::max);
+    let fewest_fp = candidates
+        .iter()
+        .filter(|&&t| tpr_at(t) == best_tpr)
+        .map(|&t| fpr_at(t))
+        .fold(1.0, f64::min);
+    assert!(
+        fpr_at(threshold) <= target,
+        "FPR {} at {threshold}",
+        fpr_at(threshold)
+    );
+    assert_eq!(tpr_at(threshold), best_tpr);
+    assert_eq!(fpr_at(threshold), fewest_fp);
+    for verdict in verdicts {
+        assert_eq!(verdict["threshold"], threshold);
+        let score = verdict["score"].as_f64().expect("score");
+        assert_eq!(verdict["malicious"], score >= threshold);
+    }
+
+    // Out of range, both options at once, and a model without kept scores: clear errors.
+    let fails = |extra: &[&str], model: &str, expected: &str| {
+        let mut args = vec!["score", "--model", model];
+        args.extend_from_slice(extra);
+        args.push(REQUESTS[0]);
+        let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .expect("run vigie");
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert!(message.contains(expected), "{args:?}: {message}");
+    };
+    fails(&["--target-fpr", "1.5"], model_arg, "--target-fpr");
+    fails(
+        &["--target-fpr", "0.1", "--threshold", "0"],
+        model_arg,
+        "cannot be used with",
+    );
+    let older = dir.path().join("older-model");
+    fs::create_dir_all(&older).expect("mkdir");
+    for entry in fs::read_dir(&model_dir).expect("model dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            fs::copy(&path, older.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    fs::remove_file(older.join("validation.json")).expect("remove");
+    let manifest_path = older.join("vigie-model.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(&manifest_path).expect("manifest")).expect("json");
+    manifest["files"]
+        .as_object_mut()
+        .expect("files")
+        .remove("validation.json");
+    fs::write(&manifest_path, manifest.to_string()).expect("write manifest");
+    fails(
+        &["--target-fpr", "0.1"],
+        older.to_str().expect("utf-8"),
+        "keeps no validation scores",
+    );
+}

@@ -150,8 +150,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 5)]
     pub top: usize,
     /// Flag requests scoring at or above this instead of the model's stored threshold.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "target_fpr")]
     pub threshold: Option<f64>,
+    /// Choose the threshold again for this false-positive rate on the validation scores kept
+    /// with the model (as training's `threshold.rule = "target_fpr"` does), e.g. 0.001.
+    #[arg(long)]
+    pub target_fpr: Option<f64>,
     /// Score the requests as given, without the training data's decoding.
     #[arg(long)]
     pub no_decode: bool,
@@ -190,8 +194,12 @@ pub struct ScoreArgs {
     #[arg(long, value_parser = ["csv", "jsonl", "hec"])]
     pub format: Option<String>,
     /// Flag requests scoring at or above this instead of the model's stored threshold.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "target_fpr")]
     pub threshold: Option<f64>,
+    /// Choose the threshold again for this false-positive rate on the validation scores kept
+    /// with the model (as training's `threshold.rule = "target_fpr"` does), e.g. 0.001.
+    #[arg(long)]
+    pub target_fpr: Option<f64>,
     /// Features shown per request (0: none, faster on large files).
     #[arg(long, default_value_t = 5)]
     pub top: usize,

@@ -5,6 +5,8 @@
 //!   vigie-model.json   the manifest: format version, kind, hyperparameters, threshold,
 //!                      training data, and the sha256 of every other file
 //!   …                  the family's own files (vectoriser or vocabulary, weights)
+//!   validation.json    the validation split's scores by class, when the trainer kept them:
+//!                      a new threshold can be chosen later by the same rules
 //! ```
 //!
 //! Loading checks the format version and every checksum before reading the family's files, so a
@@ -18,8 +20,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use vigie_data::Label;
 
-use crate::metrics::ThresholdChoice;
+use crate::metrics::{ThresholdChoice, ThresholdRule, choose_threshold};
 use crate::model::Scorer;
 use crate::spec::{Family, ModelSpec, TrainedModel};
 use crate::{ModelError, Result};
@@ -30,6 +33,44 @@ pub const MANIFEST_FILE: &str = "vigie-model.json";
 pub const FORMAT_NAME: &str = "vigie-model";
 /// Version of the folder layout and manifest; loading refuses other versions.
 pub const FORMAT_VERSION: u32 = 1;
+/// Name of the validation scores file in a model folder (optional).
+pub const VALIDATION_FILE: &str = "validation.json";
+
+/// The validation split's scores by class, kept with a model so that a threshold can be
+/// chosen again later (`vigie score --target-fpr`) exactly as training would have chosen it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationScores {
+    pub benign: Vec<f64>,
+    pub malicious: Vec<f64>,
+}
+
+impl ValidationScores {
+    /// Splits `scores` by `labels` (extra items of the longer slice are ignored).
+    pub fn new(scores: &[f64], labels: &[Label]) -> Self {
+        let mut kept = ValidationScores {
+            benign: Vec::new(),
+            malicious: Vec::new(),
+        };
+        for (&score, label) in scores.iter().zip(labels) {
+            match label {
+                Label::Benign => kept.benign.push(score),
+                Label::Malicious => kept.malicious.push(score),
+            }
+        }
+        kept
+    }
+
+    /// [`choose_threshold`] by `rule` on these scores: the threshold training would have
+    /// chosen with that rule.
+    pub fn choose(&self, rule: &ThresholdRule, model_default: f64) -> Result<ThresholdChoice> {
+        let scores: Vec<f64> = self.benign.iter().chain(&self.malicious).copied().collect();
+        let labels: Vec<Label> = std::iter::repeat_n(Label::Benign, self.benign.len())
+            .chain(std::iter::repeat_n(Label::Malicious, self.malicious.len()))
+            .collect();
+        choose_threshold(&scores, &labels, rule, model_default)
+    }
+}
 
 /// What the model was trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +116,8 @@ pub struct Manifest {
 pub struct SavedModel {
     pub manifest: Manifest,
     pub model: TrainedModel,
+    /// Saved as [`VALIDATION_FILE`] when present.
+    pub validation: Option<ValidationScores>,
 }
 
 impl SavedModel {
@@ -100,6 +143,12 @@ impl SavedModel {
         }
         fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, "cannot create folder", e))?;
         self.model.save_files(dir)?;
+        if let Some(validation) = &self.validation {
+            let path = dir.join(VALIDATION_FILE);
+            let json = serde_json::to_vec(validation)
+                .map_err(|e| ModelError::artifact(&path, format!("cannot serialise: {e}")))?;
+            fs::write(&path, json).map_err(|e| ModelError::io(&path, "cannot write", e))?;
+        }
         self.manifest.files = checksum_files(dir)?;
         let path = dir.join(MANIFEST_FILE);
         let json = serde_json::to_vec_pretty(&self.manifest)
@@ -113,7 +162,22 @@ impl SavedModel {
         let manifest = read_manifest(dir)?;
         verify_files(dir, &manifest)?;
         let model = TrainedModel::load_files(manifest.family, dir)?;
-        Ok(SavedModel { manifest, model })
+        // Read only when the manifest covers it: an unlisted file is not the model's.
+        let validation = if manifest.files.contains_key(VALIDATION_FILE) {
+            let path = dir.join(VALIDATION_FILE);
+            let bytes = fs::read(&path).map_err(|e| ModelError::io(&path, "cannot read", e))?;
+            Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ModelError::artifact(&path, format!("malformed: {e}")))?,
+            )
+        } else {
+            None
+        };
+        Ok(SavedModel {
+            manifest,
+            model,
+            validation,
+        })
     }
 }
 
@@ -219,4 +283,38 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         hasher.update(&buffer[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_scores_choose_what_training_chose_on_the_original_order() {
+        // Interleaved classes, ties across classes, repeated scores.
+        let scores = [0.9, 0.1, 0.8, 0.8, 0.3, 0.7, 0.2, 0.95, 0.3, 0.6, 0.05, 0.8];
+        let labels: Vec<Label> = [1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1]
+            .iter()
+            .map(|&l| {
+                if l == 1 {
+                    Label::Malicious
+                } else {
+                    Label::Benign
+                }
+            })
+            .collect();
+        let kept = ValidationScores::new(&scores, &labels);
+        assert_eq!(kept.benign.len(), 6);
+        assert_eq!(kept.malicious.len(), 6);
+        for rule in [
+            ThresholdRule::MaxF1 {},
+            ThresholdRule::TargetFpr { fpr: 0.2 },
+            ThresholdRule::TargetFpr { fpr: 0.5 },
+            ThresholdRule::TargetFpr { fpr: 0.01 },
+            ThresholdRule::Model {},
+        ] {
+            let original = choose_threshold(&scores, &labels, &rule, 0.5).expect("original");
+            assert_eq!(kept.choose(&rule, 0.5).expect("kept"), original, "{rule:?}");
+        }
+    }
 }

@@ -28,7 +28,9 @@ use vigie_mlflow::{
     LoggedModelStatus, Metric, ModelOutput, Param, RunLogger, RunOptions, RunStatus, Tag,
     mlflow_tags,
 };
-use vigie_models::artifact::{FORMAT_VERSION, Manifest, SavedModel, TrainingData};
+use vigie_models::artifact::{
+    FORMAT_VERSION, Manifest, SavedModel, TrainingData, ValidationScores,
+};
 use vigie_models::metrics::{
     self, BinaryMetrics, FamilyRecall, ScoringSpeed, ThresholdChoice, plots,
 };
@@ -717,6 +719,7 @@ fn train_and_write(
             files: Default::default(),
         },
         model,
+        validation: Some(ValidationScores::new(&valid_scores, &valid.labels)),
     };
     saved.save(&model_dir)?;
     write_file(&out.join("config.toml"), config.resolved_toml()?.as_bytes())?;

@@ -18,6 +18,7 @@ use vigie_data::features::attack_family;
 use vigie_data::text::SECURITY_TOKEN_PATTERN;
 use vigie_models::Scorer;
 use vigie_models::artifact::{Manifest, SavedModel};
+use vigie_models::metrics::ThresholdRule;
 use vigie_models::spec::TrainedModel;
 
 use crate::error::{Result, ScoreError};
@@ -70,6 +71,33 @@ pub enum ThresholdSource {
     Stored,
     /// Given on the command line (`--threshold`).
     Given,
+    /// Chosen again on the validation scores kept with the model, for a target false-positive
+    /// rate (`--target-fpr`), by the rule training uses; with what it gives on that split.
+    TargetFpr {
+        fpr: f64,
+        valid_fpr: f64,
+        valid_tpr: f64,
+    },
+}
+
+impl ThresholdSource {
+    /// One word for `/version` and the terminal.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ThresholdSource::Stored => "stored",
+            ThresholdSource::Given => "given",
+            ThresholdSource::TargetFpr { .. } => "target_fpr",
+        }
+    }
+}
+
+/// A threshold asked for when loading a model, instead of the stored one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ThresholdOverride {
+    /// `--threshold`.
+    Value(f64),
+    /// `--target-fpr`.
+    TargetFpr(f64),
 }
 
 /// A model ready to score.
@@ -119,6 +147,38 @@ impl Engine {
         self.threshold = threshold;
         self.threshold_source = ThresholdSource::Given;
         Ok(self)
+    }
+
+    /// Chooses the threshold again on the validation scores kept with the model, for the
+    /// false-positive rate `fpr` (the rule training uses for `threshold.rule = "target_fpr"`).
+    pub fn with_target_fpr(mut self, fpr: f64) -> Result<Engine> {
+        let rule = ThresholdRule::TargetFpr { fpr };
+        rule.validate()
+            .map_err(|e| ScoreError::Invalid(format!("--target-fpr: {e}")))?;
+        let validation = self.model.validation.as_ref().ok_or_else(|| {
+            ScoreError::Invalid(format!(
+                "--target-fpr: the model {} keeps no validation scores (it was saved by an older \
+                 Vigie); train it again, or give --threshold",
+                self.origin
+            ))
+        })?;
+        let choice = validation.choose(&rule, self.model.manifest.threshold)?;
+        self.threshold = choice.threshold;
+        self.threshold_source = ThresholdSource::TargetFpr {
+            fpr,
+            valid_fpr: choice.valid_fpr,
+            valid_tpr: choice.valid_tpr,
+        };
+        Ok(self)
+    }
+
+    /// Applies `--threshold` or `--target-fpr`, if one was given.
+    pub fn with_override(self, threshold: Option<ThresholdOverride>) -> Result<Engine> {
+        match threshold {
+            None => Ok(self),
+            Some(ThresholdOverride::Value(value)) => self.with_threshold(value),
+            Some(ThresholdOverride::TargetFpr(fpr)) => self.with_target_fpr(fpr),
+        }
     }
 
     pub fn manifest(&self) -> &Manifest {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use vigie_data::source::{Limits, RecordReader, SourceFormat, SourceItem};
+use vigie_score::engine::{ThresholdOverride, ThresholdSource};
 use vigie_score::highlight::highlight;
 use vigie_score::{Engine, ModelRef, Verdict};
 
@@ -30,7 +31,7 @@ pub fn load_engine(
     model: &str,
     tracking: Option<&str>,
     cache_dir: &Path,
-    threshold: Option<f64>,
+    threshold: Option<ThresholdOverride>,
     no_decode: bool,
 ) -> anyhow::Result<Engine> {
     let reference: ModelRef = model.parse()?;
@@ -51,11 +52,19 @@ pub fn load_engine(
                 .unwrap_or_default(),
         )
     };
-    let engine = Engine::new(resolved.model, resolved.identity).with_decode(decode);
-    Ok(match threshold {
-        Some(t) => engine.with_threshold(t)?,
-        None => engine,
-    })
+    Ok(Engine::new(resolved.model, resolved.identity)
+        .with_decode(decode)
+        .with_override(threshold)?)
+}
+
+/// `--threshold` or `--target-fpr` (clap keeps them exclusive).
+pub fn threshold_override(
+    threshold: Option<f64>,
+    target_fpr: Option<f64>,
+) -> Option<ThresholdOverride> {
+    threshold
+        .map(ThresholdOverride::Value)
+        .or(target_fpr.map(ThresholdOverride::TargetFpr))
 }
 
 pub fn score(global: &GlobalArgs, args: &ScoreArgs) -> anyhow::Result<()> {
@@ -68,7 +77,7 @@ pub fn score(global: &GlobalArgs, args: &ScoreArgs) -> anyhow::Result<()> {
         &args.model,
         args.tracking_uri.as_deref(),
         &args.cache_dir,
-        args.threshold,
+        threshold_override(args.threshold, args.target_fpr),
         args.no_decode,
     )?;
     match &args.input {
@@ -95,7 +104,8 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let model = args.model.clone();
     let tracking = args.tracking_uri.clone();
     let cache_dir = args.cache_dir.clone();
-    let (threshold, no_decode) = (args.threshold, args.no_decode);
+    let threshold = threshold_override(args.threshold, args.target_fpr);
+    let no_decode = args.no_decode;
     let loader: vigie_score::service::Loader = Arc::new(move || {
         load_engine(
             catalog.as_ref(),
@@ -161,8 +171,15 @@ fn score_requests(global: &GlobalArgs, args: &ScoreArgs, engine: &Engine) -> any
             engine.origin(),
             engine.manifest().kind,
             match engine.threshold_source() {
-                vigie_score::engine::ThresholdSource::Stored => "stored with the model",
-                vigie_score::engine::ThresholdSource::Given => "from --threshold",
+                ThresholdSource::Stored => "stored with the model".to_owned(),
+                ThresholdSource::Given => "from --threshold".to_owned(),
+                ThresholdSource::TargetFpr {
+                    fpr,
+                    valid_fpr,
+                    valid_tpr,
+                } => format!(
+                    "for --target-fpr {fpr} (validation split: FPR {valid_fpr:.5}, TPR {valid_tpr:.5})"
+                ),
             }
         );
     }

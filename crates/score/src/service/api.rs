@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::metrics::ModelInfo;
 use super::payload::{self, PayloadError, Texts};
 use super::{LoadedModel, MAX_TOP_FEATURES, Service, rfc3339_utc};
-use crate::engine::{ThresholdSource, Verdict};
+use crate::engine::Verdict;
 
 /// The routes and their methods, for metrics labels and 404/405 messages.
 const ROUTES: [(&str, &str); 5] = [
@@ -483,10 +483,7 @@ async fn version(State(service): State<Service>) -> axum::Json<VersionInfo> {
         kind: manifest.kind.clone(),
         family: manifest.family.name(),
         threshold: model.engine.threshold(),
-        threshold_source: match model.engine.threshold_source() {
-            ThresholdSource::Stored => "stored",
-            ThresholdSource::Given => "given",
-        },
+        threshold_source: model.engine.threshold_source().name(),
         training_data: TrainingDataInfo {
             dataset: manifest.training_data.dataset.clone(),
             digest: manifest.training_data.digest.clone(),
