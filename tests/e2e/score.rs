@@ -354,3 +354,217 @@ fn target_fpr_chooses_the_threshold_again_on_the_validation_scores_kept_with_the
         "keeps no validation scores",
     );
 }
+
+/// A child process killed when the test ends, even by a failed assertion (a `--follow` or a
+/// `serve` left running would outlive the test run).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// GET `path` on 127.0.0.1:`port`; the status and the body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_makes_vigie_serve_follow_a_moved_registry_alias_while_it_keeps_serving() {
+    let uri = crate::mlflow::server_uri();
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let name = format!("vigie-test-sighup-{}-{nanos}", std::process::id());
+    fs::write(
+        dir.path().join("svm.toml"),
+        format!("{SVM_CONFIG}[tracking]\nexperiment = \"{name}\"\nregistered_model = \"{name}\"\n"),
+    )
+    .expect("config");
+    for out in ["out/one", "out/two"] {
+        json(&train(dir.path(), &dir.path().join("svm.toml"), out, &uri));
+    }
+    let tracking = vigie_mlflow::TrackingConfig::from_lookup(|key| match key {
+        "MLFLOW_TRACKING_URI" => Some(uri.clone()),
+        _ => None,
+    })
+    .expect("config");
+    let client = vigie_mlflow::MlflowClient::new(tracking).expect("client");
+    client
+        .set_registered_model_alias(&name, "champion", "1")
+        .expect("alias");
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let model = format!("models:/{name}@champion");
+    let mut server = Killed(
+        Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args([
+                "--datasets-dir",
+                "datasets",
+                "serve",
+                "--model",
+                &model,
+                "--tracking-uri",
+                &uri,
+                "--cache-dir",
+                "cache",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vigie serve"),
+    );
+    let pid = server.0.id().to_string();
+    let serving = |port: u16| -> String {
+        let (status, body) = get(port, "/version");
+        assert_eq!(status, 200, "{body}");
+        let version: serde_json::Value = serde_json::from_str(&body).expect("json");
+        version["model"].as_str().expect("model").to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(serving(port), format!("models:/{name}/1"));
+
+    // The alias moves; nothing changes until the service is told (no reload interval here).
+    client
+        .set_registered_model_alias(&name, "champion", "2")
+        .expect("move alias");
+    assert_eq!(serving(port), format!("models:/{name}/1"));
+    let hup = Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    let body = serde_json::json!({"inputs": REQUESTS}).to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while serving(port) != format!("models:/{name}/2") {
+        // Requests keep being answered while the new version downloads and loads.
+        assert_eq!(post(port, "/invocations", &body).0, 200);
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the model");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(post(port, "/invocations", &body).0, 200);
+
+    let term = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let status = server.0.wait().expect("wait");
+    assert!(status.success(), "vigie serve ended with {status}");
+}
+
+#[cfg(unix)]
+#[test]
+fn follow_scores_lines_as_they_are_appended_to_a_log_until_ctrl_c() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model_dir = trained_model(dir.path());
+    let model = SavedModel::load(&model_dir).expect("model");
+    let log = dir.path().join("access.log");
+    fs::write(&log, format!("{}\n{}\n", REQUESTS[0], REQUESTS[1])).expect("log");
+
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args([
+                "--datasets-dir",
+                "datasets",
+                "score",
+                "--model",
+                model_dir.to_str().expect("utf-8"),
+                "--input",
+                "access.log",
+                "--follow",
+                "--format",
+                "jsonl",
+                "--top",
+                "0",
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vigie score --follow"),
+    );
+    // Verdict lines as they come, on a thread (a pipe read blocks).
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (lines, verdicts) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || {
+        let line = verdicts
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a verdict within 60 s");
+        serde_json::from_str::<serde_json::Value>(&line).expect("a JSON verdict")
+    };
+    let mut seen = vec![next(), next()];
+    // The log grows while vigie waits on it.
+    let mut appending = fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("append");
+    writeln!(appending, "{}\n{}", REQUESTS[2], REQUESTS[3]).expect("append");
+    drop(appending);
+    seen.push(next());
+    seen.push(next());
+    let expected = model.score_batch(&REQUESTS);
+    for (verdict, (text, score)) in seen.iter().zip(REQUESTS.iter().zip(&expected)) {
+        assert_eq!(verdict["text"], *text);
+        assert_eq!(verdict["score"].as_f64().expect("score"), *score);
+    }
+
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupt.success());
+    let status = child.0.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    let mut summary = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut summary)
+        .expect("read stderr");
+    assert!(summary.contains("4 requests"), "{summary}");
+}

@@ -146,6 +146,9 @@ pub struct ServeArgs {
     /// Seconds between two checks that the model reference still names the same model.
     #[arg(long)]
     pub reload_interval: Option<u64>,
+    /// Seconds a call may take to arrive and be answered (slower: 408).
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
     /// Features per verdict in /score.
     #[arg(long, default_value_t = 5)]
     pub top: usize,

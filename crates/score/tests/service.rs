@@ -812,3 +812,49 @@ fn requests_in_flight_survive_reloads_and_shutdown_is_clean() {
         "still answering after shutdown"
     );
 }
+
+#[test]
+fn a_call_whose_body_never_arrives_gets_408_and_the_service_keeps_serving() {
+    use std::io::{Read, Write};
+    let config = ServiceConfig {
+        request_timeout: Duration::from_millis(500),
+        ..ServiceConfig::default()
+    };
+    let server = start(config, "tiny");
+    let client = client();
+    // Headers announce 100 bytes; 15 arrive, then nothing.
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{\"requests\": ["
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Until the JSON error has arrived (or the server closes, or 30 s pass).
+    while !String::from_utf8_lossy(&response).contains("\"}") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(
+        response.contains("not received and answered within 0.5 s"),
+        "{response}"
+    );
+    assert_still_serving(&client, &server);
+    assert_eq!(
+        metric(
+            &client,
+            &server,
+            "vigie_requests_total{route=\"/score\",outcome=\"client_error\"}"
+        ),
+        1.0
+    );
+}

@@ -124,6 +124,7 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         max_request_bytes: args.max_request_bytes,
         bearer_token,
         reload_interval: args.reload_interval.map(Duration::from_secs),
+        request_timeout: Duration::from_secs(args.request_timeout),
         top_features: args.top,
     };
     if !global.quiet {
@@ -284,6 +285,9 @@ fn score_file(
         }
         if batch.len() >= batch_size {
             flush(engine, args.top, &mut batch, &mut writer, &mut summary)?;
+            if args.follow {
+                writer.flush()?;
+            }
             bar.set_message(format!("scored {}", summary.total));
         }
     }
@@ -445,12 +449,18 @@ impl VerdictWriter {
         Ok(())
     }
 
-    fn finish(self) -> anyhow::Result<()> {
+    /// Sends what is buffered on: a followed log's verdicts must reach the reader (a pipe to
+    /// the SIEM's forwarder) as they are made, not 8 KiB at a time.
+    fn flush(&mut self) -> anyhow::Result<()> {
         match self {
-            VerdictWriter::Csv(mut writer) => writer.flush()?,
-            VerdictWriter::Jsonl(mut out) | VerdictWriter::Hec(mut out, _) => out.flush()?,
+            VerdictWriter::Csv(writer) => writer.flush()?,
+            VerdictWriter::Jsonl(out) | VerdictWriter::Hec(out, _) => out.flush()?,
         }
         Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.flush()
     }
 }
 

@@ -52,6 +52,7 @@ pub(super) fn router(service: Service) -> Router {
             service.clone(),
             require_bearer_token,
         ))
+        .layer(middleware::from_fn_with_state(service.clone(), deadline))
         .layer(middleware::from_fn_with_state(service.clone(), track))
         .with_state(service)
 }
@@ -124,6 +125,26 @@ async fn track(State(service): State<Service>, request: Request, next: Next) -> 
         .metrics
         .record_request(route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// A call must be received and answered within [`ServiceConfig::request_timeout`]: the body is
+/// read inside, so a client trickling (or withholding) its body gets 408 instead of holding
+/// the connection. A scoring batch already on the blocking pool finishes there unobserved.
+///
+/// [`ServiceConfig::request_timeout`]: super::ServiceConfig::request_timeout
+async fn deadline(State(service): State<Service>, request: Request, next: Next) -> Response {
+    let limit = service.shared.config.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the call was not received and answered within {} s",
+                limit.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 /// A fixed label per route, `other` for the rest, so label values stay few.

@@ -42,6 +42,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
 pub const DEFAULT_MAX_BATCH: usize = 1000;
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 64 << 10;
 pub const DEFAULT_TOP_FEATURES: usize = 5;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most features a `/score` call may ask for per verdict.
 pub const MAX_TOP_FEATURES: usize = 100;
 
@@ -62,6 +63,9 @@ pub struct ServiceConfig {
     pub reload_interval: Option<Duration>,
     /// Features per verdict in `/score` when the call does not say.
     pub top_features: usize,
+    /// A call not received and answered within this gets 408, so a client that sends its
+    /// body slowly (or never) cannot hold its connection forever.
+    pub request_timeout: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -74,6 +78,7 @@ impl Default for ServiceConfig {
             bearer_token: None,
             reload_interval: None,
             top_features: DEFAULT_TOP_FEATURES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -151,6 +156,11 @@ impl Service {
         if config.reload_interval.is_some_and(|every| every.is_zero()) {
             return Err(ServiceError::Config(
                 "the reload interval must be longer than zero".to_owned(),
+            ));
+        }
+        if config.request_timeout.is_zero() {
+            return Err(ServiceError::Config(
+                "the request timeout must be longer than zero".to_owned(),
             ));
         }
         if config.max_batch == 0 || config.max_body_bytes == 0 || config.max_request_bytes == 0 {
