@@ -25,6 +25,16 @@ pub fn server_uri() -> String {
     uri
 }
 
+/// A client of the server at `uri`.
+pub fn client(uri: &str) -> vigie_mlflow::MlflowClient {
+    let config = vigie_mlflow::TrackingConfig::from_lookup(|name| match name {
+        "MLFLOW_TRACKING_URI" => Some(uri.to_owned()),
+        _ => None,
+    })
+    .expect("tracking config");
+    vigie_mlflow::MlflowClient::new(config).expect("client")
+}
+
 #[test]
 fn mlflow_sync_pushes_the_local_store_once() {
     let uri = server_uri();

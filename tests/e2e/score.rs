@@ -13,7 +13,7 @@ use vigie_models::Scorer;
 use vigie_models::artifact::SavedModel;
 
 use crate::train::{SVM_CONFIG, tiny_dataset, train};
-use crate::util::{json, stderr, vigie};
+use crate::util::{json, stderr, unique_suffix, vigie};
 
 const REQUESTS: [&str; 4] = [
     "/item.php?id=7' or 1=1--",
@@ -29,16 +29,11 @@ fn trained_model(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("out/svm/model")
 }
 
-/// POST `body` as JSON to `path` on 127.0.0.1:`port`; returns the status and the body.
-fn post(port: u16, path: &str, body: &str) -> (u16, String) {
+/// Sends one raw HTTP/1.1 request to 127.0.0.1:`port` (the connection closes after it);
+/// returns the status and the body.
+fn exchange(port: u16, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
+    stream.write_all(request.as_bytes()).expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     let status = response
@@ -51,6 +46,26 @@ fn post(port: u16, path: &str, body: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// POST `body` as JSON to `path` on 127.0.0.1:`port`; returns the status and the body.
+fn post(port: u16, path: &str, body: &str) -> (u16, String) {
+    exchange(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// GET `path` on 127.0.0.1:`port`; the status and the body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    exchange(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    )
 }
 
 #[test]
@@ -366,39 +381,13 @@ impl Drop for Killed {
     }
 }
 
-/// GET `path` on 127.0.0.1:`port`; the status and the body.
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 #[cfg(unix)]
 #[test]
 fn sighup_makes_vigie_serve_follow_a_moved_registry_alias_while_it_keeps_serving() {
     let uri = crate::mlflow::server_uri();
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let name = format!("vigie-test-sighup-{}-{nanos}", std::process::id());
+    let name = format!("vigie-test-sighup-{}", unique_suffix());
     fs::write(
         dir.path().join("svm.toml"),
         format!("{SVM_CONFIG}[tracking]\nexperiment = \"{name}\"\nregistered_model = \"{name}\"\n"),
@@ -407,12 +396,7 @@ fn sighup_makes_vigie_serve_follow_a_moved_registry_alias_while_it_keeps_serving
     for out in ["out/one", "out/two"] {
         json(&train(dir.path(), &dir.path().join("svm.toml"), out, &uri));
     }
-    let tracking = vigie_mlflow::TrackingConfig::from_lookup(|key| match key {
-        "MLFLOW_TRACKING_URI" => Some(uri.clone()),
-        _ => None,
-    })
-    .expect("config");
-    let client = vigie_mlflow::MlflowClient::new(tracking).expect("client");
+    let client = crate::mlflow::client(&uri);
     client
         .set_registered_model_alias(&name, "champion", "1")
         .expect("alias");

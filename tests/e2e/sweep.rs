@@ -10,10 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigie_mlflow::{FileStore, MlflowClient, Run, RunStatus, SearchRuns, TrackingStore};
+use vigie_mlflow::{FileStore, Run, RunStatus, SearchRuns, TrackingStore};
 
 use crate::train::{SVM_CONFIG, tiny_dataset};
-use crate::util::{json, shared_datasets, stderr, vigie, workspace_root};
+use crate::util::{json, shared_datasets, stderr, unique_suffix, vigie, workspace_root};
 
 /// Ten trials: eight linear SVMs (C x n-gram range) and two logistic regressions.
 fn write_sweep(dir: &Path, extra: &str) -> usize {
@@ -52,14 +52,6 @@ fn sweep_args<'a>(store: &'a str, out: &'a str, more: &[&'a str]) -> Vec<&'a str
     ];
     args.extend_from_slice(more);
     args
-}
-
-fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}-{nanos}", std::process::id())
 }
 
 /// The trial runs of the tiny sweep in a local store (none while the store does not exist yet).
@@ -341,12 +333,7 @@ fn two_shards_against_the_server_run_exactly_the_trials_of_one_sweep_and_crown_a
         assert!(output.status.success(), "shard failed: {}", stderr(&output));
     }
 
-    let config = vigie_mlflow::TrackingConfig::from_lookup(|name| match name {
-        "MLFLOW_TRACKING_URI" => Some(uri.clone()),
-        _ => None,
-    })
-    .expect("config");
-    let client = MlflowClient::new(config).expect("client");
+    let client = crate::mlflow::client(&uri);
     let experiment_id = client
         .get_experiment_by_name(&experiment)
         .expect("read")
@@ -522,12 +509,7 @@ fn the_quickstart_sweep_runs_on_the_local_store_and_on_the_server() {
         ranking(&local),
         "same trials, same metrics"
     );
-    let config = vigie_mlflow::TrackingConfig::from_lookup(|name| match name {
-        "MLFLOW_TRACKING_URI" => Some(uri.clone()),
-        _ => None,
-    })
-    .expect("config");
-    let client = MlflowClient::new(config).expect("client");
+    let client = crate::mlflow::client(&uri);
     let experiment_id = client
         .get_experiment_by_name(&experiment)
         .expect("read")

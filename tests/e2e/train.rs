@@ -284,11 +284,7 @@ fn train_against_the_server_logs_a_registered_mlflow3_model_that_downloads_and_l
     let uri = crate::mlflow::server_uri();
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let suffix = format!("{}-{nanos}", std::process::id());
+    let suffix = crate::util::unique_suffix();
     let config = write_config(
         dir.path(),
         "server.toml",
@@ -304,12 +300,7 @@ fn train_against_the_server_logs_a_registered_mlflow3_model_that_downloads_and_l
         .expect("logged model id");
     assert_eq!(outcome["registered_version"], "1");
 
-    let tracking = vigie_mlflow::TrackingConfig::from_lookup(|name| match name {
-        "MLFLOW_TRACKING_URI" => Some(uri.clone()),
-        _ => None,
-    })
-    .expect("config");
-    let client = vigie_mlflow::MlflowClient::new(tracking).expect("client");
+    let client = crate::mlflow::client(&uri);
     let run = client.get_run(run_id).expect("run");
     assert_eq!(run.info.status, RunStatus::Finished);
     assert_eq!(run.data.param("model.kind"), Some("linear_svm"));
