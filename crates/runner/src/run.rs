@@ -194,14 +194,9 @@ pub fn train_prepared(
     let started = Instant::now();
     let mut logger = start.open(store)?;
     let start_seconds = started.elapsed().as_secs_f64();
-    let mut observer = TrackingObserver {
-        logger: &mut logger,
-        progress,
-        error: None,
-        tracking_seconds: 0.0,
-    };
+    let mut observer = RunObserver::new(progress, EpochSink::Live(&mut logger));
     let trained = train_and_write(request, prepared, &splits, &mut observer);
-    let TrackingObserver {
+    let RunObserver {
         progress,
         error,
         tracking_seconds: epoch_seconds,
@@ -269,15 +264,16 @@ pub fn train_deferred(
     progress: &mut dyn TrainObserver,
 ) -> Result<PendingRun> {
     let splits = checked_splits(request, prepared)?;
-    let mut recorder = RecordingObserver {
-        progress,
-        epochs: Vec::new(),
-    };
+    let mut recorder = RunObserver::new(progress, EpochSink::Recorded(Vec::new()));
     let trained = train_and_write(request, prepared, &splits, &mut recorder);
+    let epochs = match recorder.sink {
+        EpochSink::Recorded(epochs) => epochs,
+        EpochSink::Live(_) => Vec::new(),
+    };
     Ok(PendingRun {
         request: request.clone(),
         start,
-        epochs: recorder.epochs,
+        epochs,
         late_tags: Vec::new(),
         trained,
     })
@@ -525,17 +521,39 @@ fn dataset_input(config: &RunConfig, prepared: &PreparedDataset) -> DatasetInput
     }
 }
 
-/// Forwards every event to the progress display and logs epochs to the run.
-struct TrackingObserver<'l, 'p> {
-    logger: &'l mut RunLogger<DefaultStore>,
+/// Where a run's per-epoch metrics go.
+enum EpochSink<'l> {
+    /// Logged to the run as they come.
+    Live(&'l mut RunLogger<DefaultStore>),
+    /// Kept (timestamped now) for a [`PendingRun`].
+    Recorded(Vec<Metric>),
+}
+
+/// Forwards every event to the progress display, sends epochs to the sink and keeps the last
+/// step (the final metrics' step).
+struct RunObserver<'l, 'p> {
     progress: &'p mut dyn TrainObserver,
+    sink: EpochSink<'l>,
+    last_step: u64,
     /// The first logging failure: training goes on (the journal has what was logged) and the
     /// run reports it at the end.
     error: Option<vigie_mlflow::MlflowError>,
     tracking_seconds: f64,
 }
 
-impl TrainObserver for TrackingObserver<'_, '_> {
+impl<'l, 'p> RunObserver<'l, 'p> {
+    fn new(progress: &'p mut dyn TrainObserver, sink: EpochSink<'l>) -> Self {
+        RunObserver {
+            progress,
+            sink,
+            last_step: 0,
+            error: None,
+            tracking_seconds: 0.0,
+        }
+    }
+}
+
+impl TrainObserver for RunObserver<'_, '_> {
     fn phase(&mut self, name: &str, total: Option<u64>) {
         self.progress.phase(name, total);
     }
@@ -546,17 +564,22 @@ impl TrainObserver for TrackingObserver<'_, '_> {
 
     fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
         self.progress.epoch(step, metrics);
+        self.last_step = self.last_step.max(step);
         let points = epoch_points(step, metrics);
-        let logging = Instant::now();
-        let result = self
-            .logger
-            .log_metrics(&points)
-            .and_then(|()| self.logger.end_epoch());
-        self.tracking_seconds += logging.elapsed().as_secs_f64();
-        if let Err(error) = result
-            && self.error.is_none()
-        {
-            self.error = Some(error);
+        match &mut self.sink {
+            EpochSink::Recorded(epochs) => epochs.extend(points),
+            EpochSink::Live(logger) => {
+                let logging = Instant::now();
+                let result = logger
+                    .log_metrics(&points)
+                    .and_then(|()| logger.end_epoch());
+                self.tracking_seconds += logging.elapsed().as_secs_f64();
+                if let Err(error) = result
+                    && self.error.is_none()
+                {
+                    self.error = Some(error);
+                }
+            }
         }
     }
 
@@ -566,65 +589,6 @@ impl TrainObserver for TrackingObserver<'_, '_> {
 
     fn stop_requested(&mut self) -> Option<String> {
         self.progress.stop_requested()
-    }
-}
-
-/// Forwards every event to the progress display and keeps the epochs' metrics (timestamped
-/// now) for a [`PendingRun`].
-struct RecordingObserver<'a> {
-    progress: &'a mut dyn TrainObserver,
-    epochs: Vec<Metric>,
-}
-
-impl TrainObserver for RecordingObserver<'_> {
-    fn phase(&mut self, name: &str, total: Option<u64>) {
-        self.progress.phase(name, total);
-    }
-
-    fn advance(&mut self, units: u64) {
-        self.progress.advance(units);
-    }
-
-    fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
-        self.progress.epoch(step, metrics);
-        self.epochs.extend(epoch_points(step, metrics));
-    }
-
-    fn note(&mut self, message: &str) {
-        self.progress.note(message);
-    }
-
-    fn stop_requested(&mut self) -> Option<String> {
-        self.progress.stop_requested()
-    }
-}
-
-/// Counts the epochs that go through it, for the step of the final metrics.
-struct LastStep<'a> {
-    inner: &'a mut dyn TrainObserver,
-    last: u64,
-}
-
-impl TrainObserver for LastStep<'_> {
-    fn phase(&mut self, name: &str, total: Option<u64>) {
-        self.inner.phase(name, total);
-    }
-
-    fn advance(&mut self, units: u64) {
-        self.inner.advance(units);
-    }
-
-    fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
-        self.last = self.last.max(step);
-        self.inner.epoch(step, metrics);
-    }
-
-    fn note(&mut self, message: &str) {
-        self.inner.note(message);
-    }
-
-    fn stop_requested(&mut self) -> Option<String> {
-        self.inner.stop_requested()
     }
 }
 
@@ -653,7 +617,7 @@ fn train_and_write(
     request: &RunRequest,
     prepared: &PreparedDataset,
     [train, valid, test]: &[LabelledTexts<'_>; 3],
-    observer: &mut dyn TrainObserver,
+    observer: &mut RunObserver<'_, '_>,
 ) -> Result<Trained> {
     let config = &request.config;
     let data = TrainData {
@@ -663,21 +627,15 @@ fn train_and_write(
         threads: config.threads,
     };
     let started = Instant::now();
-    let mut observer = LastStep {
-        inner: observer,
-        last: 0,
-    };
-    let model = config.model.fit(&data, &mut observer)?;
+    let model = config.model.fit(&data, observer)?;
     let train_seconds = started.elapsed().as_secs_f64();
     // Families that do not ask during training (the linear solvers, Isolation Forest) are
     // stopped here, before the evaluation and the artifacts.
     if let Some(reason) = observer.stop_requested() {
         return Err(vigie_models::ModelError::Stopped(reason).into());
     }
-    let LastStep {
-        inner: progress,
-        last: last_step,
-    } = observer;
+    let last_step = observer.last_step;
+    let progress = &mut *observer.progress;
 
     progress.phase("evaluate", None);
     let valid_scores = model.score_batch(&valid.texts);
