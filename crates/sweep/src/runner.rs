@@ -454,9 +454,10 @@ pub fn run_sweep(
         &parent_run_id,
         &[
             Metric::new("tracking_seconds", tracking_seconds, 0),
+            // Against the wall time so far: it includes every call counted.
             Metric::new(
                 "tracking_overhead_pct",
-                overhead_pct(tracking_seconds, wall_seconds),
+                overhead_pct(tracking_seconds, started.elapsed().as_secs_f64()),
                 0,
             ),
             Metric::new("tracking_background_seconds", trial_tracking.background, 0),
@@ -475,6 +476,9 @@ pub fn run_sweep(
     timed(&mut tracking, t);
     let tracking_seconds = waited(tracking);
     tracing::debug!(parent_total = tracking.as_secs_f64(), "tracking time");
+    // The whole invocation, the parent's last calls included (a resume with nothing left to
+    // run is almost only those).
+    let wall_seconds = started.elapsed().as_secs_f64();
 
     Ok(SweepOutcome {
         sweep: spec.name.clone(),
