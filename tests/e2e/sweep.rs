@@ -212,48 +212,59 @@ fn a_sweep_killed_halfway_resumes_to_exactly_one_finished_run_per_trial_and_the_
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
     let trials = write_sweep(dir.path(), "max_parallel = 1");
-    let store_dir = dir.path().join("killed");
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(sweep_args("killed", "out/killed", &[]))
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn vigie sweep");
-    // Kill it while a trial runs, with some trials finished and some not started.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let runs = trial_runs(&store_dir);
-        let finished = runs
-            .iter()
-            .filter(|r| r.info.status == RunStatus::Finished)
-            .count();
-        let running = runs.iter().any(|r| r.info.status == RunStatus::Running);
-        if finished >= 3 && running {
-            break;
+    // Kill it while a trial's run is RUNNING, with some trials finished and some not started.
+    // Between two trials nothing is RUNNING for a moment (the publisher ends one run, then
+    // starts the next): a kill landing there leaves nothing to repair, so the test tries
+    // again in a new store until a kill leaves a RUNNING run behind.
+    let mut attempt = 0;
+    let (store_name, out_name, at_kill) = loop {
+        attempt += 1;
+        assert!(attempt <= 10, "no kill left a RUNNING trial in 10 attempts");
+        let store_name = format!("killed{attempt}");
+        let out_name = format!("out/killed{attempt}");
+        let store_dir = dir.path().join(&store_name);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(sweep_args(&store_name, &out_name, &[]))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn vigie sweep");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut in_time = true;
+        loop {
+            let runs = trial_runs(&store_dir);
+            let finished = runs
+                .iter()
+                .filter(|r| r.info.status == RunStatus::Finished)
+                .count();
+            let running = runs.iter().any(|r| r.info.status == RunStatus::Running);
+            if finished >= 3 && running {
+                break;
+            }
+            if child.try_wait().expect("wait").is_some() {
+                // It ended before it could be killed: try again.
+                in_time = false;
+                break;
+            }
+            assert!(Instant::now() < deadline, "no progress in 300 s");
+            std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "the sweep ended before it could be killed"
-        );
-        assert!(Instant::now() < deadline, "no progress in 300 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap");
-    let at_kill = trial_runs(&store_dir);
+        let _ = child.kill();
+        child.wait().expect("reap");
+        let at_kill = trial_runs(&store_dir);
+        if in_time && at_kill.iter().any(|r| r.info.status == RunStatus::Running) {
+            break (store_name, out_name, at_kill);
+        }
+    };
+    let store_dir = dir.path().join(&store_name);
     let finished_at_kill = at_kill
         .iter()
         .filter(|r| r.info.status == RunStatus::Finished)
         .count();
     assert!(finished_at_kill < trials, "{finished_at_kill} finished");
-    assert!(
-        at_kill.iter().any(|r| r.info.status == RunStatus::Running),
-        "a trial was left RUNNING"
-    );
 
-    let resumed = json(&vigie(dir.path(), &sweep_args("killed", "out/killed", &[])));
+    let resumed = json(&vigie(dir.path(), &sweep_args(&store_name, &out_name, &[])));
     assert!(
         resumed["summary"]["stale"].as_u64().expect("stale") >= 1,
         "{resumed}"
