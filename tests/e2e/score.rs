@@ -29,6 +29,23 @@ fn trained_model(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("out/svm/model")
 }
 
+/// A port free on 127.0.0.1 a moment ago, for a `vigie serve` to bind.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Waits (at most 60 s) until something accepts connections on 127.0.0.1:`port`.
+fn wait_until_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Sends one raw HTTP/1.1 request to 127.0.0.1:`port` (the connection closes after it);
 /// returns the status and the body.
 fn exchange(port: u16, request: &str) -> (u16, String) {
@@ -152,10 +169,7 @@ fn a_model_scores_identically_at_training_time_in_vigie_score_and_in_the_service
     );
 
     // Over HTTP.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     let mut server = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args([
@@ -172,11 +186,7 @@ fn a_model_scores_identically_at_training_time_in_vigie_score_and_in_the_service
         .stderr(Stdio::null())
         .spawn()
         .expect("vigie serve");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the service did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_listening(port);
     let body = serde_json::json!({"inputs": REQUESTS}).to_string();
     let (status, answer) = post(port, "/invocations", &body);
     let malformed = post(port, "/invocations", "{\"inputs\": [1, 2");
@@ -401,10 +411,7 @@ fn sighup_makes_vigie_serve_follow_a_moved_registry_alias_while_it_keeps_serving
         .set_registered_model_alias(&name, "champion", "1")
         .expect("alias");
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let model = format!("models:/{name}@champion");
     let mut server = Killed(
         Command::new(env!("CARGO_BIN_EXE_vigie"))
@@ -434,11 +441,7 @@ fn sighup_makes_vigie_serve_follow_a_moved_registry_alias_while_it_keeps_serving
         let version: serde_json::Value = serde_json::from_str(&body).expect("json");
         version["model"].as_str().expect("model").to_owned()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the service did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_listening(port);
     assert_eq!(serving(port), format!("models:/{name}/1"));
 
     // The alias moves; nothing changes until the service is told (no reload interval here).

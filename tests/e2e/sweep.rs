@@ -54,6 +54,18 @@ fn sweep_args<'a>(store: &'a str, out: &'a str, more: &[&'a str]) -> Vec<&'a str
     args
 }
 
+/// `vigie` with `args` in `dir`, in the background, its output discarded (a test kills or
+/// interrupts it).
+fn spawn_sweep(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn vigie sweep")
+}
+
 /// The trial runs of the tiny sweep in a local store (none while the store does not exist yet).
 fn trial_runs(store_dir: &Path) -> Vec<Run> {
     let Ok(store) = FileStore::new(store_dir) else {
@@ -223,13 +235,7 @@ fn a_sweep_killed_halfway_resumes_to_exactly_one_finished_run_per_trial_and_the_
         let store_name = format!("killed{attempt}");
         let out_name = format!("out/killed{attempt}");
         let store_dir = dir.path().join(&store_name);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args(sweep_args(&store_name, &out_name, &[]))
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn vigie sweep");
+        let mut child = spawn_sweep(dir.path(), &sweep_args(&store_name, &out_name, &[]));
         let deadline = Instant::now() + Duration::from_secs(300);
         let mut in_time = true;
         loop {
@@ -568,13 +574,7 @@ fn ctrl_c_ends_the_sweep_cleanly_and_a_second_run_completes_it() {
     tiny_dataset(dir.path());
     let trials = write_sweep(dir.path(), "max_parallel = 1");
     let store_dir = dir.path().join("mlruns");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(sweep_args("mlruns", "out/sweep", &[]))
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn vigie sweep");
+    let mut child = spawn_sweep(dir.path(), &sweep_args("mlruns", "out/sweep", &[]));
     let deadline = Instant::now() + Duration::from_secs(300);
     while !trial_runs(&store_dir)
         .iter()

@@ -202,12 +202,15 @@ pub fn train_prepared(
         tracking_seconds: epoch_seconds,
         ..
     } = observer;
-    let result = match (trained, error) {
-        (Ok(trained), None) => log_results(request, trained, &mut logger, progress),
-        (Ok(_), Some(error)) => Err(error.into()),
-        (Err(error), _) => Err(error),
-    };
-    close_run(logger, result, start_seconds + epoch_seconds)
+    let logged = error.map_or(Ok(()), Err);
+    finish_run(
+        request,
+        trained,
+        logged,
+        logger,
+        progress,
+        start_seconds + epoch_seconds,
+    )
 }
 
 /// A run trained, measured and written to its folder by [`train_deferred`], not yet complete
@@ -317,12 +320,14 @@ impl PendingRun {
             logged = logger.set_tags(&self.late_tags);
         }
         let logging_seconds = started.elapsed().as_secs_f64();
-        let result = match (self.trained, logged) {
-            (Ok(trained), Ok(())) => log_results(&self.request, trained, &mut logger, progress),
-            (Ok(_), Err(error)) => Err(error.into()),
-            (Err(error), _) => Err(error),
-        };
-        close_run(logger, result, open_seconds + logging_seconds)
+        finish_run(
+            &self.request,
+            self.trained,
+            logged,
+            logger,
+            progress,
+            open_seconds + logging_seconds,
+        )
     }
 }
 
@@ -362,6 +367,24 @@ fn checked_splits<'a>(
         }
     }
     Ok(splits)
+}
+
+/// The end of both flows: a trained run whose earlier logging (`logged`) went well gets its
+/// results logged; then [`close_run`] with the first error, if any.
+fn finish_run(
+    request: &RunRequest,
+    trained: Result<Trained>,
+    logged: std::result::Result<(), vigie_mlflow::MlflowError>,
+    mut logger: RunLogger<DefaultStore>,
+    progress: &mut dyn TrainObserver,
+    tracking_seconds: f64,
+) -> Result<RunOutcome> {
+    let result = match (trained, logged) {
+        (Ok(trained), Ok(())) => log_results(request, trained, &mut logger, progress),
+        (Ok(_), Err(error)) => Err(error.into()),
+        (Err(error), _) => Err(error),
+    };
+    close_run(logger, result, tracking_seconds)
 }
 
 /// Ends the run: FINISHED with the outcome, or (after a note saying why) KILLED when training
