@@ -9,6 +9,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::{Method, Url};
 
@@ -18,6 +19,9 @@ use crate::types::{ArtifactListResponse, FileInfo};
 
 /// Scheme of artifact URIs served by the tracking server's proxy.
 pub const PROXY_SCHEME: &str = "mlflow-artifacts:";
+
+/// How many files [`MlflowClient::upload_dir`] sends at once.
+pub const UPLOAD_CONNECTIONS: usize = 4;
 
 const PROXY_PREFIX: [&str; 4] = ["api", "2.0", "mlflow-artifacts", "artifacts"];
 
@@ -169,6 +173,10 @@ impl MlflowClient {
     /// `<artifact_dir>/` of `root` (the directory's own name is not added, like MLflow's
     /// `log_artifacts`). Symlinks to files are followed, symlinks to directories skipped (they
     /// can loop). Returns the number of files uploaded.
+    ///
+    /// Up to [`UPLOAD_CONNECTIONS`] files go up at once: a model folder is many small files,
+    /// whose uploads are mostly round trips. On an error the other uploads finish, then the
+    /// first error is returned.
     pub fn upload_dir(
         &self,
         root: &str,
@@ -179,11 +187,37 @@ impl MlflowClient {
         let base = optional_segments("artifact path", artifact_dir)?;
         let mut files = Vec::new();
         collect_files(local_dir, &mut Vec::new(), &mut files)?;
-        for (path, relative) in &files {
-            let mut full = base.clone();
-            full.extend(relative.iter().cloned());
-            self.put_file(&root, &full, path)?;
-        }
+        let uploads: Vec<(&PathBuf, Vec<String>)> = files
+            .iter()
+            .map(|(path, relative)| {
+                let mut full = base.clone();
+                full.extend(relative.iter().cloned());
+                (path, full)
+            })
+            .collect();
+        let next = AtomicUsize::new(0);
+        let upload_some = || -> Result<()> {
+            let mut first_error = None;
+            while let Some((path, full)) = uploads.get(next.fetch_add(1, Ordering::Relaxed)) {
+                if let Err(error) = self.put_file(&root, full, path) {
+                    first_error.get_or_insert(error);
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        };
+        let helpers = uploads.len().min(UPLOAD_CONNECTIONS).saturating_sub(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(upload_some)).collect();
+            let mine = upload_some();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .fold(mine, Result::and)
+        })?;
         Ok(files.len())
     }
 
