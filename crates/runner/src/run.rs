@@ -97,6 +97,10 @@ pub struct RunOutcome {
     /// Wall time spent in tracking calls (params, metrics, artifacts, the logged model, the
     /// run's end): what logging costs the run.
     pub tracking_seconds: f64,
+    /// The final metrics as logged (name, value), so a caller can rank runs without reading
+    /// them back; metrics.json has them in its own shape.
+    #[serde(skip)]
+    pub final_metrics: Vec<(String, f64)>,
 }
 
 /// The metrics of a finished run that must be the same when the run is repeated with the same
@@ -192,7 +196,7 @@ pub fn train_prepared(
     prepare_out_dir(&request.out_dir)?;
     let start = RunStart::new(request, prepared)?;
     let started = Instant::now();
-    let mut logger = start.open(store)?;
+    let OpenRun { mut logger, model } = start.open(store, request)?;
     let start_seconds = started.elapsed().as_secs_f64();
     let mut observer = RunObserver::new(progress, EpochSink::Live(&mut logger));
     let trained = train_and_write(request, prepared, &splits, &mut observer);
@@ -207,7 +211,7 @@ pub fn train_prepared(
         request,
         trained,
         logged,
-        logger,
+        OpenRun { logger, model },
         progress,
         start_seconds + epoch_seconds,
     )
@@ -229,22 +233,34 @@ pub struct PendingRun {
 /// The start of a deferred run: its tags, params and inputs, ready to be opened in a store
 /// (by another thread, while the model trains).
 #[derive(Debug, Clone)]
-pub struct DeferredStart(RunStart);
+pub struct DeferredStart {
+    start: RunStart,
+    request: RunRequest,
+}
 
 /// A run started in the store by [`DeferredStart::open`].
 #[derive(Debug)]
 pub struct OpenedRun {
-    logger: RunLogger<DefaultStore>,
+    run: OpenRun,
     seconds: f64,
+}
+
+impl std::fmt::Debug for OpenRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenRun")
+            .field("logger", &self.logger)
+            .field("model", &self.model)
+            .finish()
+    }
 }
 
 impl DeferredStart {
     /// Starts the run in `store` (RUNNING, with its params and inputs).
     pub fn open(&self, store: DefaultStore) -> Result<OpenedRun> {
         let started = Instant::now();
-        let logger = self.0.open(store)?;
+        let run = self.start.open(store, &self.request)?;
         Ok(OpenedRun {
-            logger,
+            run,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
@@ -255,7 +271,10 @@ impl DeferredStart {
 pub fn start_deferred(request: &RunRequest, prepared: &PreparedDataset) -> Result<DeferredStart> {
     checked_splits(request, prepared)?;
     prepare_out_dir(&request.out_dir)?;
-    Ok(DeferredStart(RunStart::new(request, prepared)?))
+    Ok(DeferredStart {
+        start: RunStart::new(request, prepared)?,
+        request: request.clone(),
+    })
 }
 
 /// Trains and writes a run like [`train_prepared`], without touching the tracking store; see
@@ -308,7 +327,7 @@ impl PendingRun {
         progress: &mut dyn TrainObserver,
     ) -> Result<RunOutcome> {
         let OpenedRun {
-            mut logger,
+            run: OpenRun { mut logger, model },
             seconds: open_seconds,
         } = opened?;
         let started = Instant::now();
@@ -324,7 +343,7 @@ impl PendingRun {
             &self.request,
             self.trained,
             logged,
-            logger,
+            OpenRun { logger, model },
             progress,
             open_seconds + logging_seconds,
         )
@@ -375,15 +394,23 @@ fn finish_run(
     request: &RunRequest,
     trained: Result<Trained>,
     logged: std::result::Result<(), vigie_mlflow::MlflowError>,
-    mut logger: RunLogger<DefaultStore>,
+    run: OpenRun,
     progress: &mut dyn TrainObserver,
     tracking_seconds: f64,
 ) -> Result<RunOutcome> {
+    let OpenRun { mut logger, model } = run;
+    let failed_model = model.as_ref().map(|m| m.model_id.clone());
     let result = match (trained, logged) {
-        (Ok(trained), Ok(())) => log_results(request, trained, &mut logger, progress),
+        (Ok(trained), Ok(())) => log_results(request, trained, &mut logger, model, progress),
         (Ok(_), Err(error)) => Err(error.into()),
         (Err(error), _) => Err(error),
     };
+    // A failed run's logged model (created when it started) is marked failed, not left PENDING.
+    if let (Err(_), Some(model_id), DefaultStore::Server(client)) =
+        (&result, failed_model, logger.store())
+    {
+        let _ = client.finalize_logged_model(&model_id, LoggedModelStatus::UploadFailed);
+    }
     close_run(logger, result, tracking_seconds)
 }
 
@@ -451,6 +478,8 @@ struct RunStart {
     options: RunOptions,
     params: Vec<Param>,
     inputs: Vec<DatasetInput>,
+    /// The training data's digest (a tag of the logged model).
+    digest: String,
 }
 
 impl RunStart {
@@ -508,17 +537,46 @@ impl RunStart {
             options,
             params,
             inputs: vec![dataset_input(config, prepared)],
+            digest: prepared.digest.clone(),
         })
     }
 
-    /// Starts the run in `store` with its params and inputs.
-    fn open(&self, store: DefaultStore) -> Result<RunLogger<DefaultStore>> {
+    /// Starts the run in `store` with its params and inputs and, on a server, its MLflow 3
+    /// logged model (PENDING until its files go up): that is done while the model trains
+    /// rather than after.
+    fn open(&self, store: DefaultStore, request: &RunRequest) -> Result<OpenRun> {
         let mut logger = RunLogger::start(store, self.options.clone())?;
         logger.log_params(&self.params)?;
         logger.log_inputs(&self.inputs)?;
         logger.flush()?;
-        Ok(logger)
+        let model = match (logger.run_id(), logger.store()) {
+            (Some(run_id), DefaultStore::Server(client)) => {
+                match create_logged_model(client, request, &self.digest, run_id) {
+                    Ok(model) => Some(model),
+                    Err(error) => {
+                        // Tried again once the model is trained.
+                        tracing::warn!(%error, "could not create the MLflow 3 logged model");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        Ok(OpenRun { logger, model })
     }
+}
+
+/// A run started in the store, with its logged model when one was created.
+struct OpenRun {
+    logger: RunLogger<DefaultStore>,
+    model: Option<PendingModel>,
+}
+
+/// An MLflow 3 logged model created (PENDING) for a run, waiting for its files.
+#[derive(Debug, Clone)]
+struct PendingModel {
+    model_id: String,
+    artifact_uri: String,
 }
 
 fn dataset_input(config: &RunConfig, prepared: &PreparedDataset) -> DatasetInput {
@@ -764,6 +822,7 @@ fn train_and_write(
         scoring,
         peak_rss_bytes,
         tracking_seconds: 0.0,
+        final_metrics: Vec::new(),
     };
     let metrics_json = serde_json::to_vec_pretty(&outcome).map_err(|e| RunError::Invalid {
         message: format!("cannot serialise the metrics: {e}"),
@@ -783,6 +842,7 @@ fn log_results(
     request: &RunRequest,
     trained: Trained,
     logger: &mut RunLogger<DefaultStore>,
+    model: Option<PendingModel>,
     progress: &mut dyn TrainObserver,
 ) -> Result<RunOutcome> {
     let logging = Instant::now();
@@ -793,11 +853,12 @@ fn log_results(
         last_step,
     } = trained;
     let step = i64::try_from(last_step).unwrap_or(i64::MAX);
-    let final_metrics: Vec<Metric> = final_metrics
-        .into_iter()
-        .map(|(key, value)| Metric::new(key, value, step))
+    let logged: Vec<Metric> = final_metrics
+        .iter()
+        .map(|(key, value)| Metric::new(key.clone(), *value, step))
         .collect();
-    logger.log_metrics(&final_metrics)?;
+    logger.log_metrics(&logged)?;
+    outcome.final_metrics = final_metrics;
 
     // MLmodel sits beside the manifest (not covered by its checksums): the run id is known only
     // once the run reached the store.
@@ -805,38 +866,53 @@ fn log_results(
     let model_dir = &outcome.model_dir;
     let run_id = logger.run_id().map(str::to_owned);
     write_mlmodel(model_dir, &manifest, run_id.as_deref(), None, "model")?;
-    // A folder's files are logged under its own name (`model/…`, `plots/…`).
-    for (entry, artifact_dir) in [
-        ("model", Some("model")),
-        ("plots", Some("plots")),
-        ("config.toml", None),
-        ("metrics.json", None),
-        ("Cargo.lock", None),
-        ("clusters.json", None),
-        ("clusters.md", None),
-    ] {
-        let path = out.join(entry);
-        if path.exists() {
-            logger.log_artifact(&path, artifact_dir)?;
-        }
-    }
-    logger.flush()?;
-
-    if let (Some(run_id), DefaultStore::Server(client)) = (run_id, logger.store()) {
-        match log_model_to_server(client, request, &manifest, model_dir, &run_id) {
-            Ok((model_id, version)) => {
-                outcome.logged_model_id = Some(model_id);
-                outcome.registered_version = version;
-            }
-            Err(error) => {
-                // The model is in the run's artifacts and on disk: log the failure, do not fail
-                // a run whose training and metrics are safe.
-                tracing::warn!(%error, "could not log the MLflow 3 logged model");
-                progress.note(&format!(
-                    "warning: the logged model could not be created: {error}"
-                ));
+    // On a server, the MLflow 3 logged model (its own copy of the model's files) goes up
+    // beside the run's artifacts.
+    let server = match (&run_id, logger.store()) {
+        (Some(run_id), DefaultStore::Server(client)) => Some((run_id.clone(), client.clone())),
+        _ => None,
+    };
+    let logged_model = std::thread::scope(|scope| -> Result<_> {
+        let logging_model = server.as_ref().map(|(run_id, client)| {
+            scope
+                .spawn(|| log_model_to_server(client, request, &manifest, model_dir, run_id, model))
+        });
+        // A folder's files are logged under its own name (`model/…`, `plots/…`).
+        for (entry, artifact_dir) in [
+            ("model", Some("model")),
+            ("plots", Some("plots")),
+            ("config.toml", None),
+            ("metrics.json", None),
+            ("Cargo.lock", None),
+            ("clusters.json", None),
+            ("clusters.md", None),
+        ] {
+            let path = out.join(entry);
+            if path.exists() {
+                logger.log_artifact(&path, artifact_dir)?;
             }
         }
+        logger.flush()?;
+        Ok(logging_model.map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }))
+    })?;
+    match logged_model {
+        Some(Ok((model_id, version))) => {
+            outcome.logged_model_id = Some(model_id);
+            outcome.registered_version = version;
+        }
+        Some(Err(error)) => {
+            // The model is in the run's artifacts and on disk: log the failure, do not fail
+            // a run whose training and metrics are safe.
+            tracing::warn!(%error, "could not log the MLflow 3 logged model");
+            progress.note(&format!(
+                "warning: the logged model could not be created: {error}"
+            ));
+        }
+        None => {}
     }
     outcome.tracking_seconds = logging.elapsed().as_secs_f64();
     Ok(outcome)
@@ -944,13 +1020,13 @@ pub fn write_mlmodel(
 
 /// The MLflow 3 logged model: created, linked to the run, uploaded, marked ready; then
 /// registered when the config names a registered model.
-fn log_model_to_server(
+/// Creates a run's MLflow 3 logged model (PENDING) and names it as the run's output.
+fn create_logged_model(
     client: &vigie_mlflow::MlflowClient,
     request: &RunRequest,
-    manifest: &Manifest,
-    model_dir: &Path,
+    digest: &str,
     run_id: &str,
-) -> Result<(String, Option<String>)> {
+) -> Result<PendingModel> {
     let config = &request.config;
     let run = client.get_run(run_id)?;
     let params: Vec<Param> = config
@@ -967,17 +1043,36 @@ fn log_model_to_server(
         params,
         tags: vec![
             Tag::new(tags::DATASET, &config.data.dataset),
-            Tag::new(tags::DATASET_DIGEST, &manifest.training_data.digest),
+            Tag::new(tags::DATASET_DIGEST, digest),
         ],
     })?;
-    let model_id = model.info.model_id.clone();
     client.log_outputs(
         run_id,
         &[ModelOutput {
-            model_id: model_id.clone(),
+            model_id: model.info.model_id.clone(),
             step: 0,
         }],
     )?;
+    Ok(PendingModel {
+        model_id: model.info.model_id,
+        artifact_uri: model.info.artifact_uri,
+    })
+}
+
+fn log_model_to_server(
+    client: &vigie_mlflow::MlflowClient,
+    request: &RunRequest,
+    manifest: &Manifest,
+    model_dir: &Path,
+    run_id: &str,
+    created: Option<PendingModel>,
+) -> Result<(String, Option<String>)> {
+    let config = &request.config;
+    let model = match created {
+        Some(model) => model,
+        None => create_logged_model(client, request, &manifest.training_data.digest, run_id)?,
+    };
+    let model_id = model.model_id.clone();
     // The logged model's own MLmodel names it; the copy in the run artifacts keeps `model`.
     let staging = model_dir.with_file_name("logged-model-staging");
     let upload = (|| -> Result<()> {
@@ -987,9 +1082,9 @@ fn log_model_to_server(
             manifest,
             Some(run_id),
             Some(&model_id),
-            &model.info.artifact_uri,
+            &model.artifact_uri,
         )?;
-        client.upload_dir(&model.info.artifact_uri, &staging, None)?;
+        client.upload_dir(&model.artifact_uri, &staging, None)?;
         Ok(())
     })();
     let _ = fs::remove_dir_all(&staging);
