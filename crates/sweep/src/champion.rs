@@ -43,62 +43,66 @@ impl ChampionDecision {
 
 /// Registers `best`'s logged model under `name` (once: a version already registered for that
 /// run is reused) and moves the `champion` alias to it when it beats the current champion.
+///
+/// `fresh_model_id` is the logged model of a run this process has just published (so nothing
+/// of it is registered yet): the run is then not read back. The decision is made before the
+/// version is created, so that its tags go with the creation: five calls for a first crown.
 pub fn crown(
     client: &MlflowClient,
     name: &str,
     best: &LeaderboardRow,
+    fresh_model_id: Option<&str>,
     objective: &Objective,
 ) -> Result<ChampionDecision> {
-    let run = client.get_run(&best.run_id)?;
-    let version = match run
-        .data
-        .tag(tags::REGISTERED_VERSION)
-        .and_then(|v| v.strip_prefix(&format!("{name}/")))
-    {
-        Some(version) => version.to_owned(),
+    let (model_id, registered) = match fresh_model_id {
+        Some(model_id) => (Some(model_id.to_owned()), None),
         None => {
+            let run = client.get_run(&best.run_id)?;
+            let registered = run
+                .data
+                .tag(tags::REGISTERED_VERSION)
+                .and_then(|v| v.strip_prefix(&format!("{name}/")))
+                .map(str::to_owned);
             let model_id = run
                 .outputs
                 .model_outputs
                 .first()
-                .map(|m| m.model_id.clone())
-                .ok_or_else(|| {
-                    SweepError::Invalid(format!(
-                        "the best trial {} (run {}) has no logged model to register",
-                        best.run_name, best.run_id
-                    ))
-                })?;
-            if let Err(error) = client.create_registered_model(name, None, &[])
-                && !error.is_already_exists()
-            {
-                return Err(error.into());
-            }
-            let created = client.create_model_version(&CreateModelVersion {
-                name: name.to_owned(),
-                source: format!("models:/{model_id}"),
-                run_id: Some(best.run_id.clone()),
-                model_id: Some(model_id),
-                ..CreateModelVersion::default()
-            })?;
-            client.set_tag(
-                &best.run_id,
-                tags::REGISTERED_VERSION,
-                &format!("{name}/{}", created.version),
-            )?;
-            created.version
+                .map(|m| m.model_id.clone());
+            (model_id, registered)
         }
     };
+    let source = match (registered, model_id) {
+        (Some(version), _) => Source::Registered(version),
+        (None, Some(model_id)) => Source::Unregistered(model_id),
+        (None, None) => {
+            return Err(SweepError::Invalid(format!(
+                "the best trial {} (run {}) has no logged model to register",
+                best.run_name, best.run_id
+            )));
+        }
+    };
+    let registered = match &source {
+        Source::Registered(version) => Some(version.clone()),
+        Source::Unregistered(_) => None,
+    };
 
-    let registered = client.get_registered_model(name)?;
-    let current = registered
-        .aliases
-        .iter()
-        .find(|a| a.alias == CHAMPION_ALIAS)
-        .map(|a| a.version.clone());
+    let registered_model = match client.get_registered_model(name) {
+        Ok(model) => Some(model),
+        Err(error) if error.is_not_found() => None,
+        Err(error) => return Err(error.into()),
+    };
+    let current = registered_model.as_ref().and_then(|model| {
+        model
+            .aliases
+            .iter()
+            .find(|a| a.alias == CHAMPION_ALIAS)
+            .map(|a| a.version.clone())
+    });
+    let current_holds_it = current.is_some() && current == registered;
     let metric = objective.metric.clone();
     let mut decision = ChampionDecision {
         registered_model: name.to_owned(),
-        version: version.clone(),
+        version: registered.clone().unwrap_or_default(),
         run_id: best.run_id.clone(),
         metric: metric.clone(),
         value: best.value,
@@ -111,16 +115,12 @@ pub fn crown(
             decision.champion = true;
             decision.reason = "first champion".to_owned();
         }
-        Some(current) if current == version => {
+        Some(_) if current_holds_it => {
             decision.champion = true;
             decision.reason = "already the champion".to_owned();
         }
         Some(current) => {
-            let holder = client.get_model_version(name, &current)?;
-            let current_value = match &holder.run_id {
-                Some(run_id) => latest_metric(&client.get_run(run_id)?, &metric),
-                None => None,
-            };
+            let current_value = champion_value(client, name, &current, &metric)?;
             match current_value {
                 Some(value) if !objective.direction.better(best.value, value) => {
                     decision.reason = format!(
@@ -142,9 +142,7 @@ pub fn crown(
             decision.previous = current_value.map(|value| (current, value));
         }
     }
-    if decision.champion {
-        client.set_registered_model_alias(name, CHAMPION_ALIAS, &version)?;
-    }
+
     let mut version_tags = vec![
         Tag::new(tags::CHAMPION_DECISION, &decision.reason),
         Tag::new(tags::CHAMPION_METRIC, &metric),
@@ -156,8 +154,83 @@ pub fn crown(
             format!("{name}/{previous} {metric}={value}"),
         ));
     }
-    for tag in version_tags {
-        client.set_model_version_tag(name, &version, &tag.key, &tag.value)?;
+    match source {
+        // Already the champion: its tags say why it became one; nothing changed since.
+        Source::Registered(_) if current_holds_it => {}
+        Source::Registered(version) => {
+            for tag in &version_tags {
+                client.set_model_version_tag(name, &version, &tag.key, &tag.value)?;
+            }
+        }
+        Source::Unregistered(model_id) => {
+            if registered_model.is_none()
+                && let Err(error) = client.create_registered_model(name, None, &[])
+                && !error.is_already_exists()
+            {
+                return Err(error.into());
+            }
+            let created = client.create_model_version(&CreateModelVersion {
+                name: name.to_owned(),
+                source: format!("models:/{model_id}"),
+                run_id: Some(best.run_id.clone()),
+                model_id: Some(model_id),
+                tags: version_tags,
+                ..CreateModelVersion::default()
+            })?;
+            decision.version = created.version;
+            // The run learns its version (so a later crown reuses it) while the alias moves.
+            let version_tag = format!("{name}/{}", decision.version);
+            std::thread::scope(|scope| -> Result<()> {
+                let tagging = scope
+                    .spawn(|| client.set_tag(&best.run_id, tags::REGISTERED_VERSION, &version_tag));
+                if decision.champion {
+                    client.set_registered_model_alias(name, CHAMPION_ALIAS, &decision.version)?;
+                }
+                tagging
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                Ok(())
+            })?;
+            return Ok(decision);
+        }
+    }
+    if decision.champion && !current_holds_it {
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, &decision.version)?;
     }
     Ok(decision)
+}
+
+/// Where the best trial's model version comes from.
+enum Source {
+    /// Already registered under the name (an earlier crown): this version.
+    Registered(String),
+    /// Not registered yet: this logged model.
+    Unregistered(String),
+}
+
+/// The champion version's value of `metric`: from the tags this module wrote when it crowned
+/// it, else from its run.
+fn champion_value(
+    client: &MlflowClient,
+    name: &str,
+    version: &str,
+    metric: &str,
+) -> Result<Option<f64>> {
+    let holder = client.get_model_version(name, version)?;
+    let tag = |key: &str| {
+        holder
+            .tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.as_str())
+    };
+    if tag(tags::CHAMPION_METRIC) == Some(metric)
+        && let Some(value) = tag(tags::CHAMPION_VALUE).and_then(|v| v.parse::<f64>().ok())
+    {
+        return Ok(Some(value));
+    }
+    Ok(match &holder.run_id {
+        Some(run_id) => latest_metric(&client.get_run(run_id)?, metric),
+        None => None,
+    })
 }

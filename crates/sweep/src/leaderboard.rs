@@ -50,6 +50,69 @@ pub struct Leaderboard {
     pub rows: Vec<LeaderboardRow>,
 }
 
+impl LeaderboardRow {
+    /// A run's row, unranked, read from what the store returned.
+    pub fn of_run(run: &Run, metric: &str) -> LeaderboardRow {
+        let metrics = SHOWN_METRICS
+            .iter()
+            .filter_map(|key| latest_metric(run, key).map(|v| ((*key).to_owned(), v)))
+            .collect();
+        LeaderboardRow {
+            rank: 0,
+            run_id: run.info.run_id.clone(),
+            run_name: run
+                .data
+                .tag(mlflow_tags::RUN_NAME)
+                .map(str::to_owned)
+                .unwrap_or_else(|| run.info.run_name.clone()),
+            status: status_name(run.info.status).to_owned(),
+            model_kind: run
+                .data
+                .tag(run_tags::MODEL_KIND)
+                .unwrap_or_default()
+                .to_owned(),
+            trial_id: run.data.tag(tags::TRIAL_ID).map(str::to_owned),
+            value: latest_metric(run, metric).unwrap_or(f64::NAN),
+            metrics,
+            overrides: run.data.tag(tags::OVERRIDES).unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// A FINISHED run's row, unranked, from the final metrics its process logged (the same
+    /// values the store would return).
+    pub fn of_finished(
+        run_id: &str,
+        run_name: &str,
+        model_kind: &str,
+        trial_id: Option<&str>,
+        overrides: &str,
+        final_metrics: &[(String, f64)],
+        metric: &str,
+    ) -> LeaderboardRow {
+        let value_of = |key: &str| {
+            final_metrics
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| *v)
+        };
+        LeaderboardRow {
+            rank: 0,
+            run_id: run_id.to_owned(),
+            run_name: run_name.to_owned(),
+            status: status_name(RunStatus::Finished).to_owned(),
+            model_kind: model_kind.to_owned(),
+            trial_id: trial_id.map(str::to_owned),
+            value: value_of(metric).unwrap_or(f64::NAN),
+            metrics: SHOWN_METRICS
+                .iter()
+                .filter_map(|key| value_of(key).map(|v| ((*key).to_owned(), v)))
+                .collect(),
+            overrides: overrides.to_owned(),
+        }
+    }
+}
+
 /// What to keep when ranking an experiment's runs.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -95,36 +158,25 @@ impl Leaderboard {
     /// Ranks `runs` by `metric`. Ties keep the runs' start order, so the ranking is
     /// deterministic.
     pub fn rank(title: &str, runs: &[&Run], metric: &str, direction: Direction) -> Leaderboard {
-        let mut rows: Vec<(i64, LeaderboardRow)> = runs
+        let rows = runs
             .iter()
             .map(|run| {
-                let value = latest_metric(run, metric).unwrap_or(f64::NAN);
-                let metrics = SHOWN_METRICS
-                    .iter()
-                    .filter_map(|key| latest_metric(run, key).map(|v| ((*key).to_owned(), v)))
-                    .collect();
-                let row = LeaderboardRow {
-                    rank: 0,
-                    run_id: run.info.run_id.clone(),
-                    run_name: run
-                        .data
-                        .tag(mlflow_tags::RUN_NAME)
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| run.info.run_name.clone()),
-                    status: status_name(run.info.status).to_owned(),
-                    model_kind: run
-                        .data
-                        .tag(run_tags::MODEL_KIND)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    trial_id: run.data.tag(tags::TRIAL_ID).map(str::to_owned),
-                    value,
-                    metrics,
-                    overrides: run.data.tag(tags::OVERRIDES).unwrap_or_default().to_owned(),
-                };
-                (run.info.start_time.unwrap_or(0), row)
+                (
+                    run.info.start_time.unwrap_or(0),
+                    LeaderboardRow::of_run(run, metric),
+                )
             })
             .collect();
+        Leaderboard::rank_rows(title, rows, metric, direction)
+    }
+
+    /// Ranks rows (each with its run's start time, which breaks ties after the run name).
+    pub fn rank_rows(
+        title: &str,
+        mut rows: Vec<(i64, LeaderboardRow)>,
+        metric: &str,
+        direction: Direction,
+    ) -> Leaderboard {
         rows.sort_by(|(start_a, a), (start_b, b)| {
             let order = match (a.value.is_nan(), b.value.is_nan()) {
                 (true, true) => std::cmp::Ordering::Equal,

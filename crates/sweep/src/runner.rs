@@ -32,12 +32,12 @@ use vigie_mlflow::{
 };
 use vigie_models::spec::Family;
 use vigie_models::{ModelError, TrainObserver};
-use vigie_runner::config::DataSource;
+use vigie_runner::config::{DataConfig, DataSource};
 use vigie_runner::{RunError, RunRequest};
 
 use crate::champion::{self, ChampionDecision};
 use crate::error::{Result, SweepError};
-use crate::leaderboard::Leaderboard;
+use crate::leaderboard::{Leaderboard, LeaderboardRow};
 use crate::owner;
 use crate::spec::{Direction, Pruning, Shard, SweepPlan, SweepSpec, Trial};
 use crate::tags;
@@ -107,6 +107,10 @@ pub enum TrialResult {
     Finished {
         run_id: Option<String>,
         tracking_seconds: f64,
+        /// Its leaderboard row and logged model, when everything reached the store: the
+        /// sweep's end ranks and crowns from these instead of reading the runs back.
+        #[serde(skip)]
+        stored: Option<Box<StoredTrial>>,
     },
     /// Stopped by the pruning rule (its run ends KILLED with a `vigie.pruned` tag).
     Pruned {
@@ -117,6 +121,13 @@ pub enum TrialResult {
     Failed {
         message: String,
     },
+}
+
+/// A finished trial as the store has it, known without reading it back.
+#[derive(Debug, Clone)]
+pub struct StoredTrial {
+    pub row: LeaderboardRow,
+    pub logged_model_id: Option<String>,
 }
 
 /// What a sweep invocation did.
@@ -202,6 +213,13 @@ pub fn run_sweep(
         .as_ref()
         .map_or_else(|| "all".to_owned(), ToString::to_string);
 
+    let selected: Vec<&Trial> = match &options.shard {
+        Some(shard) => shard.select(&plan.trials),
+        None => plan.trials.iter().collect(),
+    };
+    // The data loads while the store is read and the parent opened.
+    let loader = DataLoader::spawn(&selected, source);
+
     let t = Instant::now();
     let experiment_id = store.experiment_id(&spec.experiment)?;
     let existing = store.find_runs_by_tag(&experiment_id, tags::SWEEP, &spec.name)?;
@@ -214,10 +232,6 @@ pub fn run_sweep(
     let now = now_millis();
     let is_stale = |run: &Run| stale(run, &by_id, &host, stale_after, now);
 
-    let selected: Vec<&Trial> = match &options.shard {
-        Some(shard) => shard.select(&plan.trials),
-        None => plan.trials.iter().collect(),
-    };
     let mut priors: Vec<(&Trial, Prior)> = Vec::new();
     for trial in &selected {
         let runs: Vec<&Run> = existing
@@ -341,24 +355,42 @@ pub fn run_sweep(
         }
         started.elapsed().as_secs_f64()
     };
-    let result = run_trials(
-        &TrialContext {
-            spec,
-            options,
-            source,
-            stop,
-            progress,
-            pruner: pruner.as_ref(),
-            parent_run_id: &parent_run_id,
-            experiment_id: &experiment_id,
-            shard_label: &shard_label,
-            host: &host,
-            threads_per_trial: summary.threads_per_trial,
-        },
-        &to_run,
-        parallel,
-        &plan_logger,
-    );
+    // Trials start once the data is ready: the store's calls so far were waited on only for
+    // as long as they outlasted the loading. A resume with nothing to run does not wait for
+    // the data at all (the loader is left to finish in the background).
+    let main_ready = Instant::now();
+    let loaded = if to_run.is_empty() {
+        Ok((HashMap::new(), started))
+    } else {
+        loader.wait(progress)
+    };
+    let result = loaded.and_then(|(datasets, data_ready)| {
+        let calls = tracking;
+        tracking = waited_before_trials(main_ready, data_ready, calls);
+        tracing::debug!(
+            calls = calls.as_secs_f64(),
+            waited = tracking.as_secs_f64(),
+            "tracking before the trials (the data loaded meanwhile)"
+        );
+        run_trials(
+            &TrialContext {
+                spec,
+                options,
+                stop,
+                progress,
+                pruner: pruner.as_ref(),
+                parent_run_id: &parent_run_id,
+                experiment_id: &experiment_id,
+                shard_label: &shard_label,
+                host: &host,
+                threads_per_trial: summary.threads_per_trial,
+            },
+            &to_run,
+            &datasets,
+            parallel,
+            &plan_logger,
+        )
+    });
     let (results, trial_tracking) = match result {
         Ok(done) => done,
         Err(error) => {
@@ -384,11 +416,33 @@ pub fn run_sweep(
         "tracking time"
     );
 
-    // The leaderboard covers the whole sweep, whoever ran each trial.
-    let t = Instant::now();
-    let leaderboard = sweep_leaderboard(&store, spec, plan, &experiment_id)?;
-    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "leaderboard read");
-    timed(&mut tracking, t);
+    // The leaderboard covers the whole sweep, whoever ran each trial. When this invocation
+    // ran every unfinished trial itself and each reached the store, the runs read at the
+    // start and the trials it published are the whole sweep: no need to read it all back.
+    let published: BTreeMap<usize, &StoredTrial> = results
+        .iter()
+        .filter_map(|(index, result)| match result {
+            TrialResult::Finished {
+                stored: Some(stored),
+                ..
+            } => Some((*index, stored.as_ref())),
+            _ => None,
+        })
+        .collect();
+    let seen_whole_sweep = options.shard.is_none()
+        && summary.running_elsewhere == 0
+        && results
+            .values()
+            .all(|r| !matches!(r, TrialResult::Finished { stored: None, .. }));
+    let leaderboard = if seen_whole_sweep {
+        rank_trials(spec, plan, &existing, &published)
+    } else {
+        let t = Instant::now();
+        let leaderboard = sweep_leaderboard(&store, spec, plan, &experiment_id)?;
+        tracing::debug!(seconds = t.elapsed().as_secs_f64(), "leaderboard read");
+        timed(&mut tracking, t);
+        leaderboard
+    };
     std::fs::create_dir_all(&options.out_dir)
         .map_err(|e| SweepError::io(&options.out_dir, "cannot create", e))?;
     let markdown_path = options.out_dir.join("leaderboard.md");
@@ -398,25 +452,48 @@ pub fn run_sweep(
         .map_err(|e| SweepError::Invalid(format!("cannot serialise the leaderboard: {e}")))?;
     write(&json_path, &json)?;
 
-    let mut champion_decision = None;
-    if let (Some(name), Some(best), false) =
-        (&spec.registered_model, leaderboard.best(), interrupted)
-    {
-        match &store {
-            DefaultStore::Server(client) => {
-                let t = Instant::now();
-                let decision = champion::crown(client, name, best, &spec.objective)?;
-                tracing::debug!(seconds = t.elapsed().as_secs_f64(), "champion crowned");
-                timed(&mut tracking, t);
-                progress.note(&decision.summary());
-                champion_decision = Some(decision);
-            }
-            DefaultStore::Local(_) => progress.note(&format!(
-                "champion: the local store has no model registry; the best trial is {} (run {}); \
-                 sweep against an MLflow server to register it as {name}",
-                best.run_name, best.run_id
-            )),
-        }
+    // The leaderboard's files go up while the champion is crowned.
+    let t = Instant::now();
+    let (uploaded, crowned) = std::thread::scope(|scope| {
+        let upload = scope.spawn(|| {
+            store
+                .log_artifacts(&parent_run_id, &markdown_path, None)
+                .and_then(|_| store.log_artifacts(&parent_run_id, &json_path, None))
+        });
+        let crowned = match (&spec.registered_model, leaderboard.best(), interrupted) {
+            (Some(name), Some(best), false) => match &store {
+                DefaultStore::Server(client) => {
+                    let fresh_model_id = published
+                        .values()
+                        .find(|p| p.row.run_id == best.run_id)
+                        .and_then(|p| p.logged_model_id.as_deref());
+                    let t = Instant::now();
+                    let decision =
+                        champion::crown(client, name, best, fresh_model_id, &spec.objective);
+                    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "champion crowned");
+                    decision.map(Some)
+                }
+                DefaultStore::Local(_) => {
+                    progress.note(&format!(
+                        "champion: the local store has no model registry; the best trial is {} \
+                         (run {}); sweep against an MLflow server to register it as {name}",
+                        best.run_name, best.run_id
+                    ));
+                    Ok(None)
+                }
+            },
+            _ => Ok(None),
+        };
+        let uploaded = upload
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (uploaded, crowned)
+    });
+    timed(&mut tracking, t);
+    uploaded?;
+    let champion_decision = crowned?;
+    if let Some(decision) = &champion_decision {
+        progress.note(&decision.summary());
     }
 
     let finished_trials = leaderboard.rows.len();
@@ -424,6 +501,10 @@ pub fn run_sweep(
         .values()
         .filter(|r| matches!(r, TrialResult::Failed { .. }))
         .count();
+    let waited = |tracking: Duration| {
+        tracking.as_secs_f64() + trial_tracking.drain + trial_tracking.on_workers / parallel as f64
+    };
+    let tracking_seconds = waited(tracking);
     let wall_seconds = started.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut metrics = vec![
@@ -431,6 +512,14 @@ pub fn run_sweep(
         Metric::new("trials_finished", finished_trials as f64, 0),
         Metric::new("trials_failed_now", failed as f64, 0),
         Metric::new("sweep_wall_seconds", wall_seconds, 0),
+        Metric::new("tracking_seconds", tracking_seconds, 0),
+        // Against the wall time so far: it includes every call counted.
+        Metric::new(
+            "tracking_overhead_pct",
+            overhead_pct(tracking_seconds, wall_seconds),
+            0,
+        ),
+        Metric::new("tracking_background_seconds", trial_tracking.background, 0),
     ];
     let mut parent_tags = Vec::new();
     if let Some(best) = leaderboard.best() {
@@ -442,29 +531,6 @@ pub fn run_sweep(
         parent_tags.push(Tag::new(tags::BEST_RUN, &best.run_id));
     }
     store.log_batch(&parent_run_id, &metrics, &[], &parent_tags)?;
-    store.log_artifacts(&parent_run_id, &markdown_path, None)?;
-    store.log_artifacts(&parent_run_id, &json_path, None)?;
-    timed(&mut tracking, t);
-    let waited = |tracking: Duration| {
-        tracking.as_secs_f64() + trial_tracking.drain + trial_tracking.on_workers / parallel as f64
-    };
-    let tracking_seconds = waited(tracking);
-    let t = Instant::now();
-    store.log_batch(
-        &parent_run_id,
-        &[
-            Metric::new("tracking_seconds", tracking_seconds, 0),
-            // Against the wall time so far: it includes every call counted.
-            Metric::new(
-                "tracking_overhead_pct",
-                overhead_pct(tracking_seconds, started.elapsed().as_secs_f64()),
-                0,
-            ),
-            Metric::new("tracking_background_seconds", trial_tracking.background, 0),
-        ],
-        &[],
-        &[],
-    )?;
     let status = if interrupted {
         RunStatus::Killed
     } else if failed > 0 {
@@ -664,13 +730,25 @@ pub fn sweep_leaderboard(
     experiment_id: &str,
 ) -> Result<Leaderboard> {
     let runs = store.find_runs_by_tag(experiment_id, tags::SWEEP, &spec.name)?;
+    Ok(rank_trials(spec, plan, &runs, &BTreeMap::new()))
+}
+
+/// Ranks every trial of the plan that finished: by the row this invocation kept when it
+/// published the trial (`published`, by plan index), else by its latest FINISHED run among
+/// `runs`.
+fn rank_trials(
+    spec: &SweepSpec,
+    plan: &SweepPlan,
+    runs: &[Run],
+    published: &BTreeMap<usize, &StoredTrial>,
+) -> Leaderboard {
     let planned: HashMap<&str, usize> = plan
         .trials
         .iter()
         .map(|t| (t.id.as_str(), t.index))
         .collect();
     let mut latest: BTreeMap<usize, &Run> = BTreeMap::new();
-    for run in &runs {
+    for run in runs {
         if run.info.status != RunStatus::Finished
             || run.data.tag(tags::ROLE) != Some(tags::ROLE_TRIAL)
         {
@@ -686,26 +764,36 @@ pub fn sweep_leaderboard(
             latest.insert(*index, run);
         }
     }
-    let ranked: Vec<&Run> = latest.into_values().collect();
-    Ok(Leaderboard::rank(
+    let metric = &spec.objective.metric;
+    let mut rows: BTreeMap<usize, (i64, LeaderboardRow)> = latest
+        .into_iter()
+        .map(|(index, run)| {
+            let start = run.info.start_time.unwrap_or(0);
+            (index, (start, LeaderboardRow::of_run(run, metric)))
+        })
+        .collect();
+    for (index, trial) in published {
+        // Published by this invocation: started after every run read before it.
+        rows.insert(*index, (i64::MAX, trial.row.clone()));
+    }
+    Leaderboard::rank_rows(
         &format!(
             "Sweep {}: {} of {} trials finished, ranked by {}",
             spec.name,
-            ranked.len(),
+            rows.len(),
             plan.trials.len(),
-            spec.objective.metric
+            metric
         ),
-        &ranked,
-        &spec.objective.metric,
+        rows.into_values().collect(),
+        metric,
         spec.objective.direction,
-    ))
+    )
 }
 
 /// What every trial of one invocation shares.
 struct TrialContext<'a> {
     spec: &'a SweepSpec,
     options: &'a SweepOptions,
-    source: &'a DataSource,
     stop: &'a AtomicBool,
     progress: &'a dyn SweepProgress,
     pruner: Option<&'a Pruner>,
@@ -716,33 +804,20 @@ struct TrialContext<'a> {
     threads_per_trial: usize,
 }
 
-/// Loads each dataset once, then runs the trials on `parallel` workers, with a publisher
+/// Runs the trials on `parallel` workers, with a publisher
 /// thread for the trials trained without the store; keeps the parent's heartbeat fresh
 /// meanwhile.
 fn run_trials(
     ctx: &TrialContext<'_>,
     trials: &[&Trial],
+    datasets: &HashMap<String, PreparedDataset>,
     parallel: usize,
     log_plan: &(dyn Fn(&Path) -> f64 + Sync),
 ) -> Result<(BTreeMap<usize, TrialResult>, TrialTracking)> {
-    let mut datasets: HashMap<String, PreparedDataset> = HashMap::new();
-    for trial in trials {
-        if let std::collections::hash_map::Entry::Vacant(slot) = datasets.entry(data_key(trial)) {
-            ctx.progress.note(&format!(
-                "loading {} (dedup {}, split {:?})",
-                trial.config.data.dataset, trial.config.data.dedup, trial.config.data.split
-            ));
-            slot.insert(vigie_runner::run::prepare_data(
-                &trial.config.data,
-                ctx.source,
-            )?);
-        }
-    }
-
     let queue: Mutex<VecDeque<&Trial>> = Mutex::new(trials.iter().copied().collect());
     let results: Mutex<BTreeMap<usize, TrialResult>> = Mutex::new(BTreeMap::new());
     let tracking = Mutex::new(TrialTracking::default());
-    let (queue, results, tracking, datasets) = (&queue, &results, &tracking, &datasets);
+    let (queue, results, tracking) = (&queue, &results, &tracking);
     let (stop_heartbeat, heartbeat_stopped) = mpsc::channel::<()>();
     // Room for a start and an end per worker: a worker waits only when the publisher is that
     // far behind (the wait counts as tracking time).
@@ -807,7 +882,7 @@ enum ToPublish<'a> {
     /// it and a resume after a SIGKILL finds it.
     Open {
         trial: &'a Trial,
-        start: vigie_runner::DeferredStart,
+        start: Box<vigie_runner::DeferredStart>,
     },
     /// The trial trained: log everything and end its run.
     Publish {
@@ -818,8 +893,9 @@ enum ToPublish<'a> {
     },
 }
 
-/// The publisher: starts and completes the runs of the trials the workers train without the
-/// store, in the order asked, and reports each finished trial.
+/// The publisher: starts the runs of the trials the workers train without the store, in the
+/// order asked, and completes each on a thread of its own once trained (so that the last
+/// trials of a sweep are published side by side), reporting each finished trial.
 fn publish_trials(
     ctx: &TrialContext<'_>,
     inbox: mpsc::Receiver<ToPublish<'_>>,
@@ -828,36 +904,44 @@ fn publish_trials(
 ) {
     let mut opened: HashMap<usize, vigie_runner::Result<vigie_runner::OpenedRun>> = HashMap::new();
     let store = || DefaultStore::from_uri(ctx.options.tracking_uri.as_deref());
-    for job in inbox {
-        let started = Instant::now();
-        match job {
-            ToPublish::Open { trial, start } => {
-                let run = store()
-                    .map_err(RunError::from)
-                    .and_then(|store| start.open(store));
-                opened.insert(trial.index, run);
-                lock(tracking).background += started.elapsed().as_secs_f64();
-            }
-            ToPublish::Publish {
-                trial,
-                pending,
-                history,
-                pruned,
-            } => {
-                let notes = &mut SweepNotes(ctx.progress);
-                let published = match opened.remove(&trial.index) {
-                    Some(run) => pending.publish_opened(run, notes),
-                    None => store()
+    std::thread::scope(|scope| {
+        for job in inbox {
+            match job {
+                ToPublish::Open { trial, start } => {
+                    let started = Instant::now();
+                    let run = store()
                         .map_err(RunError::from)
-                        .and_then(|store| pending.publish(store, notes)),
-                };
-                let result = trial_result(ctx, published, &history, pruned, None);
-                lock(tracking).background += started.elapsed().as_secs_f64();
-                ctx.progress.trial_done(trial, &result);
-                lock(results).insert(trial.index, result);
+                        .and_then(|store| start.open(store));
+                    opened.insert(trial.index, run);
+                    lock(tracking).background += started.elapsed().as_secs_f64();
+                }
+                ToPublish::Publish {
+                    trial,
+                    pending,
+                    history,
+                    pruned,
+                } => {
+                    let run = opened.remove(&trial.index);
+                    scope.spawn(move || {
+                        let started = Instant::now();
+                        let notes = &mut SweepNotes(ctx.progress);
+                        let published = match run {
+                            Some(run) => pending.publish_opened(run, notes),
+                            None => store()
+                                .map_err(RunError::from)
+                                .and_then(|store| pending.publish(store, notes)),
+                        };
+                        let result = trial_result(ctx, trial, published, &history, pruned, None);
+                        let seconds = started.elapsed().as_secs_f64();
+                        tracing::debug!(trial = trial.index, seconds, "trial published");
+                        lock(tracking).background += seconds;
+                        ctx.progress.trial_done(trial, &result);
+                        lock(results).insert(trial.index, result);
+                    });
+                }
             }
         }
-    }
+    });
 }
 
 /// Forwards a published run's notes (warnings) to the sweep's display.
@@ -871,6 +955,78 @@ impl TrainObserver for SweepNotes<'_> {
 
 fn data_key(trial: &Trial) -> String {
     serde_json::to_string(&trial.config.data).unwrap_or_default()
+}
+
+/// The prepared datasets of a sweep's trials (each distinct data config once), loaded on a
+/// thread of their own from the start of the sweep.
+struct DataLoader {
+    /// `None` when the thread could not start: the data then loads when waited for.
+    loading: Option<std::thread::JoinHandle<Result<(PreparedByKey, Instant)>>>,
+    configs: Vec<(String, DataConfig)>,
+    source: DataSource,
+}
+
+type PreparedByKey = HashMap<String, PreparedDataset>;
+
+impl DataLoader {
+    fn spawn(trials: &[&Trial], source: &DataSource) -> DataLoader {
+        let mut configs: Vec<(String, DataConfig)> = Vec::new();
+        for trial in trials {
+            let key = data_key(trial);
+            if !configs.iter().any(|(k, _)| *k == key) {
+                configs.push((key, trial.config.data.clone()));
+            }
+        }
+        let (jobs, from) = (configs.clone(), source.clone());
+        let loading = std::thread::Builder::new()
+            .name("vigie-sweep-data".to_owned())
+            .spawn(move || Self::load(&jobs, &from))
+            .map_err(|error| tracing::warn!(%error, "cannot start the data thread"))
+            .ok();
+        DataLoader {
+            loading,
+            configs,
+            source: source.clone(),
+        }
+    }
+
+    fn load(
+        configs: &[(String, DataConfig)],
+        source: &DataSource,
+    ) -> Result<(PreparedByKey, Instant)> {
+        let mut prepared = HashMap::new();
+        for (key, data) in configs {
+            prepared.insert(key.clone(), vigie_runner::run::prepare_data(data, source)?);
+        }
+        Ok((prepared, Instant::now()))
+    }
+
+    /// The datasets, and when they were ready.
+    fn wait(self, progress: &dyn SweepProgress) -> Result<(PreparedByKey, Instant)> {
+        for (_, data) in &self.configs {
+            progress.note(&format!(
+                "loading {} (dedup {}, split {:?})",
+                data.dataset, data.dedup, data.split
+            ));
+        }
+        match self.loading {
+            Some(loading) => loading
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => Self::load(&self.configs, &self.source),
+        }
+    }
+}
+
+/// How long the trials waited on the tracking calls made before them (`calls` in all, on
+/// the main thread, which was ready at `main_ready`), given that the data they also needed
+/// was ready at `data_ready`: the calls delayed the start only by what outlasted the loading.
+fn waited_before_trials(main_ready: Instant, data_ready: Instant, calls: Duration) -> Duration {
+    let start = main_ready.max(data_ready);
+    let start_without_calls = main_ready
+        .checked_sub(calls)
+        .map_or(data_ready, |ready| ready.max(data_ready));
+    start.saturating_duration_since(start_without_calls)
 }
 
 /// Refreshes the parent's heartbeat tag until `stopped` is closed. A failed refresh is only
@@ -950,7 +1106,7 @@ fn run_trial<'t>(
         let trained = vigie_runner::start_deferred(&request, prepared).and_then(|start| {
             if send(ToPublish::Open {
                 trial,
-                start: start.clone(),
+                start: Box::new(start.clone()),
             })
             .is_err()
             {
@@ -995,13 +1151,21 @@ fn run_trial<'t>(
     let TrialObserver {
         history, pruned, ..
     } = observer;
-    Some(trial_result(ctx, result, &history, pruned, Some(&attempt)))
+    Some(trial_result(
+        ctx,
+        trial,
+        result,
+        &history,
+        pruned,
+        Some(&attempt),
+    ))
 }
 
 /// How a trial's run ended, as a [`TrialResult`]; a finished trial's history feeds the pruner.
 /// A pruned live run (`attempt`) is tagged here; a published one carried its tag already.
 fn trial_result(
     ctx: &TrialContext<'_>,
+    trial: &Trial,
     result: vigie_runner::Result<vigie_runner::RunOutcome>,
     history: &[(u64, f64)],
     pruned: Option<String>,
@@ -1012,9 +1176,25 @@ fn trial_result(
             if let Some(pruner) = ctx.pruner {
                 pruner.record(history);
             }
+            let stored = match (&outcome.run_id, outcome.synced) {
+                (Some(run_id), true) => Some(Box::new(StoredTrial {
+                    row: LeaderboardRow::of_finished(
+                        run_id,
+                        &outcome.run_name,
+                        &outcome.model_kind,
+                        Some(&trial.id),
+                        &trial.describe(),
+                        &outcome.final_metrics,
+                        &ctx.spec.objective.metric,
+                    ),
+                    logged_model_id: outcome.logged_model_id.clone(),
+                })),
+                _ => None,
+            };
             TrialResult::Finished {
                 run_id: outcome.run_id,
                 tracking_seconds: outcome.tracking_seconds,
+                stored,
             }
         }
         Err(RunError::Model(ModelError::Stopped(_))) => match pruned {
@@ -1196,6 +1376,21 @@ mod tests {
             after_epochs: after,
             min_finished: min,
         }
+    }
+
+    #[test]
+    fn calls_made_while_the_data_loads_are_waited_on_only_for_what_outlasts_the_loading() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let ms = Duration::from_millis;
+        // Data ready at 500 ms, main ready at 300 ms after 200 ms of calls: nothing waited.
+        assert_eq!(waited_before_trials(at(300), at(500), ms(200)), ms(0));
+        // Main ready at 700 ms after 400 ms of calls, data at 500 ms: 200 ms waited.
+        assert_eq!(waited_before_trials(at(700), at(500), ms(400)), ms(200));
+        // Data ready first (at 100 ms): every call was waited on.
+        assert_eq!(waited_before_trials(at(700), at(100), ms(400)), ms(400));
+        // Calls longer than the time since t0 cannot make the wait exceed them.
+        assert_eq!(waited_before_trials(at(700), at(0), ms(700)), ms(700));
     }
 
     #[test]
