@@ -416,6 +416,142 @@ fn two_shards_against_the_server_run_exactly_the_trials_of_one_sweep_and_crown_a
     );
 }
 
+/// The champion step's decisions, one sweep after another against one registered model: a
+/// first champion, a later sweep's best compared with it (alias moved only when better, the
+/// comparison written on the new version), and a resumed sweep that registers nothing again.
+#[test]
+fn the_champion_moves_only_when_beaten_and_every_decision_is_written_on_its_version() {
+    let uri = crate::mlflow::server_uri();
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    fs::write(dir.path().join("base.toml"), SVM_CONFIG).expect("write base");
+    let suffix = unique_suffix();
+    let model_name = format!("vigie-test-crown-{suffix}");
+    let write = |name: &str, cs: &str| {
+        fs::write(
+            dir.path().join(format!("{name}.toml")),
+            format!(
+                "name = \"{name}\"\nbase = \"base.toml\"\nexperiment = \"vigie-test-crown-{suffix}\"\n\
+                 registered_model = \"{model_name}\"\nmax_parallel = 1\n\
+                 [objective]\nmetric = \"final_valid_f1\"\n\
+                 [[search.space]]\n[search.space.grid]\n\"model.c\" = [{cs}]\n"
+            ),
+        )
+        .expect("write sweep");
+    };
+    write("crown-a", "0.5, 1.0");
+    write("crown-b", "0.01");
+    let sweep = |name: &str| {
+        let file = format!("{name}.toml");
+        let out = format!("out/{name}");
+        let mut args = sweep_args(&uri, &out, &[]);
+        args[6] = &file;
+        json(&vigie(dir.path(), &args))
+    };
+    let client = crate::mlflow::client(&uri);
+    let tag = |version: &vigie_mlflow::ModelVersion, key: &str| {
+        version
+            .tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.clone())
+    };
+
+    let first = sweep("crown-a");
+    assert_eq!(first["champion"]["reason"], "first champion", "{first}");
+    let first_value = first["leaderboard"]["rows"][0]["value"]
+        .as_f64()
+        .expect("value");
+    let v1 = client
+        .get_model_version(&model_name, "1")
+        .expect("version 1");
+    assert_eq!(
+        v1.run_id.as_deref(),
+        first["leaderboard"]["rows"][0]["run_id"].as_str()
+    );
+    assert_eq!(
+        tag(&v1, "vigie.champion_decision").as_deref(),
+        Some("first champion")
+    );
+    assert_eq!(
+        tag(&v1, "vigie.champion_metric").as_deref(),
+        Some("final_valid_f1")
+    );
+    assert_eq!(
+        tag(&v1, "vigie.champion_value").and_then(|v| v.parse::<f64>().ok()),
+        Some(first_value)
+    );
+    let logged = client
+        .get_logged_model(
+            v1.source
+                .strip_prefix("models:/")
+                .expect("a logged model source"),
+        )
+        .expect("logged model");
+    assert_eq!(logged.info.status, vigie_mlflow::LoggedModelStatus::Ready);
+    let best_run = client
+        .get_run(v1.run_id.as_deref().expect("run"))
+        .expect("run");
+    assert_eq!(
+        best_run.data.tag("vigie.registered_version"),
+        Some(format!("{model_name}/1").as_str())
+    );
+
+    // Another sweep on the same registered model: its best is compared with version 1.
+    let second = sweep("crown-b");
+    let second_value = second["leaderboard"]["rows"][0]["value"]
+        .as_f64()
+        .expect("value");
+    let v2 = client
+        .get_model_version(&model_name, "2")
+        .expect("version 2");
+    let decision = tag(&v2, "vigie.champion_decision").expect("decision tag");
+    assert_eq!(
+        tag(&v2, "vigie.previous_champion"),
+        Some(format!("{model_name}/1 final_valid_f1={first_value}"))
+    );
+    let holder = client
+        .get_model_version_by_alias(&model_name, "champion")
+        .expect("alias");
+    if second_value > first_value {
+        assert!(decision.starts_with("beats the champion"), "{decision}");
+        assert_eq!(holder.version, "2");
+    } else {
+        assert!(
+            decision.starts_with("not better than the champion"),
+            "{decision}"
+        );
+        assert_eq!(
+            holder.version, "1",
+            "a champion is never demoted by a worse model"
+        );
+    }
+    assert_eq!(
+        second["champion"]["reason"].as_str(),
+        Some(decision.as_str())
+    );
+
+    // The first sweep again: everything is done; its best is version 1 already.
+    let again = sweep("crown-a");
+    assert_eq!(again["summary"]["to_run"], 0);
+    assert_eq!(again["champion"]["version"], "1");
+    assert!(
+        client.get_model_version(&model_name, "3").is_err(),
+        "nothing registered twice"
+    );
+    let v1_again = client
+        .get_model_version(&model_name, "1")
+        .expect("version 1");
+    if holder.version == "1" {
+        assert_eq!(again["champion"]["reason"], "already the champion");
+        assert_eq!(
+            tag(&v1_again, "vigie.champion_decision").as_deref(),
+            Some("first champion"),
+            "why it became champion is kept"
+        );
+    }
+}
+
 #[test]
 fn malformed_sweep_files_fail_before_any_trial_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
