@@ -43,6 +43,18 @@ pub(crate) struct Problem<'a> {
     pub intercept_feature: f64,
 }
 
+/// Rows are visited in random order over a matrix larger than the caches: each one's first
+/// values are read this many steps ahead, so that they are in cache when their turn comes.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Reads the first index and value of `row` (and so their cache lines).
+#[inline]
+fn touch_row(problem: &Problem<'_>, row: usize) {
+    let (indices, values) = problem.x.row(row);
+    // black_box keeps the otherwise unused loads.
+    std::hint::black_box((indices.first().copied(), values.first().copied()));
+}
+
 impl Problem<'_> {
     fn class_c(&self, i: usize) -> f64 {
         if self.y[i] > 0.0 {
@@ -198,6 +210,10 @@ pub(crate) fn solve_svm(
         let mut s = 0;
         while s < active_size {
             let i = index[s];
+            if let Some(&ahead) = index[..active_size].get(s + PREFETCH_AHEAD) {
+                touch_row(problem, ahead);
+                std::hint::black_box((alpha[ahead], q_diagonal[ahead]));
+            }
             let row = problem.x.row(i);
             let yi = problem.y[i];
             let upper = upper_bound[i];
@@ -316,7 +332,11 @@ pub(crate) fn solve_logistic(
         rng.shuffle(&mut index);
         let mut newton_steps = 0usize;
         let mut largest_gradient = 0.0f64;
-        for &i in &index {
+        for (k, &i) in index.iter().enumerate() {
+            if let Some(&ahead) = index.get(k + PREFETCH_AHEAD) {
+                touch_row(problem, ahead);
+                std::hint::black_box((squared_norms[ahead], alpha[2 * ahead]));
+            }
             let row = problem.x.row(i);
             let yi = problem.y[i];
             let c = problem.class_c(i);
