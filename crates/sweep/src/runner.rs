@@ -1480,6 +1480,83 @@ mod tests {
         assert!(stale(&orphan, &HashMap::new(), &host, minute, later));
     }
 
+    /// A plan of three linear SVM trials (C = 1, 2, 3) on fwaf.
+    fn three_trials() -> (SweepSpec, SweepPlan) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("base.toml"),
+            "name = \"base\"\n[data]\ndataset = \"fwaf\"\n[model]\nkind = \"linear_svm\"\n",
+        )
+        .expect("write base");
+        let path = dir.path().join("grid.toml");
+        std::fs::write(
+            &path,
+            "base = \"base.toml\"\n[objective]\nmetric = \"final_valid_f1\"\n\
+             [[search.space]]\n[search.space.grid]\n\"model.c\" = [1.0, 2.0, 3.0]\n",
+        )
+        .expect("write sweep");
+        let spec = SweepSpec::from_file(&path).expect("spec");
+        let catalog = vigie_data::Catalog::builtin().expect("catalog");
+        let plan = spec.plan(&catalog).expect("plan");
+        (spec, plan)
+    }
+
+    fn trial_run(trial_id: &str, status: RunStatus, value: f64, start: i64) -> Run {
+        let mut run = run_with(
+            status,
+            &[(tags::ROLE, tags::ROLE_TRIAL), (tags::TRIAL_ID, trial_id)],
+            start,
+        );
+        run.data.metrics = vec![Metric::new("final_valid_f1", value, 0)];
+        run
+    }
+
+    #[test]
+    fn a_sweep_ranks_each_trials_latest_finished_run_or_the_row_this_invocation_published() {
+        let (spec, plan) = three_trials();
+        let [first, second, third] = [0, 1, 2].map(|i| plan.trials[i].id.clone());
+        let runs = vec![
+            // The first trial finished twice: the later run counts.
+            trial_run(&first, RunStatus::Finished, 0.5, 10),
+            trial_run(&first, RunStatus::Finished, 0.7, 20),
+            // The second failed before; this invocation published it.
+            trial_run(&second, RunStatus::Failed, 0.99, 30),
+            trial_run(&third, RunStatus::Finished, 0.8, 40),
+            // Another sweep's trial, and a running one: not ranked.
+            trial_run("not-in-the-plan", RunStatus::Finished, 1.0, 50),
+            trial_run(&third, RunStatus::Running, 0.95, 60),
+        ];
+        let published = StoredTrial {
+            row: LeaderboardRow::of_finished(
+                "published-run",
+                "grid-002",
+                "linear_svm",
+                Some(&second),
+                "model.c=2.0",
+                &[("final_valid_f1".to_owned(), 0.9)],
+                "final_valid_f1",
+            ),
+            logged_model_id: Some("m-1".to_owned()),
+        };
+        let by_index = BTreeMap::from([(plan.trials[1].index, &published)]);
+        let board = rank_trials(&spec, &plan, &runs, &by_index);
+        let ranked: Vec<(&str, f64)> = board
+            .rows
+            .iter()
+            .map(|row| (row.run_id.as_str(), row.value))
+            .collect();
+        assert_eq!(ranked, [("published-run", 0.9), ("r40", 0.8), ("r20", 0.7)]);
+        assert!(
+            board.title.contains("3 of 3 trials finished"),
+            "{}",
+            board.title
+        );
+        // Read back from the store alone, the second trial has no finished run.
+        let read_back = rank_trials(&spec, &plan, &runs, &BTreeMap::new());
+        assert_eq!(read_back.rows.len(), 2);
+        assert_eq!(read_back.best().map(|row| row.run_id.as_str()), Some("r40"));
+    }
+
     #[test]
     fn finished_or_pruned_trials_are_done_and_failed_ones_run_again() {
         let never_stale = |_: &Run| false;
