@@ -196,7 +196,7 @@ pub fn train_prepared(
     prepare_out_dir(&request.out_dir)?;
     let start = RunStart::new(request, prepared)?;
     let started = Instant::now();
-    let OpenRun { mut logger, model } = start.open(store, request)?;
+    let OpenRun { mut logger, model } = start.open(store)?;
     let start_seconds = started.elapsed().as_secs_f64();
     let mut observer = RunObserver::new(progress, EpochSink::Live(&mut logger));
     let trained = train_and_write(request, prepared, &splits, &mut observer);
@@ -233,10 +233,7 @@ pub struct PendingRun {
 /// The start of a deferred run: its tags, params and inputs, ready to be opened in a store
 /// (by another thread, while the model trains).
 #[derive(Debug, Clone)]
-pub struct DeferredStart {
-    start: RunStart,
-    request: RunRequest,
-}
+pub struct DeferredStart(RunStart);
 
 /// A run started in the store by [`DeferredStart::open`].
 #[derive(Debug)]
@@ -245,20 +242,11 @@ pub struct OpenedRun {
     seconds: f64,
 }
 
-impl std::fmt::Debug for OpenRun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenRun")
-            .field("logger", &self.logger)
-            .field("model", &self.model)
-            .finish()
-    }
-}
-
 impl DeferredStart {
     /// Starts the run in `store` (RUNNING, with its params and inputs).
     pub fn open(&self, store: DefaultStore) -> Result<OpenedRun> {
         let started = Instant::now();
-        let run = self.start.open(store, &self.request)?;
+        let run = self.0.open(store)?;
         Ok(OpenedRun {
             run,
             seconds: started.elapsed().as_secs_f64(),
@@ -271,10 +259,7 @@ impl DeferredStart {
 pub fn start_deferred(request: &RunRequest, prepared: &PreparedDataset) -> Result<DeferredStart> {
     checked_splits(request, prepared)?;
     prepare_out_dir(&request.out_dir)?;
-    Ok(DeferredStart {
-        start: RunStart::new(request, prepared)?,
-        request: request.clone(),
-    })
+    Ok(DeferredStart(RunStart::new(request, prepared)?))
 }
 
 /// Trains and writes a run like [`train_prepared`], without touching the tracking store; see
@@ -478,8 +463,8 @@ struct RunStart {
     options: RunOptions,
     params: Vec<Param>,
     inputs: Vec<DatasetInput>,
-    /// The training data's digest (a tag of the logged model).
-    digest: String,
+    /// The run's MLflow 3 logged model, but for its experiment and run ids.
+    logged_model: CreateLoggedModel,
 }
 
 impl RunStart {
@@ -535,23 +520,23 @@ impl RunStart {
         }
         Ok(RunStart {
             options,
+            logged_model: logged_model_request(config, &params, &prepared.digest),
             params,
             inputs: vec![dataset_input(config, prepared)],
-            digest: prepared.digest.clone(),
         })
     }
 
     /// Starts the run in `store` with its params and inputs and, on a server, its MLflow 3
     /// logged model (PENDING until its files go up): that is done while the model trains
     /// rather than after.
-    fn open(&self, store: DefaultStore, request: &RunRequest) -> Result<OpenRun> {
+    fn open(&self, store: DefaultStore) -> Result<OpenRun> {
         let mut logger = RunLogger::start(store, self.options.clone())?;
         logger.log_params(&self.params)?;
         logger.log_inputs(&self.inputs)?;
         logger.flush()?;
         let model = match (logger.run_id(), logger.store()) {
             (Some(run_id), DefaultStore::Server(client)) => {
-                match create_logged_model(client, request, &self.digest, run_id) {
+                match create_logged_model(client, &self.logged_model, run_id) {
                     Ok(model) => Some(model),
                     Err(error) => {
                         // Tried again once the model is trained.
@@ -567,6 +552,7 @@ impl RunStart {
 }
 
 /// A run started in the store, with its logged model when one was created.
+#[derive(Debug)]
 struct OpenRun {
     logger: RunLogger<DefaultStore>,
     model: Option<PendingModel>,
@@ -1018,33 +1004,37 @@ pub fn write_mlmodel(
     write_file(&dir.join("MLmodel"), text.as_bytes())
 }
 
-/// The MLflow 3 logged model: created, linked to the run, uploaded, marked ready; then
-/// registered when the config names a registered model.
-/// Creates a run's MLflow 3 logged model (PENDING) and names it as the run's output.
-fn create_logged_model(
-    client: &vigie_mlflow::MlflowClient,
-    request: &RunRequest,
-    digest: &str,
-    run_id: &str,
-) -> Result<PendingModel> {
-    let config = &request.config;
-    let run = client.get_run(run_id)?;
-    let params: Vec<Param> = config
-        .flattened()?
-        .into_iter()
-        .filter(|(key, _)| key.starts_with("model."))
-        .map(|(key, value)| Param::new(key, value))
-        .collect();
-    let model = client.create_logged_model(&CreateLoggedModel {
-        experiment_id: run.info.experiment_id.clone(),
+/// What creating a run's MLflow 3 logged model sends, but for its experiment and run ids:
+/// the run's name and model kind, the `model.*` params of `params`, the dataset and digest.
+fn logged_model_request(config: &RunConfig, params: &[Param], digest: &str) -> CreateLoggedModel {
+    CreateLoggedModel {
         name: Some(config.run_name()),
         model_type: Some(config.model.kind().to_owned()),
-        source_run_id: Some(run_id.to_owned()),
-        params,
+        params: params
+            .iter()
+            .filter(|param| param.key.starts_with("model."))
+            .cloned()
+            .collect(),
         tags: vec![
             Tag::new(tags::DATASET, &config.data.dataset),
             Tag::new(tags::DATASET_DIGEST, digest),
         ],
+        ..CreateLoggedModel::default()
+    }
+}
+
+/// Creates the run's MLflow 3 logged model (PENDING) from `request` and names it as the run's
+/// output.
+fn create_logged_model(
+    client: &vigie_mlflow::MlflowClient,
+    request: &CreateLoggedModel,
+    run_id: &str,
+) -> Result<PendingModel> {
+    let run = client.get_run(run_id)?;
+    let model = client.create_logged_model(&CreateLoggedModel {
+        experiment_id: run.info.experiment_id.clone(),
+        source_run_id: Some(run_id.to_owned()),
+        ..request.clone()
     })?;
     client.log_outputs(
         run_id,
@@ -1059,6 +1049,9 @@ fn create_logged_model(
     })
 }
 
+/// The run's MLflow 3 logged model (`created` when the run started, else created now):
+/// its files uploaded, marked ready; then registered when the config names a registered
+/// model.
 fn log_model_to_server(
     client: &vigie_mlflow::MlflowClient,
     request: &RunRequest,
@@ -1070,7 +1063,16 @@ fn log_model_to_server(
     let config = &request.config;
     let model = match created {
         Some(model) => model,
-        None => create_logged_model(client, request, &manifest.training_data.digest, run_id)?,
+        None => {
+            let params: Vec<Param> = config
+                .flattened()?
+                .into_iter()
+                .map(|(key, value)| Param::new(key, value))
+                .collect();
+            let logged_model =
+                logged_model_request(config, &params, &manifest.training_data.digest);
+            create_logged_model(client, &logged_model, run_id)?
+        }
     };
     let model_id = model.model_id.clone();
     // The logged model's own MLmodel names it; the copy in the run artifacts keeps `model`.
