@@ -445,17 +445,14 @@ fn the_champion_moves_only_when_beaten_and_every_decision_is_written_on_its_vers
         let file = format!("{name}.toml");
         let out = format!("out/{name}");
         let mut args = sweep_args(&uri, &out, &[]);
-        args[6] = &file;
+        let at = args
+            .iter()
+            .position(|arg| *arg == "sweep.toml")
+            .expect("the sweep file argument");
+        args[at] = &file;
         json(&vigie(dir.path(), &args))
     };
     let client = crate::mlflow::client(&uri);
-    let tag = |version: &vigie_mlflow::ModelVersion, key: &str| {
-        version
-            .tags
-            .iter()
-            .find(|t| t.key == key)
-            .map(|t| t.value.clone())
-    };
 
     let first = sweep("crown-a");
     assert_eq!(first["champion"]["reason"], "first champion", "{first}");
@@ -469,16 +466,11 @@ fn the_champion_moves_only_when_beaten_and_every_decision_is_written_on_its_vers
         v1.run_id.as_deref(),
         first["leaderboard"]["rows"][0]["run_id"].as_str()
     );
+    assert_eq!(v1.tag("vigie.champion_decision"), Some("first champion"));
+    assert_eq!(v1.tag("vigie.champion_metric"), Some("final_valid_f1"));
     assert_eq!(
-        tag(&v1, "vigie.champion_decision").as_deref(),
-        Some("first champion")
-    );
-    assert_eq!(
-        tag(&v1, "vigie.champion_metric").as_deref(),
-        Some("final_valid_f1")
-    );
-    assert_eq!(
-        tag(&v1, "vigie.champion_value").and_then(|v| v.parse::<f64>().ok()),
+        v1.tag("vigie.champion_value")
+            .and_then(|v| v.parse::<f64>().ok()),
         Some(first_value)
     );
     let logged = client
@@ -505,10 +497,10 @@ fn the_champion_moves_only_when_beaten_and_every_decision_is_written_on_its_vers
     let v2 = client
         .get_model_version(&model_name, "2")
         .expect("version 2");
-    let decision = tag(&v2, "vigie.champion_decision").expect("decision tag");
+    let decision = v2.tag("vigie.champion_decision").expect("decision tag");
     assert_eq!(
-        tag(&v2, "vigie.previous_champion"),
-        Some(format!("{model_name}/1 final_valid_f1={first_value}"))
+        v2.tag("vigie.previous_champion"),
+        Some(format!("{model_name}/1 final_valid_f1={first_value}").as_str())
     );
     let holder = client
         .get_model_version_by_alias(&model_name, "champion")
@@ -526,10 +518,7 @@ fn the_champion_moves_only_when_beaten_and_every_decision_is_written_on_its_vers
             "a champion is never demoted by a worse model"
         );
     }
-    assert_eq!(
-        second["champion"]["reason"].as_str(),
-        Some(decision.as_str())
-    );
+    assert_eq!(second["champion"]["reason"].as_str(), Some(decision));
 
     // The first sweep again: everything is done; its best is version 1 already.
     let again = sweep("crown-a");
@@ -545,7 +534,7 @@ fn the_champion_moves_only_when_beaten_and_every_decision_is_written_on_its_vers
     if holder.version == "1" {
         assert_eq!(again["champion"]["reason"], "already the champion");
         assert_eq!(
-            tag(&v1_again, "vigie.champion_decision").as_deref(),
+            v1_again.tag("vigie.champion_decision"),
             Some("first champion"),
             "why it became champion is kept"
         );

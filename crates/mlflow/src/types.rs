@@ -535,6 +535,13 @@ pub struct ModelVersion {
     pub model_id: Option<String>,
 }
 
+impl ModelVersion {
+    /// The value of a model version tag.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        find_value(&self.tags, key)
+    }
+}
+
 /// Body of `runs/create`. `start_time` defaults to now.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct CreateRun {

@@ -217,15 +217,10 @@ fn champion_value(
     metric: &str,
 ) -> Result<Option<f64>> {
     let holder = client.get_model_version(name, version)?;
-    let tag = |key: &str| {
-        holder
-            .tags
-            .iter()
-            .find(|t| t.key == key)
-            .map(|t| t.value.as_str())
-    };
-    if tag(tags::CHAMPION_METRIC) == Some(metric)
-        && let Some(value) = tag(tags::CHAMPION_VALUE).and_then(|v| v.parse::<f64>().ok())
+    if holder.tag(tags::CHAMPION_METRIC) == Some(metric)
+        && let Some(value) = holder
+            .tag(tags::CHAMPION_VALUE)
+            .and_then(|v| v.parse::<f64>().ok())
     {
         return Ok(Some(value));
     }
