@@ -37,7 +37,7 @@ use vigie_data::text::{
 use crate::model::{Persist, Scorer, TrainData, TrainObserver};
 use crate::{ModelError, Result};
 
-use solver::{Problem, SolverOptions, SvmLossKind};
+use solver::{Problem, SolverMatrix, SolverOptions, SvmLossKind};
 
 /// Which loss the linear model minimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +242,7 @@ pub fn fit(
         }
         ClassWeight::None => (1.0, 1.0),
     };
+    let matrix = SolverMatrix::new(matrix);
     let problem = Problem {
         x: &matrix,
         y: &y,
