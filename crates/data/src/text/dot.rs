@@ -16,12 +16,12 @@
 //! in first-occurrence order rather than column order): callers that need one canonical score
 //! use this for every text.
 
-use super::pyspace::is_python_space_ascii;
+use super::ascii_ngrams::{
+    CountSet, Key, MAX_PACKED, for_each_packed_ngram, hash_slot, normalize_ascii_into, pack,
+};
 use super::tfidf::{FittedTfidf, Norm};
-use super::tokenize::{Analyzer, TokenScratch};
+use super::tokenize::TokenScratch;
 
-/// Longest n-gram (in bytes) the packed tables hold: the eighth byte keeps the length.
-const MAX_PACKED: usize = 7;
 /// ASCII only: the direct tables are indexed by 7-bit bytes.
 const ASCII: usize = 128;
 /// Counts below this take `1 + ln(count)` from a table.
@@ -61,30 +61,6 @@ struct AsciiChars {
     trigrams: HashTable<u32>,
     /// 4- to 7-grams by [`pack`]ed key.
     longer: HashTable<u64>,
-}
-
-/// Keys of the per-text sets and the vocabulary tables.
-trait Key: Copy + Default + PartialEq {
-    fn spread(self) -> u64;
-}
-
-impl Key for u32 {
-    #[inline]
-    fn spread(self) -> u64 {
-        u64::from(self)
-    }
-}
-
-impl Key for u64 {
-    #[inline]
-    fn spread(self) -> u64 {
-        self
-    }
-}
-
-#[inline]
-fn hash_slot(key: u64, bits: u32) -> usize {
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
 }
 
 /// A vocabulary table: open addressing with linear probing, at most a quarter full (short
@@ -129,90 +105,6 @@ impl<K: Key> HashTable<K> {
             }
             slot = (slot + 1) & mask;
         }
-    }
-}
-
-/// Counts of the keys of one text, in order of first occurrence; small enough to stay in L1.
-/// A slot is live when it carries the current generation, so starting over is O(1).
-#[derive(Debug, Clone, Default)]
-struct CountSet<K> {
-    slots: Vec<(u32, K, u32)>,
-    bits: u32,
-    generation: u32,
-    /// Live slots in order of first occurrence.
-    order: Vec<u32>,
-}
-
-impl<K: Key> CountSet<K> {
-    fn clear(&mut self) {
-        if self.slots.is_empty() {
-            self.bits = 8;
-            self.slots = vec![(0, K::default(), 0); 1 << self.bits];
-        }
-        if self.generation == u32::MAX {
-            self.slots.fill((0, K::default(), 0));
-            self.generation = 0;
-        }
-        self.generation += 1;
-        self.order.clear();
-    }
-
-    #[inline]
-    fn add(&mut self, key: K) {
-        let mask = self.slots.len() - 1;
-        let mut slot = hash_slot(key.spread(), self.bits);
-        loop {
-            let (generation, found, count) = &mut self.slots[slot];
-            if *generation != self.generation {
-                *generation = self.generation;
-                *found = key;
-                *count = 1;
-                self.order.push(slot as u32);
-                if self.order.len() * 2 > self.slots.len() {
-                    self.grow();
-                }
-                return;
-            }
-            if *found == key {
-                *count += 1;
-                return;
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-
-    #[cold]
-    fn grow(&mut self) {
-        let live: Vec<(K, u32)> = self
-            .order
-            .iter()
-            .map(|&slot| {
-                let (_, key, count) = self.slots[slot as usize];
-                (key, count)
-            })
-            .collect();
-        self.bits += 1;
-        self.slots = vec![(0, K::default(), 0); 1 << self.bits];
-        self.generation = 1;
-        self.order.clear();
-        let mask = self.slots.len() - 1;
-        for (key, count) in live {
-            let mut slot = hash_slot(key.spread(), self.bits);
-            while self.slots[slot].0 == 1 {
-                slot = (slot + 1) & mask;
-            }
-            self.slots[slot] = (1, key, count);
-            self.order.push(slot as u32);
-        }
-    }
-
-    /// Each distinct key with its count, in order of first occurrence.
-    #[inline(always)]
-    fn iter(&self) -> impl Iterator<Item = (K, u32)> + '_ {
-        self.order.iter().map(|&slot| {
-            let (_, key, count) = self.slots[slot as usize];
-            (key, count)
-        })
     }
 }
 
@@ -282,17 +174,6 @@ struct Sums {
     norm: f64,
 }
 
-/// An ASCII n-gram of 4 to [`MAX_PACKED`] bytes as one integer: its bytes (little-endian) and
-/// its length in the top byte, so no key is 0.
-#[inline]
-fn pack(bytes: &[u8]) -> u64 {
-    let mut key = (bytes.len() as u64) << 56;
-    for (i, &byte) in bytes.iter().enumerate() {
-        key |= u64::from(byte) << (8 * i);
-    }
-    key
-}
-
 /// The key of an ASCII 3-gram given as the low bytes of `word` (never 0).
 #[inline]
 fn trigram_key(word: u32) -> u32 {
@@ -304,39 +185,9 @@ fn bigram_index(first: u8, second: u8) -> usize {
     usize::from(first & 0x7f) | usize::from(second & 0x7f) << 7
 }
 
-/// ASCII `text` as the char analyzer sees it, in one pass: lowercased (when asked) and every
-/// run of two or more Python whitespace characters replaced by one space.
-fn normalize_ascii_into(text: &[u8], lowercase: bool, out: &mut Vec<u8>) {
-    out.clear();
-    let mut pos = 0;
-    while let Some(&byte) = text.get(pos) {
-        if is_python_space_ascii(byte) {
-            let run_start = pos;
-            while text.get(pos).is_some_and(|&b| is_python_space_ascii(b)) {
-                pos += 1;
-            }
-            out.push(if pos - run_start >= 2 { b' ' } else { byte });
-            continue;
-        }
-        out.push(if lowercase {
-            byte.to_ascii_lowercase()
-        } else {
-            byte
-        });
-        pos += 1;
-    }
-}
-
 impl AsciiChars {
     fn new(tfidf: &FittedTfidf, entries: &[Entry]) -> Option<Self> {
-        let analyzer = &tfidf.tokenizer().config().analyzer;
-        if !matches!(analyzer, Analyzer::Char { .. }) {
-            return None;
-        }
-        let (ngram_min, ngram_max) = analyzer.ngram_range();
-        if ngram_max > MAX_PACKED {
-            return None;
-        }
+        let (ngram_min, ngram_max) = tfidf.tokenizer().config().analyzer.packed_char_ngrams()?;
         let mut unigrams = vec![None; ASCII];
         let mut bigrams = vec![None; ASCII * ASCII];
         let mut trigrams = Vec::new();
@@ -414,16 +265,9 @@ impl AsciiChars {
                     }
                 }
                 _ => {
-                    let mask = (1u64 << (8 * n)) - 1;
-                    let length = (n as u64) << 56;
                     let keys = &mut scratch.long_keys;
                     keys.clear();
-                    for start in starts {
-                        let word = padded[start..]
-                            .first_chunk::<8>()
-                            .map_or(0, |chunk| u64::from_le_bytes(*chunk));
-                        keys.add((word & mask) | length);
-                    }
+                    for_each_packed_ngram(padded, n, |key| keys.add(key));
                     for (key, count) in keys.iter() {
                         if let Some(entry) = self.longer.get(key) {
                             dot.add(&mut sums, entry, count);
@@ -533,7 +377,9 @@ impl TfidfDot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::{RowVectorizer, TfidfConfig, TfidfScratch, TfidfVectorizer, TokenizerConfig};
+    use crate::text::{
+        Analyzer, RowVectorizer, TfidfConfig, TfidfScratch, TfidfVectorizer, TokenizerConfig,
+    };
 
     const CORPUS: [&str; 8] = [
         "GET /index.php?id=1' OR 1=1--",
@@ -668,7 +514,7 @@ mod tests {
             assert_eq!(dot.dot(text, &mut reused).to_bits(), fresh.to_bits());
         }
         // The generation counter wraps without mixing texts.
-        reused.short_keys.generation = u32::MAX - 1;
+        reused.short_keys.set_generation(u32::MAX - 1);
 
         for text in CORPUS {
             let fresh = dot.dot(text, &mut TfidfDotScratch::new());
@@ -696,9 +542,9 @@ mod tests {
         let dot = TfidfDot::new(tfidf.clone(), &w);
         let mut scratch = TfidfDotScratch::new();
         let fused = dot.dot(&long, &mut scratch);
-        let distinct = scratch.short_keys.order.len();
+        let distinct = scratch.short_keys.len();
         assert!(distinct > 256, "{distinct} distinct 3-grams");
-        assert!(scratch.short_keys.slots.len() >= 2 * distinct);
+        assert!(scratch.short_keys.slot_count() >= 2 * distinct);
         let row = row_dot(&tfidf, &w, &long);
         assert!(
             (fused - row).abs() <= 1e-6 * (1.0 + row.abs()),

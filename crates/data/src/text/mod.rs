@@ -27,6 +27,7 @@
 //! [`HashingScratch`], [`SequenceScratch`]) holding reusable buffers; keep one
 //! per thread.
 
+mod ascii_ngrams;
 mod dot;
 mod error;
 mod hashing;

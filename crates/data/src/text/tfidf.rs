@@ -19,6 +19,9 @@ use std::fmt;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use super::ascii_ngrams::{
+    CountSet, MAX_PACKED, for_each_packed_ngram, normalize_ascii_into, pack, unpack,
+};
 use super::error::TextError;
 use super::sparse::CsrMatrix;
 use super::term_index::{TermCounter, TermIndex};
@@ -400,64 +403,121 @@ struct CountRows {
     counts: Vec<u32>,
 }
 
+/// The corpus-wide ids of terms seen so far: ASCII terms of at most [`MAX_PACKED`] bytes by
+/// their packed key, whichever path they came from, so both paths give a term the same id.
+#[derive(Default)]
+struct TermIds {
+    packed: FxHashMap<u64, u32>,
+    other: FxHashMap<Box<str>, u32>,
+}
+
+impl TermIds {
+    /// The id of the term packed in `key`, new ones added to `counts`.
+    #[inline]
+    fn packed(&mut self, key: u64, counts: &mut CorpusCounts) -> Result<u32, TextError> {
+        if let Some(&id) = self.packed.get(&key) {
+            return Ok(id);
+        }
+        let id = counts.push_term(Box::from(unpack(key)))?;
+        self.packed.insert(key, id);
+        Ok(id)
+    }
+
+    /// The id of `term`, new ones added to `counts`.
+    fn term(&mut self, term: &str, counts: &mut CorpusCounts) -> Result<u32, TextError> {
+        if term.is_ascii() && term.len() <= MAX_PACKED {
+            return self.packed(pack(term.as_bytes()), counts);
+        }
+        if let Some(&id) = self.other.get(term) {
+            return Ok(id);
+        }
+        let id = counts.push_term(Box::from(term))?;
+        self.other.insert(Box::from(term), id);
+        Ok(id)
+    }
+}
+
 impl CorpusCounts {
     fn collect<I>(tokenizer: &Tokenizer, texts: I, keep_rows: bool) -> Result<Self, TextError>
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let mut index: FxHashMap<Box<str>, u32> = FxHashMap::default();
+        let mut counts = CorpusCounts {
+            terms: Vec::new(),
+            doc_freq: Vec::new(),
+            total_count: Vec::new(),
+            n_docs: 0,
+            rows: keep_rows.then(|| CountRows {
+                indptr: vec![0],
+                ..CountRows::default()
+            }),
+        };
+        let mut ids = TermIds::default();
+        // Char n-grams of ASCII texts are counted as packed integers (no string built or
+        // hashed per n-gram); every other text goes through the tokenizer.
+        let packed_ngrams = tokenizer.config().analyzer.packed_char_ngrams();
+        let lowercase = tokenizer.config().lowercase;
+        let mut padded = Vec::new();
+        let mut text_keys: CountSet<u64> = CountSet::default();
         let mut scratch = TokenScratch::new();
         // Each text's distinct terms are counted locally first, so the
         // corpus-wide map sees each of them once per text.
         let mut text_terms = TermCounter::default();
-        let (mut doc_freq, mut total_count) = (Vec::new(), Vec::new());
-        let mut rows = keep_rows.then(|| CountRows {
-            indptr: vec![0],
-            ..CountRows::default()
-        });
-        let mut n_docs = 0;
         for text in texts {
-            text_terms.clear();
-            tokenizer.for_each_term(text.as_ref(), &mut scratch, |term| text_terms.add(term));
-            for (term, count) in text_terms.iter() {
-                let id = match index.get(term) {
-                    Some(&id) => id,
-                    None => {
-                        // u32::MAX stays free as the "pruned" marker.
-                        let id = u32::try_from(index.len())
-                            .ok()
-                            .filter(|&id| id < u32::MAX)
-                            .ok_or(TextError::VocabularyTooLarge)?;
-                        index.insert(Box::from(term), id);
-                        doc_freq.push(0u64);
-                        total_count.push(0u64);
-                        id
+            let text = text.as_ref();
+            match packed_ngrams {
+                Some((min_n, max_n)) if text.is_ascii() => {
+                    normalize_ascii_into(text.as_bytes(), lowercase, &mut padded);
+                    padded.extend_from_slice(&[0; 8]);
+                    text_keys.clear();
+                    for n in min_n..=max_n {
+                        for_each_packed_ngram(&padded, n, |key| text_keys.add(key));
                     }
-                };
-                doc_freq[id as usize] += 1;
-                total_count[id as usize] += u64::from(count);
-                if let Some(rows) = rows.as_mut() {
-                    rows.ids.push(id);
-                    rows.counts.push(count);
+                    for (key, count) in text_keys.iter() {
+                        let id = ids.packed(key, &mut counts)?;
+                        counts.count(id, count);
+                    }
+                }
+                _ => {
+                    text_terms.clear();
+                    tokenizer.for_each_term(text, &mut scratch, |term| text_terms.add(term));
+                    for (term, count) in text_terms.iter() {
+                        let id = ids.term(term, &mut counts)?;
+                        counts.count(id, count);
+                    }
                 }
             }
-            if let Some(rows) = rows.as_mut() {
+            if let Some(rows) = counts.rows.as_mut() {
                 rows.indptr.push(rows.ids.len());
             }
-            n_docs += 1;
+            counts.n_docs += 1;
         }
-        let mut terms: Vec<Box<str>> = vec![Box::default(); index.len()];
-        for (term, id) in index {
-            terms[id as usize] = term;
+        Ok(counts)
+    }
+
+    /// A new term, with no count yet.
+    fn push_term(&mut self, term: Box<str>) -> Result<u32, TextError> {
+        // u32::MAX stays free as the "pruned" marker.
+        let id = u32::try_from(self.terms.len())
+            .ok()
+            .filter(|&id| id < u32::MAX)
+            .ok_or(TextError::VocabularyTooLarge)?;
+        self.terms.push(term);
+        self.doc_freq.push(0);
+        self.total_count.push(0);
+        Ok(id)
+    }
+
+    /// Term `id` appears `count` times in the current text.
+    #[inline]
+    fn count(&mut self, id: u32, count: u32) {
+        self.doc_freq[id as usize] += 1;
+        self.total_count[id as usize] += u64::from(count);
+        if let Some(rows) = self.rows.as_mut() {
+            rows.ids.push(id);
+            rows.counts.push(count);
         }
-        Ok(Self {
-            terms,
-            doc_freq,
-            total_count,
-            n_docs,
-            rows,
-        })
     }
 
     /// Ids of the terms that survive pruning, in final column order.
@@ -915,6 +975,36 @@ mod tests {
                     prop_assert!((norm - 1.0).abs() < 1e-5, "norm {}", norm);
                 }
             }
+        }
+
+        /// The fit counts char n-grams of ASCII texts as packed integers, the others through
+        /// the tokenizer; `transform` always goes through the tokenizer. Both must see the same
+        /// terms, and a term shared by ASCII and non-ASCII texts must be one column.
+        #[test]
+        fn the_packed_fit_sees_the_terms_the_tokenizer_sees(
+            texts in prop::collection::vec("[a-cA-C '=<>/%]{0,24}|[a-c é\t\n]{0,12}", 1..10),
+            ngram_min in 1usize..4,
+            extra in 0usize..5,
+            lowercase: bool,
+            sublinear_tf: bool,
+        ) {
+            let tokenizer = TokenizerConfig {
+                analyzer: Analyzer::Char { ngram_min, ngram_max: ngram_min + extra },
+                lowercase,
+            };
+            let config = TfidfConfig { tokenizer: tokenizer.clone(), sublinear_tf, ..TfidfConfig::default() };
+            let mut expected: Vec<String> = {
+                let tokenizer = Tokenizer::new(tokenizer).expect("tokenizer");
+                texts.iter().flat_map(|text| tokenizer.terms(text)).collect()
+            };
+            expected.sort();
+            expected.dedup();
+            let Ok((fitted, matrix)) = TfidfVectorizer::fit_transform(config, &texts) else {
+                prop_assert!(expected.is_empty());
+                return Ok(());
+            };
+            prop_assert_eq!(fitted.vocabulary(), expected.as_slice());
+            prop_assert_eq!(&matrix, &fitted.transform(&texts));
         }
     }
 }

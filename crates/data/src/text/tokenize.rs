@@ -111,6 +111,21 @@ impl Analyzer {
             } => (*ngram_min, *ngram_max),
         }
     }
+
+    /// The n-gram range when the n-grams of ASCII text can be read as packed integer keys
+    /// ([`super::ascii_ngrams`]): the char analyzer with n-grams of at most
+    /// [`MAX_PACKED`](super::ascii_ngrams::MAX_PACKED) bytes.
+    pub(crate) fn packed_char_ngrams(&self) -> Option<(usize, usize)> {
+        match *self {
+            Self::Char {
+                ngram_min,
+                ngram_max,
+            } if ngram_min >= 1 && ngram_max <= super::ascii_ngrams::MAX_PACKED => {
+                Some((ngram_min, ngram_max))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Default for Analyzer {
