@@ -435,9 +435,24 @@ pub(crate) fn solve_logistic(
     }
     // Each row's term of the dual objective, updated with its αᵢ: summing them after a pass
     // costs no logarithm (recomputing them all cost three per row and pass).
+    let (c_ln_c_negative, c_ln_c_positive) = (
+        problem.c_negative * problem.c_negative.ln(),
+        problem.c_positive * problem.c_positive.ln(),
+    );
+    let c_ln_c = |i: usize| {
+        if problem.y[i] > 0.0 {
+            c_ln_c_positive
+        } else {
+            c_ln_c_negative
+        }
+    };
     let mut entropy: Vec<f64> = (0..n_rows)
-        .map(|i| entropy_term(alpha[2 * i], alpha[2 * i + 1], problem.class_c(i)))
+        .map(|i| entropy_term(alpha[2 * i], alpha[2 * i + 1], c_ln_c(i)))
         .collect();
+    // ln(z / (C − z)) at z = alpha[v], kept from the last step that computed it (NaN: not
+    // known): a row whose variables did not move since starts its next sub-problem without a
+    // logarithm, with the same bits.
+    let mut log_ratio = vec![f64::NAN; 2 * n_rows];
     // The sub-problems are solved loosely at first, then more tightly once few Newton steps
     // are needed (liblinear's adaptive inner tolerance).
     let mut inner_tol = 1e-2;
@@ -456,6 +471,7 @@ pub(crate) fn solve_logistic(
             problem.prefetch_for_step(&index, k, |row| {
                 prefetch(&squared_norms[row]);
                 prefetch(&alpha[2 * row]);
+                prefetch(&log_ratio[2 * row]);
                 prefetch(&entropy[row]);
             });
             let row = problem.x.row(i);
@@ -473,10 +489,17 @@ pub(crate) fn solve_logistic(
             };
             let alpha_old = alpha[first];
             let mut z = alpha_old;
-            if c - z < 0.5 * c {
+            let mut ratio = if c - z < 0.5 * c {
                 z *= 0.1;
-            }
-            let mut gradient = a * (z - alpha_old) + sign * b + (z / (c - z)).ln();
+                (z / (c - z)).ln()
+            } else if log_ratio[first].is_nan() {
+                let ratio = (z / (c - z)).ln();
+                log_ratio[first] = ratio;
+                ratio
+            } else {
+                log_ratio[first]
+            };
+            let mut gradient = a * (z - alpha_old) + sign * b + ratio;
             largest_gradient = largest_gradient.max(gradient.abs());
 
             // Newton's method on g; a step leaving (0, C) is replaced by shrinking z towards 0.
@@ -488,14 +511,17 @@ pub(crate) fn solve_logistic(
                 let curvature = a + c / (c - z) / z;
                 let candidate = z - gradient / curvature;
                 z = if candidate <= 0.0 { z * 0.1 } else { candidate };
-                gradient = a * (z - alpha_old) + sign * b + (z / (c - z)).ln();
+                ratio = (z / (c - z)).ln();
+                gradient = a * (z - alpha_old) + sign * b + ratio;
                 newton_steps += 1;
                 inner += 1;
             }
             if inner > 0 {
                 alpha[first] = z;
                 alpha[second] = c - z;
-                entropy[i] = entropy_term(alpha[2 * i], alpha[2 * i + 1], c);
+                log_ratio[first] = ratio;
+                log_ratio[second] = f64::NAN;
+                entropy[i] = entropy_term(alpha[2 * i], alpha[2 * i + 1], c_ln_c(i));
                 primal.add(sign * (z - alpha_old) * yi, row);
             }
         }
@@ -517,11 +543,11 @@ pub(crate) fn solve_logistic(
     primal.into_solution(problem.x, iteration, converged, violation)
 }
 
-/// Row `i`'s term `αᵢ ln αᵢ + (Cᵢ − αᵢ) ln(Cᵢ − αᵢ) − Cᵢ ln Cᵢ` of the logistic dual objective
+/// Row `i`'s term `αᵢ ln αᵢ + (Cᵢ − αᵢ) ln(Cᵢ − αᵢ) − Cᵢ ln Cᵢ` (given `Cᵢ ln Cᵢ`) of the logistic dual objective
 /// `½ wᵀw + Σᵢ termᵢ`, liblinear's objective value (the negative of the primal at the optimum).
 #[inline]
-fn entropy_term(alpha: f64, complement: f64, c: f64) -> f64 {
-    alpha * alpha.ln() + complement * complement.ln() - c * c.ln()
+fn entropy_term(alpha: f64, complement: f64, c_ln_c: f64) -> f64 {
+    alpha * alpha.ln() + complement * complement.ln() - c_ln_c
 }
 
 #[cfg(test)]
