@@ -52,6 +52,7 @@ pub mod definition;
 pub mod error;
 pub mod features;
 pub mod label;
+pub mod prefetch;
 pub mod prepare;
 #[cfg(feature = "report")]
 pub mod report;

@@ -59,8 +59,9 @@ impl<K: Key> CountSet<K> {
         self.order.clear();
     }
 
+    /// Counts `key` once more; true when it is new to this text.
     #[inline]
-    pub(crate) fn add(&mut self, key: K) {
+    pub(crate) fn add(&mut self, key: K) -> bool {
         let mask = self.slots.len() - 1;
         let mut slot = hash_slot(key.spread(), self.bits);
         loop {
@@ -73,11 +74,11 @@ impl<K: Key> CountSet<K> {
                 if self.order.len() * 2 > self.slots.len() {
                     self.grow();
                 }
-                return;
+                return true;
             }
             if *found == key {
                 *count += 1;
-                return;
+                return false;
             }
             slot = (slot + 1) & mask;
         }
@@ -151,6 +152,20 @@ pub(crate) fn pack(bytes: &[u8]) -> u64 {
 /// run of two or more Python whitespace characters replaced by one space.
 pub(crate) fn normalize_ascii_into(text: &[u8], lowercase: bool, out: &mut Vec<u8>) {
     out.clear();
+    // Most requests hold no two whitespace bytes in a row (URLs hold none at all): then the
+    // text is copied as it is, in a loop the compiler vectorises. The check reads pairs
+    // without stopping early, for the same reason.
+    let has_run = text.windows(2).fold(false, |run, pair| {
+        run | (is_python_space_ascii(pair[0]) & is_python_space_ascii(pair[1]))
+    });
+    if !has_run {
+        if lowercase {
+            out.extend(text.iter().map(u8::to_ascii_lowercase));
+        } else {
+            out.extend_from_slice(text);
+        }
+        return;
+    }
     let mut pos = 0;
     while let Some(&byte) = text.get(pos) {
         if is_python_space_ascii(byte) {

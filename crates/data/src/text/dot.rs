@@ -21,6 +21,7 @@ use super::ascii_ngrams::{
 };
 use super::tfidf::{FittedTfidf, Norm};
 use super::tokenize::TokenScratch;
+use crate::prefetch::prefetch;
 
 /// ASCII only: the direct tables are indexed by 7-bit bytes.
 const ASCII: usize = 128;
@@ -91,6 +92,14 @@ impl<K: Key> HashTable<K> {
         Self { slots, bits }
     }
 
+    /// Prefetches the slot where a lookup of `key` starts.
+    #[inline]
+    fn prefetch(&self, key: K) {
+        if let Some(slot) = self.slots.get(hash_slot(key.spread(), self.bits)) {
+            prefetch(slot);
+        }
+    }
+
     #[inline]
     fn get(&self, key: K) -> Option<Entry> {
         let mask = self.slots.len() - 1;
@@ -113,7 +122,10 @@ impl<K: Key> HashTable<K> {
 #[derive(Debug, Clone, Default)]
 struct DirectCounts {
     counts: Vec<u32>,
+    /// `order[..distinct]`: the indices seen, in order of first occurrence; one slot more
+    /// than `counts`, so the next index can always be written before knowing if it is new.
     order: Vec<u32>,
+    distinct: usize,
 }
 
 impl DirectCounts {
@@ -121,17 +133,22 @@ impl DirectCounts {
     fn prepare(&mut self, len: usize) {
         if self.counts.len() != len {
             self.counts = vec![0; len];
-            self.order.clear();
+            self.order = vec![0; len + 1];
+            self.distinct = 0;
         }
     }
 
+    /// Without a branch on whether `index` is new: that branch is taken at random (about
+    /// half of a request's 2-grams are new) and its mispredictions cost more than the write.
     #[inline]
     fn add(&mut self, index: usize) {
         if let Some(count) = self.counts.get_mut(index) {
-            if *count == 0 {
-                self.order.push(index as u32);
-            }
+            let new = *count == 0;
             *count += 1;
+            if let Some(slot) = self.order.get_mut(self.distinct) {
+                *slot = index as u32;
+            }
+            self.distinct += usize::from(new);
         }
     }
 
@@ -139,12 +156,12 @@ impl DirectCounts {
     /// resets the counts.
     #[inline(always)]
     fn drain(&mut self, mut each: impl FnMut(usize, u32)) {
-        for &index in &self.order {
+        for &index in &self.order[..self.distinct] {
             let index = index as usize;
             each(index, self.counts[index]);
             self.counts[index] = 0;
         }
-        self.order.clear();
+        self.distinct = 0;
     }
 }
 
@@ -256,7 +273,12 @@ impl AsciiChars {
                         let word = padded[start..]
                             .first_chunk::<4>()
                             .map_or(0, |chunk| u32::from_le_bytes(*chunk));
-                        keys.add(trigram_key(word));
+                        let key = trigram_key(word);
+                        // Ask for a new key's vocabulary slot now: the table is larger than
+                        // the L2 cache, and it is read once the whole text is counted.
+                        if keys.add(key) {
+                            self.trigrams.prefetch(key);
+                        }
                     }
                     for (key, count) in keys.iter() {
                         if let Some(entry) = self.trigrams.get(key) {
@@ -267,7 +289,11 @@ impl AsciiChars {
                 _ => {
                     let keys = &mut scratch.long_keys;
                     keys.clear();
-                    for_each_packed_ngram(padded, n, |key| keys.add(key));
+                    for_each_packed_ngram(padded, n, |key| {
+                        if keys.add(key) {
+                            self.longer.prefetch(key);
+                        }
+                    });
                     for (key, count) in keys.iter() {
                         if let Some(entry) = self.longer.get(key) {
                             dot.add(&mut sums, entry, count);
@@ -360,8 +386,11 @@ impl TfidfDot {
         self.tfidf
             .tokenizer()
             .for_each_term(text, &mut scratch.tokens, |term| {
-                if let Some(column) = vocabulary.get(term) {
-                    columns.add(column);
+                if let Some(column) = vocabulary.get(term)
+                    && columns.add(column)
+                    && let Some(entry) = self.entries.get(column as usize)
+                {
+                    prefetch(entry);
                 }
             });
         let mut sums = Sums::default();

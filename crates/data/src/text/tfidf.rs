@@ -472,7 +472,9 @@ impl CorpusCounts {
                     padded.extend_from_slice(&[0; 8]);
                     text_keys.clear();
                     for n in min_n..=max_n {
-                        for_each_packed_ngram(&padded, n, |key| text_keys.add(key));
+                        for_each_packed_ngram(&padded, n, |key| {
+                            text_keys.add(key);
+                        });
                     }
                     for (key, count) in text_keys.iter() {
                         let id = ids.packed(key, &mut counts)?;

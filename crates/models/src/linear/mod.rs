@@ -29,6 +29,7 @@ use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use vigie_data::prefetch::prefetch;
 use vigie_data::text::{
     Analyzer, CsrMatrix, FittedTfidf, RowVectorizer, TfidfConfig, TfidfDot, TfidfDotScratch,
     TfidfScratch, TfidfVectorizer, Tokenizer, TokenizerConfig,
@@ -349,10 +350,12 @@ impl LinearModel {
     /// `wᵀx + b` of each text (for logistic regression, the log-odds of malicious).
     pub fn decision_function(&self, texts: &[&str]) -> Vec<f64> {
         with_scratch(|scratch| {
-            texts
-                .iter()
-                .map(|text| self.margin(text, scratch))
-                .collect()
+            let mut margins = Vec::with_capacity(texts.len());
+            for (k, text) in texts.iter().enumerate() {
+                prefetch_text(texts, k + TEXT_PREFETCH_AHEAD);
+                margins.push(self.margin(text, scratch));
+            }
+            margins
         })
     }
 
@@ -427,11 +430,24 @@ fn sigmoid(margin: f64) -> f64 {
 impl Scorer for LinearModel {
     fn score_batch(&self, texts: &[&str]) -> Vec<f64> {
         with_scratch(|scratch| {
-            texts
-                .iter()
-                .map(|text| self.link(self.margin(text, scratch)))
-                .collect()
+            let mut scores = Vec::with_capacity(texts.len());
+            for (k, text) in texts.iter().enumerate() {
+                prefetch_text(texts, k + TEXT_PREFETCH_AHEAD);
+                scores.push(self.link(self.margin(text, scratch)));
+            }
+            scores
         })
+    }
+}
+
+/// A batch's texts live in allocations of their own, scattered over the heap: each one's first
+/// bytes are asked for this many texts ahead.
+const TEXT_PREFETCH_AHEAD: usize = 2;
+
+#[inline(always)]
+fn prefetch_text(texts: &[&str], k: usize) {
+    if let Some(text) = texts.get(k) {
+        prefetch(text.as_bytes());
     }
 }
 

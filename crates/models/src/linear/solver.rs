@@ -25,6 +25,7 @@
 //! sub-problem gradient magnitude of a pass `≤ tol`. Every pass visits the variables in a fresh
 //! permutation drawn from a seeded generator, so a fit is reproducible bit for bit.
 
+use vigie_data::prefetch::prefetch;
 use vigie_data::text::CsrMatrix;
 
 use crate::random::SplitMix64;
@@ -121,21 +122,6 @@ pub(crate) struct Problem<'a> {
 /// and for the offsets and per-row values of the row twice as far ahead (reading a row's
 /// offsets is what locates its storage).
 const PREFETCH_AHEAD: usize = 4;
-
-/// Asks the CPU to bring `value`'s cache line in, without waiting for it: a plain load of a
-/// line that is not in cache holds the pipeline up until it arrives.
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint to the cache: it reads nothing into the program, cannot
-    // fault, and the pointer comes from a live reference anyway.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
 
 /// The cache lines of one row: a line holds 16 `u32` columns or 16 `f32` values.
 const VALUES_PER_LINE: usize = 16;
