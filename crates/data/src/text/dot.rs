@@ -526,6 +526,39 @@ mod tests {
     }
 
     #[test]
+    fn a_text_holding_every_ascii_byte_scores_as_the_general_path() {
+        // 128 distinct 1-grams fill the direct count array. Each byte is followed by an 'x',
+        // so no two whitespace bytes meet (a run would be collapsed to one space). Fitted on
+        // the text itself, so every n-gram is in the vocabulary.
+        let every_byte: String = (0u8..128).flat_map(|b| [char::from(b), 'x']).collect();
+        let text = format!("{every_byte}{every_byte}x");
+        let config = TfidfConfig {
+            tokenizer: TokenizerConfig {
+                analyzer: Analyzer::Char {
+                    ngram_min: 1,
+                    ngram_max: 2,
+                },
+                lowercase: false,
+            },
+            sublinear_tf: true,
+            ..TfidfConfig::default()
+        };
+        let tfidf = TfidfVectorizer::fit(config, [text.as_str(), "abc"]).expect("fit");
+        let w = weights(tfidf.vocabulary().len());
+        let fast = TfidfDot::new(tfidf.clone(), &w);
+        let mut general = fast.clone();
+        general.ascii = None;
+        let mut scratch = TfidfDotScratch::new();
+        for probe in [text.as_str(), "abc", text.as_str()] {
+            let a = fast.dot(probe, &mut scratch);
+            let b = general.dot(probe, &mut scratch);
+            assert_eq!(a.to_bits(), b.to_bits(), "{probe:?}");
+            let row = row_dot(&tfidf, &w, probe);
+            assert!((a - row).abs() <= 1e-6 * (1.0 + row.abs()), "{a} != {row}");
+        }
+    }
+
+    #[test]
     fn scratch_generations_keep_texts_apart() {
         let tfidf = fitted(
             Analyzer::Char {
