@@ -349,13 +349,18 @@ impl LinearModel {
 
     /// `wᵀx + b` of each text (for logistic regression, the log-odds of malicious).
     pub fn decision_function(&self, texts: &[&str]) -> Vec<f64> {
+        self.map_margins(texts, |margin| margin)
+    }
+
+    /// `map(wᵀx + b)` of each text, the batch's texts asked for a few ahead.
+    fn map_margins(&self, texts: &[&str], map: impl Fn(f64) -> f64) -> Vec<f64> {
         with_scratch(|scratch| {
-            let mut margins = Vec::with_capacity(texts.len());
+            let mut mapped = Vec::with_capacity(texts.len());
             for (k, text) in texts.iter().enumerate() {
                 prefetch_text(texts, k + TEXT_PREFETCH_AHEAD);
-                margins.push(self.margin(text, scratch));
+                mapped.push(map(self.margin(text, scratch)));
             }
-            margins
+            mapped
         })
     }
 
@@ -429,14 +434,7 @@ fn sigmoid(margin: f64) -> f64 {
 
 impl Scorer for LinearModel {
     fn score_batch(&self, texts: &[&str]) -> Vec<f64> {
-        with_scratch(|scratch| {
-            let mut scores = Vec::with_capacity(texts.len());
-            for (k, text) in texts.iter().enumerate() {
-                prefetch_text(texts, k + TEXT_PREFETCH_AHEAD);
-                scores.push(self.link(self.margin(text, scratch)));
-            }
-            scores
-        })
+        self.map_margins(texts, |margin| self.link(margin))
     }
 }
 

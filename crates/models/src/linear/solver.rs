@@ -146,9 +146,7 @@ impl Problem<'_> {
             }
         }
     }
-}
 
-impl Problem<'_> {
     fn class_c(&self, i: usize) -> f64 {
         if self.y[i] > 0.0 {
             self.c_positive
