@@ -27,6 +27,9 @@ use crate::prefetch::prefetch;
 const ASCII: usize = 128;
 /// Counts below this take `1 + ln(count)` from a table.
 const SUBLINEAR_TABLE: usize = 64;
+/// Longest ASCII text the packed path scores (longer ones take the general path, which gives
+/// the same bits): its table of `1 + ln(count)` covers every count such a text can hold.
+const MAX_PACKED_TEXT: usize = 1 << 16;
 
 /// What scoring needs of one vocabulary term, in one load: its idf (1 without idf) and
 /// weight, in single precision to keep tables small; the sums run in `f64`.
@@ -175,6 +178,9 @@ pub struct TfidfDotScratch {
     bigrams: DirectCounts,
     short_keys: CountSet<u32>,
     long_keys: CountSet<u64>,
+    /// `1 + ln(count)` for every count up to the longest ASCII text scored so far: the
+    /// summing loops then hold no call (around which their sums would leave the registers).
+    sublinear: Vec<f64>,
 }
 
 impl TfidfDotScratch {
@@ -185,7 +191,7 @@ impl TfidfDotScratch {
 }
 
 /// The running sums of one text.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Sums {
     dot: f64,
     norm: f64,
@@ -200,6 +206,13 @@ fn trigram_key(word: u32) -> u32 {
 #[inline]
 fn bigram_index(first: u8, second: u8) -> usize {
     usize::from(first & 0x7f) | usize::from(second & 0x7f) << 7
+}
+
+/// Extends `table` (`1 + ln(count)` by count) to at least `len` entries.
+fn extend_sublinear(table: &mut Vec<f64>, len: usize) {
+    while table.len() < len {
+        table.push((table.len() as f64).ln() + 1.0);
+    }
 }
 
 impl AsciiChars {
@@ -237,7 +250,14 @@ impl AsciiChars {
     /// Sums the known n-grams of `padded` (ASCII, lowercased and collapsed as the tokenizer
     /// does, then 8 zero bytes) in the tokenizer's order: the 1-grams in order of first
     /// occurrence, then the 2-grams, and so on.
-    fn sum_into(&self, dot: &TfidfDot, padded: &[u8], scratch: &mut TfidfDotScratch) -> Sums {
+    /// `tf_table` holds `1 + ln(count)` for every count the text can hold.
+    fn sum_into(
+        &self,
+        dot: &TfidfDot,
+        padded: &[u8],
+        tf_table: &[f64],
+        scratch: &mut TfidfDotScratch,
+    ) -> Sums {
         let len = padded.len().saturating_sub(8);
         let bytes = &padded[..len];
         let mut sums = Sums::default();
@@ -249,22 +269,14 @@ impl AsciiChars {
                     for &byte in bytes {
                         scratch.unigrams.add(usize::from(byte & 0x7f));
                     }
-                    scratch.unigrams.drain(|index, count| {
-                        if let Some(entry) = self.unigrams[index] {
-                            dot.add(&mut sums, entry, count);
-                        }
-                    });
+                    sums = dot.sum_direct(sums, &mut scratch.unigrams, &self.unigrams, tf_table);
                 }
                 2 => {
                     scratch.bigrams.prepare(ASCII * ASCII);
                     for pair in bytes.windows(2) {
                         scratch.bigrams.add(bigram_index(pair[0], pair[1]));
                     }
-                    scratch.bigrams.drain(|index, count| {
-                        if let Some(entry) = self.bigrams[index] {
-                            dot.add(&mut sums, entry, count);
-                        }
-                    });
+                    sums = dot.sum_direct(sums, &mut scratch.bigrams, &self.bigrams, tf_table);
                 }
                 3 => {
                     let keys = &mut scratch.short_keys;
@@ -280,11 +292,7 @@ impl AsciiChars {
                             self.trigrams.prefetch(key);
                         }
                     }
-                    for (key, count) in keys.iter() {
-                        if let Some(entry) = self.trigrams.get(key) {
-                            dot.add(&mut sums, entry, count);
-                        }
-                    }
+                    sums = dot.sum_keys(sums, keys, &self.trigrams, tf_table);
                 }
                 _ => {
                     let keys = &mut scratch.long_keys;
@@ -294,11 +302,7 @@ impl AsciiChars {
                             self.longer.prefetch(key);
                         }
                     });
-                    for (key, count) in keys.iter() {
-                        if let Some(entry) = self.longer.get(key) {
-                            dot.add(&mut sums, entry, count);
-                        }
-                    }
+                    sums = dot.sum_keys(sums, keys, &self.longer, tf_table);
                 }
             }
         }
@@ -338,13 +342,19 @@ impl TfidfDot {
     /// `w · tfidf(text)`.
     pub fn dot(&self, text: &str, scratch: &mut TfidfDotScratch) -> f64 {
         let sums = match &self.ascii {
-            Some(ascii) if text.is_ascii() => {
+            Some(ascii) if text.is_ascii() && text.len() <= MAX_PACKED_TEXT => {
                 let mut padded = std::mem::take(&mut scratch.padded);
                 let lowercase = self.tfidf.tokenizer().config().lowercase;
                 normalize_ascii_into(text.as_bytes(), lowercase, &mut padded);
+                // No n-gram occurs more often than the text has bytes.
+                let mut tf_table = std::mem::take(&mut scratch.sublinear);
+                if self.tfidf.config().sublinear_tf {
+                    extend_sublinear(&mut tf_table, padded.len() + 1);
+                }
                 padded.extend_from_slice(&[0; 8]);
-                let sums = ascii.sum_into(self, &padded, scratch);
+                let sums = ascii.sum_into(self, &padded, &tf_table, scratch);
                 scratch.padded = padded;
+                scratch.sublinear = tf_table;
                 sums
             }
             _ => self.sum_general(text, scratch),
@@ -357,11 +367,46 @@ impl TfidfDot {
         if norm > 0.0 { sums.dot / norm } else { 0.0 }
     }
 
+    /// Adds the known terms of drained direct counts. Out of line, like [`Self::sum_keys`]:
+    /// the caller's calls would otherwise keep the sums in memory, and each term's add would
+    /// wait on a store and a load.
+    #[inline(never)]
+    fn sum_direct(
+        &self,
+        mut sums: Sums,
+        counts: &mut DirectCounts,
+        entries: &[Option<Entry>],
+        tf_table: &[f64],
+    ) -> Sums {
+        counts.drain(|index, count| {
+            if let Some(&Some(entry)) = entries.get(index) {
+                sums = self.add_counted(sums, entry, count, tf_table);
+            }
+        });
+        sums
+    }
+
+    /// Adds the known terms of counted keys.
+    #[inline(never)]
+    fn sum_keys<K: Key>(
+        &self,
+        mut sums: Sums,
+        keys: &CountSet<K>,
+        table: &HashTable<K>,
+        tf_table: &[f64],
+    ) -> Sums {
+        for (key, count) in keys.iter() {
+            if let Some(entry) = table.get(key) {
+                sums = self.add_counted(sums, entry, count, tf_table);
+            }
+        }
+        sums
+    }
+
     /// Adds a term seen `count` times.
     #[inline(always)]
     fn add(&self, sums: &mut Sums, entry: Entry, count: u32) {
-        let config = self.tfidf.config();
-        let tf = if config.sublinear_tf {
+        let tf = if self.tfidf.config().sublinear_tf {
             match self.sublinear.get(count as usize) {
                 Some(&tf) => tf,
                 None => f64::from(count).ln() + 1.0,
@@ -369,13 +414,32 @@ impl TfidfDot {
         } else {
             f64::from(count)
         };
-        let value = tf * f64::from(entry.idf);
-        sums.norm += match config.norm {
-            Norm::L2 => value * value,
-            Norm::L1 => value.abs(),
-            Norm::None => 0.0,
+        *sums = self.add_tf(*sums, entry, tf);
+    }
+
+    /// Adds a term seen `count` times, `tf_table` covering the count: no call in the loop.
+    #[inline(always)]
+    fn add_counted(&self, sums: Sums, entry: Entry, count: u32, tf_table: &[f64]) -> Sums {
+        let tf = if self.tfidf.config().sublinear_tf {
+            tf_table[count as usize]
+        } else {
+            f64::from(count)
         };
-        sums.dot += value * f64::from(entry.weight);
+        self.add_tf(sums, entry, tf)
+    }
+
+    #[inline(always)]
+    fn add_tf(&self, sums: Sums, entry: Entry, tf: f64) -> Sums {
+        let value = tf * f64::from(entry.idf);
+        Sums {
+            norm: sums.norm
+                + match self.tfidf.config().norm {
+                    Norm::L2 => value * value,
+                    Norm::L1 => value.abs(),
+                    Norm::None => 0.0,
+                },
+            dot: sums.dot + value * f64::from(entry.weight),
+        }
     }
 
     /// Any analyzer, any text: the tokenizer's terms, counted by column.
@@ -556,6 +620,34 @@ mod tests {
             let row = row_dot(&tfidf, &w, probe);
             assert!((a - row).abs() <= 1e-6 * (1.0 + row.abs()), "{a} != {row}");
         }
+    }
+
+    #[test]
+    fn counts_as_large_as_the_text_take_the_same_bits_on_both_paths() {
+        // One byte repeated: its 1-gram count is the text's length, the table's last entry
+        // on the packed path. One byte more and the text takes the general path.
+        let tfidf = fitted(
+            Analyzer::Char {
+                ngram_min: 1,
+                ngram_max: 3,
+            },
+            true,
+            Norm::L2,
+        );
+        let w = weights(tfidf.vocabulary().len());
+        let fast = TfidfDot::new(tfidf.clone(), &w);
+        let mut general = fast.clone();
+        general.ascii = None;
+        let mut scratch = TfidfDotScratch::new();
+        for len in [1, 63, 64, 65, MAX_PACKED_TEXT, MAX_PACKED_TEXT + 1] {
+            let text = "a".repeat(len);
+            let a = fast.dot(&text, &mut scratch);
+            let b = general.dot(&text, &mut scratch);
+            assert_eq!(a.to_bits(), b.to_bits(), "{len} bytes");
+            let row = row_dot(&tfidf, &w, &text);
+            assert!((a - row).abs() <= 1e-6 * (1.0 + row.abs()), "{a} != {row}");
+        }
+        assert!(scratch.sublinear.len() > MAX_PACKED_TEXT);
     }
 
     #[test]
