@@ -390,9 +390,11 @@ fn two_shards_against_the_server_run_exactly_the_trials_of_one_sweep_and_crown_a
             .expect("artifacts");
         let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert!(
-            names.contains(&"config.toml") && names.contains(&"model"),
+            names.contains(&"config.toml") && names.contains(&"plots"),
             "{names:?}"
         );
+        // The model is the run's logged model.
+        assert_eq!(child.outputs.model_outputs.len(), 1, "{:?}", child.outputs);
     }
 
     // The unsharded sweep afterwards finds everything done; the champion holds the best value.

@@ -314,6 +314,20 @@ fn train_against_the_server_logs_a_registered_mlflow3_model_that_downloads_and_l
     );
     let model = client.get_logged_model(model_id).expect("logged model");
     assert_eq!(model.info.status, vigie_mlflow::LoggedModelStatus::Ready);
+    // The model's files are stored once, in the logged model, not also in the run's artifacts.
+    let run_files = client
+        .list_artifacts(&run.info.artifact_uri, None)
+        .expect("run artifacts");
+    let names: Vec<&str> = run_files.iter().map(|f| f.path.as_str()).collect();
+    assert!(names.contains(&"config.toml"), "{names:?}");
+    assert!(!names.contains(&"model"), "{names:?}");
+    let model_files = client
+        .list_artifacts(&model.info.artifact_uri, None)
+        .expect("logged model artifacts");
+    assert!(
+        model_files.iter().any(|f| f.path == "vigie-model.json"),
+        "{model_files:?}"
+    );
 
     // The registered version downloads and loads as a Vigie model that scores like the original.
     let download = dir.path().join("downloaded");
@@ -343,6 +357,109 @@ fn train_against_the_server_logs_a_registered_mlflow3_model_that_downloads_and_l
     ));
     assert_eq!(
         eval[0]["metrics"]["confusion"],
+        outcome["test"]["confusion"]
+    );
+    // The run id finds the same model through its logged model.
+    let by_run = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "eval",
+            "--model",
+            run_id,
+            "--tracking-uri",
+            &uri,
+            "--cache-dir",
+            "cache",
+            "--dataset",
+            "tiny",
+        ],
+    ));
+    assert_eq!(
+        by_run[0]["metrics"]["confusion"],
+        outcome["test"]["confusion"]
+    );
+    assert!(
+        dir.path()
+            .join("cache/runs")
+            .join(run_id)
+            .join("vigie-model.json")
+            .is_file()
+    );
+}
+
+#[test]
+fn a_run_pushed_from_the_local_store_scores_by_its_server_run_id_from_its_artifacts() {
+    // A pushed run has no logged model: its model is found in its artifacts' model/.
+    let uri = crate::mlflow::server_uri();
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let suffix = crate::util::unique_suffix();
+    let config = write_config(
+        dir.path(),
+        "pushed.toml",
+        &format!("{SVM_CONFIG}[tracking]\nexperiment = \"vigie-test-pushed-{suffix}\"\n"),
+    );
+    let outcome = json(&train(dir.path(), &config, "out/local", "mlruns"));
+    let synced = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "mlflow",
+            "sync",
+            "--to",
+            &uri,
+            "--from-store",
+            "mlruns",
+        ],
+    ));
+    assert_eq!(synced["local_store"]["runs_created"], 1, "{synced}");
+
+    let client = crate::mlflow::client(&uri);
+    let experiment_id = client
+        .get_experiment_by_name(&format!("vigie-test-pushed-{suffix}"))
+        .expect("read")
+        .expect("experiment")
+        .experiment_id;
+    let runs = client
+        .search_runs_all(&vigie_mlflow::SearchRuns {
+            experiment_ids: vec![experiment_id],
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(runs.len(), 1, "the experiment holds the pushed run only");
+    assert_eq!(
+        runs[0].info.run_name,
+        outcome["run_name"].as_str().unwrap_or_default()
+    );
+    let server_run_id = &runs[0].info.run_id;
+    assert!(runs[0].outputs.model_outputs.is_empty());
+
+    let by_run = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "eval",
+            "--model",
+            server_run_id,
+            "--tracking-uri",
+            &uri,
+            "--cache-dir",
+            "cache",
+            "--dataset",
+            "tiny",
+        ],
+    ));
+    assert_eq!(
+        by_run[0]["metrics"]["confusion"],
         outcome["test"]["confusion"]
     );
 }

@@ -326,9 +326,10 @@ pub struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// A saved model folder (the `model` folder of a run).
+    /// The model: a folder, a run id, or models:/NAME@ALIAS, models:/NAME/VERSION (as for
+    /// `vigie score`).
     #[arg(long, required_unless_present = "matrix", conflicts_with = "matrix")]
-    pub model: Option<PathBuf>,
+    pub model: Option<String>,
     /// Datasets to score (repeatable) [default with --model: every defined dataset].
     #[arg(long = "dataset")]
     pub datasets: Vec<String>,
@@ -353,12 +354,16 @@ pub struct EvalArgs {
     /// Folder for the matrix's runs and tables [default: out/matrix-<time>].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Tracking store for --matrix runs (as for `vigie train`).
+    /// Tracking store for --matrix runs, and where a run id or models:/ URI is found (as for
+    /// `vigie train`).
     #[arg(long)]
     pub tracking_uri: Option<String>,
     /// Folder of the run journals.
     #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
     pub journal_dir: PathBuf,
+    /// Where models downloaded from a server are cached.
+    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
+    pub cache_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

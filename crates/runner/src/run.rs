@@ -8,8 +8,9 @@
 //! 4. choose the threshold on the validation split, measure the test split, time scoring;
 //! 5. write the model folder (with MLflow's `MLmodel`), the resolved config, metrics and
 //!    charts under the output folder, and log them as artifacts;
-//! 6. on a tracking server, log the model as an MLflow 3 logged model (and register it when
-//!    the config names a registered model); end the run.
+//! 6. on a tracking server, log the model as an MLflow 3 logged model instead of a run
+//!    artifact (the run's artifacts get it only when that fails), and register it when the
+//!    config names a registered model; end the run.
 //!
 //! [`train_prepared`] talks to the store as it goes (live per-epoch curves). The deferred flow
 //! splits the same run for a caller that wants no tracking call on its training thread (a sweep
@@ -863,9 +864,13 @@ fn log_results(
             scope
                 .spawn(|| log_model_to_server(client, request, &manifest, model_dir, run_id, model))
         });
-        // A folder's files are logged under its own name (`model/…`, `plots/…`).
+        // A folder's files are logged under its own name (`model/…`, `plots/…`). On a server
+        // the model goes up once, as the logged model (MLflow 3's layout; a run id resolves
+        // to it), and into the run's own artifacts only if that failed.
+        if logging_model.is_none() {
+            logger.log_artifact(model_dir, Some("model"))?;
+        }
         for (entry, artifact_dir) in [
-            ("model", Some("model")),
             ("plots", Some("plots")),
             ("config.toml", None),
             ("metrics.json", None),
@@ -891,12 +896,15 @@ fn log_results(
             outcome.registered_version = version;
         }
         Some(Err(error)) => {
-            // The model is in the run's artifacts and on disk: log the failure, do not fail
-            // a run whose training and metrics are safe.
+            // The model goes to the run's artifacts instead (a run id still finds it there):
+            // log the failure, do not fail a run whose training and metrics are safe.
             tracing::warn!(%error, "could not log the MLflow 3 logged model");
             progress.note(&format!(
-                "warning: the logged model could not be created: {error}"
+                "warning: the logged model could not be created ({error}); the model is in the \
+                 run's artifacts instead"
             ));
+            logger.log_artifact(model_dir, Some("model"))?;
+            logger.flush()?;
         }
         None => {}
     }

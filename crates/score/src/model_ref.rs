@@ -3,7 +3,8 @@
 //!
 //! - a folder: a saved model (`vigie-model.json` inside), or a run's folder holding `model/`;
 //! - a run id (32 hex digits, or `runs:/<id>`): the run's `model/` artifacts, read in place
-//!   from a local store or downloaded from a server;
+//!   from a local store; on a server, the run's MLflow 3 logged model (where `vigie train`
+//!   puts a server run's model), else its `model/` artifacts;
 //! - `models:/NAME/VERSION`, `models:/NAME@ALIAS`, `models:/NAME/latest` or `models:/<model
 //!   id>`: from the server's registry. An alias or `latest` is first resolved to its version,
 //!   so the cache never serves a version the alias has left.
@@ -15,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use vigie_mlflow::{DefaultStore, MlflowClient, ModelUri};
+use vigie_mlflow::{DefaultStore, LoggedModelStatus, MlflowClient, ModelUri};
 use vigie_models::artifact::{MANIFEST_FILE, SavedModel};
 
 use crate::error::{Result, ScoreError};
@@ -128,8 +129,22 @@ fn resolve_run(run_id: &str, store: &DefaultStore, cache: &Path) -> Result<Resol
         DefaultStore::Server(client) => {
             let target = cache.join("runs").join(run_id);
             let run = client.get_run(run_id)?;
+            // A run trained against a server keeps its model in its MLflow 3 logged model
+            // (READY once every file is up); a run whose logged model failed, or one synced
+            // from a journal, in its artifacts' model/.
+            let mut logged_model = None;
+            for output in &run.outputs.model_outputs {
+                let model = client.get_logged_model(&output.model_id)?;
+                if model.info.status == LoggedModelStatus::Ready {
+                    logged_model = Some(model.info.artifact_uri);
+                    break;
+                }
+            }
             load_cached(&target, &identity, |staging| {
-                client.download_dir(&run.info.artifact_uri, Some("model"), staging)?;
+                match &logged_model {
+                    Some(artifact_uri) => client.download_dir(artifact_uri, None, staging)?,
+                    None => client.download_dir(&run.info.artifact_uri, Some("model"), staging)?,
+                };
                 Ok(())
             })
         }

@@ -7,7 +7,7 @@ use vigie_runner::eval::{EvalScope, MatrixRow, evaluate_model, matrix_markdown, 
 use vigie_runner::{DataSource, RunConfig, RunRequest, train_run};
 
 use super::progress::TerminalProgress;
-use super::train::{default_out_dir, open_store};
+use super::train::{default_out_dir, open_store, tracking_uri};
 use crate::args::{EvalArgs, GlobalArgs};
 use crate::output::print_json;
 use crate::say;
@@ -24,11 +24,14 @@ pub fn eval(global: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
     if args.matrix {
         return matrix(global, args, &source);
     }
-    let Some(model_dir) = &args.model else {
+    let Some(model_arg) = &args.model else {
         anyhow::bail!("--model is required without --matrix");
     };
-    let model = SavedModel::load(model_dir)
-        .with_context(|| format!("loading the model {}", model_dir.display()))?;
+    let reference: vigie_score::ModelRef = model_arg.parse()?;
+    let store = open_store(tracking_uri(args.tracking_uri.as_deref()).as_deref())?;
+    let resolved = vigie_score::resolve(&reference, &store, &args.cache_dir)
+        .with_context(|| format!("loading the model {model_arg}"))?;
+    let model = resolved.model;
     let datasets: Vec<String> = if args.datasets.is_empty() {
         source
             .catalog
@@ -55,7 +58,7 @@ pub fn eval(global: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
     }
     println!(
         "model {} ({}, trained on {}), threshold {:.6}",
-        model_dir.display(),
+        resolved.identity,
         model.manifest.kind,
         model.manifest.training_data.dataset,
         model.threshold()
