@@ -33,6 +33,16 @@ impl CsrMatrix {
         }
     }
 
+    /// Appends the rows of `other` (same columns), which were built by the same constructors.
+    pub(crate) fn append_rows(&mut self, other: CsrMatrix) {
+        debug_assert_eq!(self.n_cols, other.n_cols);
+        let offset = self.indices.len();
+        self.indptr
+            .extend(other.indptr.iter().skip(1).map(|&end| end + offset));
+        self.indices.extend(other.indices);
+        self.data.extend(other.data);
+    }
+
     /// Builds a matrix from scipy-style parts, checking every invariant.
     pub fn from_parts(
         n_rows: usize,

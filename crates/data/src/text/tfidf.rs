@@ -158,6 +158,101 @@ impl TfidfVectorizer {
         let matrix = matrix.unwrap_or_else(|| CsrMatrix::new(fitted.n_features()));
         Ok((fitted, matrix))
     }
+
+    /// [`TfidfVectorizer::fit_transform`] on up to `threads` threads (0: every core). The
+    /// texts are counted, and the rows weighed, in contiguous parts merged in order: the
+    /// result is the same, bit for bit, for any number of threads.
+    pub fn fit_transform_threads<S>(
+        config: TfidfConfig,
+        texts: &[S],
+        threads: usize,
+    ) -> Result<(FittedTfidf, CsrMatrix), TextError>
+    where
+        S: AsRef<str> + Sync,
+    {
+        fit_transform_in_parts(config, texts, threads, MIN_PART)
+    }
+}
+
+/// [`TfidfVectorizer::fit_transform_threads`] with parts of at least `min_part` texts.
+fn fit_transform_in_parts<S>(
+    config: TfidfConfig,
+    texts: &[S],
+    threads: usize,
+    min_part: usize,
+) -> Result<(FittedTfidf, CsrMatrix), TextError>
+where
+    S: AsRef<str> + Sync,
+{
+    config.validate()?;
+    let tokenizer = Tokenizer::new(config.tokenizer.clone())?;
+    let parts = text_parts(texts.len(), threads, min_part);
+    let tokenizer_ref = &tokenizer;
+    let mut counted = on_threads(&parts, |range| {
+        CorpusCounts::collect(tokenizer_ref, &texts[range], true)
+    })
+    .into_iter();
+    let (mut counts, mut ids) = match counted.next() {
+        Some(first) => first?,
+        None => CorpusCounts::collect(tokenizer_ref, &texts[..0], true)?,
+    };
+    for part in counted {
+        counts.append(&mut ids, part?.0)?;
+    }
+    let (fitted, matrix) = finish_fit(config, tokenizer, counts, threads, min_part)?;
+    let matrix = matrix.unwrap_or_else(|| CsrMatrix::new(fitted.n_features()));
+    Ok((fitted, matrix))
+}
+
+/// Fewest texts a thread counts, or rows it weighs: below this, starting it costs more.
+const MIN_PART: usize = 4096;
+
+/// `len` items cut into contiguous parts of at least `min_part` (but one) for up to `threads`
+/// threads (0: every core).
+fn text_parts(len: usize, threads: usize, min_part: usize) -> Vec<std::ops::Range<usize>> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let parts = threads.min(len / min_part.max(1)).max(1);
+    (0..parts)
+        .map(|part| part * len / parts..(part + 1) * len / parts)
+        .collect()
+}
+
+/// `work` on each part, the first on this thread and the others on threads of their own (or
+/// here too when a thread cannot be started); results in the parts' order.
+fn on_threads<T: Send>(
+    parts: &[std::ops::Range<usize>],
+    work: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    let work = &work;
+    std::thread::scope(|scope| {
+        let spawned: Vec<_> = parts
+            .iter()
+            .skip(1)
+            .map(|range| {
+                let range = range.clone();
+                let own = range.clone();
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || work(own))
+                    .map_err(|_| range)
+            })
+            .collect();
+        let mut results = Vec::with_capacity(parts.len());
+        if let Some(first) = parts.first() {
+            results.push(work(first.clone()));
+        }
+        for handle in spawned {
+            results.push(match handle {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(range) => work(range),
+            });
+        }
+        results
+    })
 }
 
 /// Reusable buffers for [`RowVectorizer::transform_one`](super::RowVectorizer::transform_one); keep one per thread.
@@ -256,12 +351,20 @@ impl FittedTfidf {
 
     /// Unnormalised weight of a term seen `count` times.
     fn weight(&self, id: u32, count: u32) -> f64 {
+        self.weight_of_tf(id, self.tf(count))
+    }
+
+    /// The term frequency of a term counted `count` times.
+    fn tf(&self, count: u32) -> f64 {
         let tf = f64::from(count);
-        let tf = if self.config.sublinear_tf {
+        if self.config.sublinear_tf {
             tf.ln() + 1.0
         } else {
             tf
-        };
+        }
+    }
+
+    fn weight_of_tf(&self, id: u32, tf: f64) -> f64 {
         if self.config.use_idf {
             tf * self.idf[id as usize]
         } else {
@@ -438,19 +541,33 @@ impl TermIds {
 }
 
 impl CorpusCounts {
-    fn collect<I>(tokenizer: &Tokenizer, texts: I, keep_rows: bool) -> Result<Self, TextError>
+    /// The counts of `texts`, with the ids given to their terms.
+    fn collect<I>(
+        tokenizer: &Tokenizer,
+        texts: I,
+        keep_rows: bool,
+    ) -> Result<(Self, TermIds), TextError>
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
+        let texts = texts.into_iter();
         let mut counts = CorpusCounts {
             terms: Vec::new(),
             doc_freq: Vec::new(),
             total_count: Vec::new(),
             n_docs: 0,
-            rows: keep_rows.then(|| CountRows {
-                indptr: vec![0],
-                ..CountRows::default()
+            rows: keep_rows.then(|| {
+                // Room for the rows of short requests (tens of distinct terms each) up front,
+                // rather than copies as they grow; pages are touched only once written.
+                let (low, _) = texts.size_hint();
+                let mut indptr = Vec::with_capacity(low + 1);
+                indptr.push(0);
+                CountRows {
+                    indptr,
+                    ids: Vec::with_capacity(low * 64),
+                    counts: Vec::with_capacity(low * 64),
+                }
             }),
         };
         let mut ids = TermIds::default();
@@ -495,7 +612,32 @@ impl CorpusCounts {
             }
             counts.n_docs += 1;
         }
-        Ok(counts)
+        Ok((counts, ids))
+    }
+
+    /// Adds the counts of the texts that follow these (`later`, counted on their own);
+    /// `ids` are these counts' term ids. Terms new to these take the next ids in their order
+    /// of first appearance, as if all the texts had been counted in one pass.
+    fn append(&mut self, ids: &mut TermIds, later: CorpusCounts) -> Result<(), TextError> {
+        let mut remap = Vec::with_capacity(later.terms.len());
+        for term in &later.terms {
+            remap.push(ids.term(term, self)?);
+        }
+        for ((&id, &doc_freq), &total) in remap.iter().zip(&later.doc_freq).zip(&later.total_count)
+        {
+            self.doc_freq[id as usize] += doc_freq;
+            self.total_count[id as usize] += total;
+        }
+        self.n_docs += later.n_docs;
+        if let (Some(rows), Some(later_rows)) = (self.rows.as_mut(), later.rows) {
+            let offset = rows.ids.len();
+            rows.ids
+                .extend(later_rows.ids.iter().map(|&id| remap[id as usize]));
+            rows.counts.extend(later_rows.counts);
+            rows.indptr
+                .extend(later_rows.indptr.iter().skip(1).map(|&end| end + offset));
+        }
+        Ok(())
     }
 
     /// A new term, with no count yet.
@@ -568,7 +710,19 @@ where
 {
     config.validate()?;
     let tokenizer = Tokenizer::new(config.tokenizer.clone())?;
-    let mut counts = CorpusCounts::collect(&tokenizer, texts, keep_rows)?;
+    let (counts, _) = CorpusCounts::collect(&tokenizer, texts, keep_rows)?;
+    finish_fit(config, tokenizer, counts, 1, MIN_PART)
+}
+
+/// The vocabulary, idf and (when rows were kept) the training matrix, weighed on up to
+/// `threads` threads in parts of at least `min_part` rows, from a corpus's counts.
+fn finish_fit(
+    config: TfidfConfig,
+    tokenizer: Tokenizer,
+    mut counts: CorpusCounts,
+    threads: usize,
+    min_part: usize,
+) -> Result<(FittedTfidf, Option<CsrMatrix>), TextError> {
     if counts.terms.is_empty() {
         return Err(TextError::EmptyVocabulary);
     }
@@ -587,19 +741,48 @@ where
         ));
     }
     let fitted = FittedTfidf::from_parts(config, tokenizer, vocabulary, idf)?;
-    let matrix = counts
-        .rows
-        .map(|rows| weigh_count_rows(&fitted, &rows, &new_ids));
+    let matrix = counts.rows.map(|rows| {
+        let parts = text_parts(rows.indptr.len() - 1, threads, min_part);
+        let mut pieces = on_threads(&parts, |range| {
+            weigh_count_rows(&fitted, &rows, &new_ids, range)
+        })
+        .into_iter();
+        let mut matrix = pieces
+            .next()
+            .unwrap_or_else(|| CsrMatrix::new(fitted.n_features()));
+        for piece in pieces {
+            matrix.append_rows(piece);
+        }
+        matrix
+    });
     Ok((fitted, matrix))
 }
 
-/// The training matrix from the counts gathered while fitting.
-fn weigh_count_rows(fitted: &FittedTfidf, rows: &CountRows, new_ids: &[u32]) -> CsrMatrix {
-    let mut matrix =
-        CsrMatrix::with_capacity(fitted.n_features(), rows.indptr.len() - 1, rows.ids.len());
-    let mut row: Vec<(u32, u32)> = Vec::new();
+/// Counts below this take their term frequency from a table in [`weigh_count_rows`].
+const TF_TABLE: u32 = 256;
+
+/// Rows `range` of the training matrix, from the counts gathered while fitting.
+fn weigh_count_rows(
+    fitted: &FittedTfidf,
+    rows: &CountRows,
+    new_ids: &[u32],
+    range: std::ops::Range<usize>,
+) -> CsrMatrix {
+    let indptr = &rows.indptr[range.start..=range.end];
+    let nnz = indptr.last().unwrap_or(&0) - indptr.first().unwrap_or(&0);
+    let mut matrix = CsrMatrix::with_capacity(fitted.n_features(), range.len(), nnz);
+    // A row's terms as `column << 32 | count`: sorting plain integers is what orders them
+    // by column (columns are distinct within a row).
+    let mut row: Vec<u64> = Vec::new();
     let mut weights: Vec<f64> = Vec::new();
-    for bounds in rows.indptr.windows(2) {
+    // Term frequencies of small counts (a logarithm each, with sublinear tf) computed once,
+    // the same way, so the weights keep their bits.
+    let tf_table: Vec<f64> = (0..TF_TABLE).map(|count| fitted.tf(count)).collect();
+    let tf = |count: u32| match tf_table.get(count as usize) {
+        Some(&tf) => tf,
+        None => fitted.tf(count),
+    };
+    for bounds in indptr.windows(2) {
         let range = bounds[0]..bounds[1];
         row.clear();
         row.extend(
@@ -607,14 +790,18 @@ fn weigh_count_rows(fitted: &FittedTfidf, rows: &CountRows, new_ids: &[u32]) -> 
                 .iter()
                 .zip(&rows.counts[range])
                 .map(|(&old_id, &count)| (new_ids[old_id as usize], count))
-                .filter(|&(id, _)| id != u32::MAX),
+                .filter(|&(id, _)| id != u32::MAX)
+                .map(|(id, count)| u64::from(id) << 32 | u64::from(count)),
         );
         row.sort_unstable();
         weights.clear();
-        weights.extend(row.iter().map(|&(id, count)| fitted.weight(id, count)));
+        weights.extend(
+            row.iter()
+                .map(|&term| fitted.weight_of_tf((term >> 32) as u32, tf(term as u32))),
+        );
         normalize(&mut weights, fitted.config.norm);
         let (indices, data) = matrix.row_buffers();
-        indices.extend(row.iter().map(|&(id, _)| id));
+        indices.extend(row.iter().map(|&term| (term >> 32) as u32));
         data.extend(weights.iter().map(|&weight| weight as f32));
         matrix.finish_row();
     }
@@ -976,6 +1163,41 @@ mod tests {
                     let norm: f64 = values.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
                     prop_assert!((norm - 1.0).abs() < 1e-5, "norm {}", norm);
                 }
+            }
+        }
+
+        /// Counting and weighing in parts on threads gives the one-pass fit, bit for bit:
+        /// vocabulary, idf and matrix (terms first seen in a later part included).
+        #[test]
+        fn a_fit_in_parts_on_threads_is_the_one_pass_fit(
+            texts in prop::collection::vec("[a-cA-C '=<>/%]{0,16}|[a-c é\t]{0,10}", 1..24),
+            char_ngrams: bool,
+            threads in 2usize..5,
+            min_part in 1usize..4,
+            max_features in prop::option::of(1usize..12),
+        ) {
+            let analyzer = if char_ngrams {
+                Analyzer::Char { ngram_min: 1, ngram_max: 3 }
+            } else {
+                Analyzer::security_words(1, 2)
+            };
+            let config = TfidfConfig {
+                tokenizer: TokenizerConfig { analyzer, lowercase: true },
+                sublinear_tf: true,
+                max_features,
+                ..TfidfConfig::default()
+            };
+            let one_pass = TfidfVectorizer::fit_transform(config.clone(), &texts);
+            let in_parts = fit_transform_in_parts(config, &texts, threads, min_part);
+            match (one_pass, in_parts) {
+                (Ok((a, ma)), Ok((b, mb))) => {
+                    prop_assert_eq!(a.vocabulary(), b.vocabulary());
+                    let bits = |f: &FittedTfidf| f.idf().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    prop_assert_eq!(bits(&a), bits(&b));
+                    prop_assert_eq!(ma, mb);
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "{:?} vs {:?}", a.map(|_| ()), b.map(|_| ())),
             }
         }
 

@@ -228,7 +228,8 @@ pub fn fit(
     }
 
     observer.phase("vectorise", Some(train.len() as u64));
-    let (tfidf, matrix) = TfidfVectorizer::fit_transform(config.tfidf.clone(), &train.texts)?;
+    let (tfidf, matrix) =
+        TfidfVectorizer::fit_transform_threads(config.tfidf.clone(), &train.texts, data.threads)?;
     observer.advance(train.len() as u64);
 
     let y: Vec<f64> = train
