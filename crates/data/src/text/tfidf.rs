@@ -15,6 +15,7 @@
 //! `HashMap<Box<str>, u32>` lookup per n-gram.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -188,7 +189,7 @@ where
     let tokenizer = Tokenizer::new(config.tokenizer.clone())?;
     let parts = text_parts(texts.len(), threads, min_part);
     let tokenizer_ref = &tokenizer;
-    let mut counted = on_threads(&parts, |range| {
+    let mut counted = on_threads(parts, |range| {
         CorpusCounts::collect(tokenizer_ref, &texts[range], true)
     })
     .into_iter();
@@ -199,12 +200,12 @@ where
     for part in counted {
         counts.append(&mut ids, part?.0)?;
     }
-    let (fitted, matrix) = finish_fit(config, tokenizer, counts, threads, min_part)?;
+    let (fitted, matrix) = finish_fit(config, tokenizer, counts)?;
     let matrix = matrix.unwrap_or_else(|| CsrMatrix::new(fitted.n_features()));
     Ok((fitted, matrix))
 }
 
-/// Fewest texts a thread counts, or rows it weighs: below this, starting it costs more.
+/// Fewest texts a thread counts (and then weighs): below this, starting it costs more.
 const MIN_PART: usize = 4096;
 
 /// `len` items cut into contiguous parts of at least `min_part` (but one) for up to `threads`
@@ -220,36 +221,37 @@ fn text_parts(len: usize, threads: usize, min_part: usize) -> Vec<std::ops::Rang
         .collect()
 }
 
-/// `work` on each part, the first on this thread and the others on threads of their own (or
-/// here too when a thread cannot be started); results in the parts' order.
-fn on_threads<T: Send>(
-    parts: &[std::ops::Range<usize>],
-    work: impl Fn(std::ops::Range<usize>) -> T + Sync,
-) -> Vec<T> {
-    let work = &work;
+/// `work` on each item, the first on this thread and the others on threads of their own (or
+/// here too when a thread cannot be started); results in the items' order.
+fn on_threads<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync) -> Vec<T> {
+    // Each item waits in a slot for whichever thread works on it.
+    let slots: Vec<Mutex<Option<I>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
+    let run = |slot: &Mutex<Option<I>>| {
+        let item = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        item.map(&work)
+    };
+    let run = &run;
     std::thread::scope(|scope| {
-        let spawned: Vec<_> = parts
+        let spawned: Vec<_> = slots
             .iter()
             .skip(1)
-            .map(|range| {
-                let range = range.clone();
-                let own = range.clone();
-                std::thread::Builder::new()
-                    .spawn_scoped(scope, move || work(own))
-                    .map_err(|_| range)
+            .map(|slot| {
+                let handle = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || run(slot))
+                    .ok();
+                (slot, handle)
             })
             .collect();
-        let mut results = Vec::with_capacity(parts.len());
-        if let Some(first) = parts.first() {
-            results.push(work(first.clone()));
-        }
-        for handle in spawned {
-            results.push(match handle {
-                Ok(handle) => handle
+        let mut results = Vec::with_capacity(slots.len());
+        results.extend(slots.first().and_then(run));
+        for (slot, handle) in spawned {
+            let result = match handle {
+                Some(handle) => handle
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(range) => work(range),
-            });
+                None => run(slot),
+            };
+            results.extend(result);
         }
         results
     })
@@ -497,6 +499,9 @@ struct CorpusCounts {
     n_docs: usize,
     /// Per-document `(id, count)` lists when the caller wants the matrix.
     rows: Option<CountRows>,
+    /// The rows of texts counted on other threads after these, each with its map from its
+    /// own term ids to these: weighed where they are rather than copied after `rows`.
+    later_rows: Vec<(CountRows, Vec<u32>)>,
 }
 
 #[derive(Default)]
@@ -551,23 +556,15 @@ impl CorpusCounts {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let texts = texts.into_iter();
         let mut counts = CorpusCounts {
             terms: Vec::new(),
             doc_freq: Vec::new(),
             total_count: Vec::new(),
             n_docs: 0,
-            rows: keep_rows.then(|| {
-                // Room for the rows of short requests (tens of distinct terms each) up front,
-                // rather than copies as they grow; pages are touched only once written.
-                let (low, _) = texts.size_hint();
-                let mut indptr = Vec::with_capacity(low + 1);
-                indptr.push(0);
-                CountRows {
-                    indptr,
-                    ids: Vec::with_capacity(low * 64),
-                    counts: Vec::with_capacity(low * 64),
-                }
+            later_rows: Vec::new(),
+            rows: keep_rows.then(|| CountRows {
+                indptr: vec![0],
+                ..CountRows::default()
             }),
         };
         let mut ids = TermIds::default();
@@ -615,9 +612,10 @@ impl CorpusCounts {
         Ok((counts, ids))
     }
 
-    /// Adds the counts of the texts that follow these (`later`, counted on their own);
-    /// `ids` are these counts' term ids. Terms new to these take the next ids in their order
-    /// of first appearance, as if all the texts had been counted in one pass.
+    /// Adds the counts of the texts that follow these (`later`, counted on their own, with no
+    /// later parts of its own); `ids` are these counts' term ids. Terms new to these take the
+    /// next ids in their order of first appearance, as if all the texts had been counted in
+    /// one pass.
     fn append(&mut self, ids: &mut TermIds, later: CorpusCounts) -> Result<(), TextError> {
         let mut remap = Vec::with_capacity(later.terms.len());
         for term in &later.terms {
@@ -629,13 +627,8 @@ impl CorpusCounts {
             self.total_count[id as usize] += total;
         }
         self.n_docs += later.n_docs;
-        if let (Some(rows), Some(later_rows)) = (self.rows.as_mut(), later.rows) {
-            let offset = rows.ids.len();
-            rows.ids
-                .extend(later_rows.ids.iter().map(|&id| remap[id as usize]));
-            rows.counts.extend(later_rows.counts);
-            rows.indptr
-                .extend(later_rows.indptr.iter().skip(1).map(|&end| end + offset));
+        if let Some(rows) = later.rows {
+            self.later_rows.push((rows, remap));
         }
         Ok(())
     }
@@ -711,17 +704,15 @@ where
     config.validate()?;
     let tokenizer = Tokenizer::new(config.tokenizer.clone())?;
     let (counts, _) = CorpusCounts::collect(&tokenizer, texts, keep_rows)?;
-    finish_fit(config, tokenizer, counts, 1, MIN_PART)
+    finish_fit(config, tokenizer, counts)
 }
 
-/// The vocabulary, idf and (when rows were kept) the training matrix, weighed on up to
-/// `threads` threads in parts of at least `min_part` rows, from a corpus's counts.
+/// The vocabulary, idf and (when rows were kept) the training matrix from a corpus's counts,
+/// the rows of each counted part weighed on a thread of its own.
 fn finish_fit(
     config: TfidfConfig,
     tokenizer: Tokenizer,
     mut counts: CorpusCounts,
-    threads: usize,
-    min_part: usize,
 ) -> Result<(FittedTfidf, Option<CsrMatrix>), TextError> {
     if counts.terms.is_empty() {
         return Err(TextError::EmptyVocabulary);
@@ -742,11 +733,26 @@ fn finish_fit(
     }
     let fitted = FittedTfidf::from_parts(config, tokenizer, vocabulary, idf)?;
     let matrix = counts.rows.map(|rows| {
-        let parts = text_parts(rows.indptr.len() - 1, threads, min_part);
-        let mut pieces = on_threads(&parts, |range| {
-            weigh_count_rows(&fitted, &rows, &new_ids, range)
-        })
-        .into_iter();
+        // Each part is weighed on a thread of its own; the first part's matrix has room for
+        // every row, so the others are appended without a copy of the whole.
+        let nnz = rows.ids.len()
+            + counts
+                .later_rows
+                .iter()
+                .map(|(r, _)| r.ids.len())
+                .sum::<usize>();
+        let mut parts = vec![(rows, None)];
+        parts.extend(
+            counts
+                .later_rows
+                .into_iter()
+                .map(|(rows, remap)| (rows, Some(remap))),
+        );
+        let weigh = |(k, (rows, remap)): (usize, (CountRows, Option<Vec<u32>>))| {
+            let capacity = if k == 0 { nnz } else { rows.ids.len() };
+            weigh_count_rows(&fitted, &rows, &new_ids, remap.as_deref(), capacity)
+        };
+        let mut pieces = on_threads(parts.into_iter().enumerate().collect(), weigh).into_iter();
         let mut matrix = pieces
             .next()
             .unwrap_or_else(|| CsrMatrix::new(fitted.n_features()));
@@ -761,16 +767,25 @@ fn finish_fit(
 /// Counts below this take their term frequency from a table in [`weigh_count_rows`].
 const TF_TABLE: u32 = 256;
 
-/// Rows `range` of the training matrix, from the counts gathered while fitting.
+/// The training matrix's rows of one counted part (its ids mapped by `remap` first, for a
+/// later part), with room for `capacity` values.
 fn weigh_count_rows(
     fitted: &FittedTfidf,
     rows: &CountRows,
     new_ids: &[u32],
-    range: std::ops::Range<usize>,
+    remap: Option<&[u32]>,
+    capacity: usize,
 ) -> CsrMatrix {
-    let indptr = &rows.indptr[range.start..=range.end];
-    let nnz = indptr.last().unwrap_or(&0) - indptr.first().unwrap_or(&0);
-    let mut matrix = CsrMatrix::with_capacity(fitted.n_features(), range.len(), nnz);
+    let indptr = &rows.indptr;
+    let mut matrix = CsrMatrix::with_capacity(
+        fitted.n_features(),
+        indptr.len().saturating_sub(1),
+        capacity,
+    );
+    let column = |id: u32| match remap {
+        Some(remap) => new_ids[remap[id as usize] as usize],
+        None => new_ids[id as usize],
+    };
     // A row's terms as `column << 32 | count`: sorting plain integers is what orders them
     // by column (columns are distinct within a row).
     let mut row: Vec<u64> = Vec::new();
@@ -789,7 +804,7 @@ fn weigh_count_rows(
             rows.ids[range.clone()]
                 .iter()
                 .zip(&rows.counts[range])
-                .map(|(&old_id, &count)| (new_ids[old_id as usize], count))
+                .map(|(&old_id, &count)| (column(old_id), count))
                 .filter(|&(id, _)| id != u32::MAX)
                 .map(|(id, count)| u64::from(id) << 32 | u64::from(count)),
         );
