@@ -163,11 +163,8 @@ pub fn crown(
             }
         }
         Source::Unregistered(model_id) => {
-            if registered_model.is_none()
-                && let Err(error) = client.create_registered_model(name, None, &[])
-                && !error.is_already_exists()
-            {
-                return Err(error.into());
+            if registered_model.is_none() {
+                ensure_registered_model(client, name)?;
             }
             let created = client.create_model_version(&CreateModelVersion {
                 name: name.to_owned(),
@@ -198,6 +195,14 @@ pub fn crown(
         client.set_registered_model_alias(name, CHAMPION_ALIAS, &decision.version)?;
     }
     Ok(decision)
+}
+
+/// Creates the registered model `name` unless it exists.
+pub fn ensure_registered_model(client: &MlflowClient, name: &str) -> Result<()> {
+    match client.create_registered_model(name, None, &[]) {
+        Err(error) if !error.is_already_exists() => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Where the best trial's model version comes from.

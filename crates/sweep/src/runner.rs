@@ -280,6 +280,11 @@ pub fn run_sweep(
         }
         None => create_parent(&store, spec, plan, &experiment_id, &shard_label, owner_tags)?,
     };
+    // The champion's registered model is made now, while the data loads, rather than on the
+    // sweep's last stretch (where every call is waited on).
+    if let (Some(name), DefaultStore::Server(client)) = (&spec.registered_model, &store) {
+        champion::ensure_registered_model(client, name)?;
+    }
     timed(&mut tracking, t);
 
     // Stale runs end KILLED before their trial runs again, so each trial has at most one
