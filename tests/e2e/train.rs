@@ -72,6 +72,30 @@ pub(crate) fn train(dir: &Path, config: &Path, out: &str, store: &str) -> std::p
     )
 }
 
+/// `vigie eval --json` of `model` (a folder, a run id or a models:/ URI, found on the server
+/// `uri`) on the tiny dataset's test split.
+fn eval_on_tiny(dir: &Path, model: &str, uri: &str) -> serde_json::Value {
+    json(&vigie(
+        dir,
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "eval",
+            "--model",
+            model,
+            "--tracking-uri",
+            uri,
+            "--cache-dir",
+            "cache",
+            "--dataset",
+            "tiny",
+        ],
+    ))
+}
+
 /// The metrics that must repeat exactly (no timings), as `key=value` lines.
 fn reproducible(outcome: &serde_json::Value) -> Vec<String> {
     let mut out = vec![format!("threshold={}", outcome["threshold"]["threshold"])];
@@ -340,45 +364,13 @@ fn train_against_the_server_logs_a_registered_mlflow3_model_that_downloads_and_l
         mlmodel.contains(&format!("model_id: {model_id}")),
         "{mlmodel}"
     );
-    let eval = json(&vigie(
-        dir.path(),
-        &[
-            "--json",
-            "--data-dir",
-            "data",
-            "--datasets-dir",
-            "datasets",
-            "eval",
-            "--model",
-            download.to_str().expect("utf-8"),
-            "--dataset",
-            "tiny",
-        ],
-    ));
+    let eval = eval_on_tiny(dir.path(), download.to_str().expect("utf-8"), &uri);
     assert_eq!(
         eval[0]["metrics"]["confusion"],
         outcome["test"]["confusion"]
     );
     // The run id finds the same model through its logged model.
-    let by_run = json(&vigie(
-        dir.path(),
-        &[
-            "--json",
-            "--data-dir",
-            "data",
-            "--datasets-dir",
-            "datasets",
-            "eval",
-            "--model",
-            run_id,
-            "--tracking-uri",
-            &uri,
-            "--cache-dir",
-            "cache",
-            "--dataset",
-            "tiny",
-        ],
-    ));
+    let by_run = eval_on_tiny(dir.path(), run_id, &uri);
     assert_eq!(
         by_run[0]["metrics"]["confusion"],
         outcome["test"]["confusion"]
@@ -439,25 +431,7 @@ fn a_run_pushed_from_the_local_store_scores_by_its_server_run_id_from_its_artifa
     let server_run_id = &runs[0].info.run_id;
     assert!(runs[0].outputs.model_outputs.is_empty());
 
-    let by_run = json(&vigie(
-        dir.path(),
-        &[
-            "--json",
-            "--data-dir",
-            "data",
-            "--datasets-dir",
-            "datasets",
-            "eval",
-            "--model",
-            server_run_id,
-            "--tracking-uri",
-            &uri,
-            "--cache-dir",
-            "cache",
-            "--dataset",
-            "tiny",
-        ],
-    ));
+    let by_run = eval_on_tiny(dir.path(), server_run_id, &uri);
     assert_eq!(
         by_run[0]["metrics"]["confusion"],
         outcome["test"]["confusion"]

@@ -128,27 +128,34 @@ fn resolve_run(run_id: &str, store: &DefaultStore, cache: &Path) -> Result<Resol
         }
         DefaultStore::Server(client) => {
             let target = cache.join("runs").join(run_id);
-            let run = client.get_run(run_id)?;
-            // A run trained against a server keeps its model in its MLflow 3 logged model
-            // (READY once every file is up); a run whose logged model failed, or one synced
-            // from a journal, in its artifacts' model/.
-            let mut logged_model = None;
-            for output in &run.outputs.model_outputs {
-                let model = client.get_logged_model(&output.model_id)?;
-                if model.info.status == LoggedModelStatus::Ready {
-                    logged_model = Some(model.info.artifact_uri);
-                    break;
-                }
-            }
             load_cached(&target, &identity, |staging| {
-                match &logged_model {
-                    Some(artifact_uri) => client.download_dir(artifact_uri, None, staging)?,
+                let run = client.get_run(run_id)?;
+                match ready_logged_model(client, &run)? {
+                    Some(artifact_uri) => client.download_dir(&artifact_uri, None, staging)?,
                     None => client.download_dir(&run.info.artifact_uri, Some("model"), staging)?,
                 };
                 Ok(())
             })
         }
     }
+}
+
+/// Where the files of `run`'s READY MLflow 3 logged model are, if it has one: a run trained
+/// against a server keeps its model there; a run whose logged model failed, or one pushed or
+/// synced from a journal, keeps it in its artifacts' `model/`.
+fn ready_logged_model(client: &MlflowClient, run: &vigie_mlflow::Run) -> Result<Option<String>> {
+    for output in &run.outputs.model_outputs {
+        match client.get_logged_model(&output.model_id) {
+            Ok(model) if model.info.status == LoggedModelStatus::Ready => {
+                return Ok(Some(model.info.artifact_uri));
+            }
+            Ok(_) => {}
+            // Deleted since: the run's artifacts may still hold the model.
+            Err(error) if error.is_not_found() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(None)
 }
 
 fn resolve_registry(uri: &str, client: &MlflowClient, cache: &Path) -> Result<ResolvedModel> {

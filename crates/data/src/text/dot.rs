@@ -567,6 +567,15 @@ mod tests {
         }
     }
 
+    /// The fused scorer of `tfidf` with test weights, and the same without its packed path.
+    fn packed_and_general(tfidf: &FittedTfidf) -> (Vec<f32>, TfidfDot, TfidfDot) {
+        let w = weights(tfidf.vocabulary().len());
+        let fast = TfidfDot::new(tfidf.clone(), &w);
+        let mut general = fast.clone();
+        general.ascii = None;
+        (w, fast, general)
+    }
+
     #[test]
     fn the_ascii_path_and_the_general_path_give_the_same_bits() {
         let tfidf = fitted(
@@ -577,10 +586,7 @@ mod tests {
             true,
             Norm::L2,
         );
-        let w = weights(tfidf.vocabulary().len());
-        let fast = TfidfDot::new(tfidf.clone(), &w);
-        let mut general = fast.clone();
-        general.ascii = None;
+        let (_, fast, general) = packed_and_general(&tfidf);
         let mut scratch = TfidfDotScratch::new();
         for text in CORPUS {
             let a = fast.dot(text, &mut scratch);
@@ -608,10 +614,7 @@ mod tests {
             ..TfidfConfig::default()
         };
         let tfidf = TfidfVectorizer::fit(config, [text.as_str(), "abc"]).expect("fit");
-        let w = weights(tfidf.vocabulary().len());
-        let fast = TfidfDot::new(tfidf.clone(), &w);
-        let mut general = fast.clone();
-        general.ascii = None;
+        let (w, fast, general) = packed_and_general(&tfidf);
         let mut scratch = TfidfDotScratch::new();
         for probe in [text.as_str(), "abc", text.as_str()] {
             let a = fast.dot(probe, &mut scratch);
@@ -634,10 +637,7 @@ mod tests {
             true,
             Norm::L2,
         );
-        let w = weights(tfidf.vocabulary().len());
-        let fast = TfidfDot::new(tfidf.clone(), &w);
-        let mut general = fast.clone();
-        general.ascii = None;
+        let (w, fast, general) = packed_and_general(&tfidf);
         let mut scratch = TfidfDotScratch::new();
         for len in [1, 63, 64, 65, MAX_PACKED_TEXT, MAX_PACKED_TEXT + 1] {
             let text = "a".repeat(len);
