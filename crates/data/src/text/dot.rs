@@ -19,7 +19,7 @@
 use super::ascii_ngrams::{
     CountSet, Key, MAX_PACKED, for_each_packed_ngram, hash_slot, normalize_ascii_into, pack,
 };
-use super::tfidf::{FittedTfidf, Norm};
+use super::tfidf::{FittedTfidf, Norm, sublinear_tf};
 use super::tokenize::TokenScratch;
 use crate::prefetch::prefetch;
 
@@ -211,7 +211,7 @@ fn bigram_index(first: u8, second: u8) -> usize {
 /// Extends `table` (`1 + ln(count)` by count) to at least `len` entries.
 fn extend_sublinear(table: &mut Vec<f64>, len: usize) {
     while table.len() < len {
-        table.push((table.len() as f64).ln() + 1.0);
+        table.push(sublinear_tf(table.len() as f64));
     }
 }
 
@@ -324,7 +324,7 @@ impl TfidfDot {
             })
             .collect();
         let sublinear = (0..SUBLINEAR_TABLE)
-            .map(|count| (count as f64).ln() + 1.0)
+            .map(|count| sublinear_tf(count as f64))
             .collect();
         Self {
             ascii: AsciiChars::new(&tfidf, &entries),
@@ -409,7 +409,7 @@ impl TfidfDot {
         let tf = if self.tfidf.config().sublinear_tf {
             match self.sublinear.get(count as usize) {
                 Some(&tf) => tf,
-                None => f64::from(count).ln() + 1.0,
+                None => sublinear_tf(f64::from(count)),
             }
         } else {
             f64::from(count)

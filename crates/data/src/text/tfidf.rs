@@ -360,7 +360,7 @@ impl FittedTfidf {
     fn tf(&self, count: u32) -> f64 {
         let tf = f64::from(count);
         if self.config.sublinear_tf {
-            tf.ln() + 1.0
+            sublinear_tf(tf)
         } else {
             tf
         }
@@ -482,6 +482,12 @@ pub(crate) fn normalize(values: &mut [f64], norm: Norm) {
             *value /= total;
         }
     }
+}
+
+/// scikit-learn's sublinear term frequency `1 + ln(count)`: the one expression behind every
+/// table of it (the fit's, the fused scorer's), so that they all give the same bits.
+pub(crate) fn sublinear_tf(count: f64) -> f64 {
+    count.ln() + 1.0
 }
 
 /// scikit-learn's idf: `ln(n / df) + 1`, with one extra document holding
