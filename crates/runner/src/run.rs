@@ -195,6 +195,7 @@ pub fn train_prepared(
     let splits = checked_splits(request, prepared)?;
     // After the data: a missing file leaves no empty output folder behind.
     prepare_out_dir(&request.out_dir)?;
+    write_start_files(request)?;
     let start = RunStart::new(request, prepared)?;
     let started = Instant::now();
     let OpenRun { mut logger, model } = start.open(store)?;
@@ -244,7 +245,7 @@ pub struct OpenedRun {
 }
 
 impl DeferredStart {
-    /// Starts the run in `store` (RUNNING, with its params and inputs).
+    /// Starts the run in `store` (RUNNING, with its params, inputs and start files).
     pub fn open(&self, store: DefaultStore) -> Result<OpenedRun> {
         let started = Instant::now();
         let run = self.0.open(store)?;
@@ -260,6 +261,7 @@ impl DeferredStart {
 pub fn start_deferred(request: &RunRequest, prepared: &PreparedDataset) -> Result<DeferredStart> {
     checked_splits(request, prepared)?;
     prepare_out_dir(&request.out_dir)?;
+    write_start_files(request)?;
     Ok(DeferredStart(RunStart::new(request, prepared)?))
 }
 
@@ -443,6 +445,20 @@ fn close_run(
     }
 }
 
+/// The files a run has before it trains (its resolved config and the `Cargo.lock` it was
+/// built with, for reproducing it): they go to the store as the run starts, while the model
+/// trains, not with the results.
+const START_FILES: [&str; 2] = ["config.toml", "Cargo.lock"];
+
+fn write_start_files(request: &RunRequest) -> Result<()> {
+    let out = &request.out_dir;
+    write_file(
+        &out.join(START_FILES[0]),
+        request.config.resolved_toml()?.as_bytes(),
+    )?;
+    write_file(&out.join(START_FILES[1]), system::CARGO_LOCK.as_bytes())
+}
+
 fn prepare_out_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         let mut entries = fs::read_dir(dir).map_err(|e| RunError::io(dir, "cannot read", e))?;
@@ -462,6 +478,8 @@ fn prepare_out_dir(dir: &Path) -> Result<()> {
 #[derive(Debug, Clone)]
 struct RunStart {
     options: RunOptions,
+    /// Where [`START_FILES`] were written.
+    out_dir: PathBuf,
     params: Vec<Param>,
     inputs: Vec<DatasetInput>,
     /// The run's MLflow 3 logged model, but for its experiment and run ids.
@@ -521,19 +539,23 @@ impl RunStart {
         }
         Ok(RunStart {
             options,
+            out_dir: request.out_dir.clone(),
             logged_model: logged_model_request(config, &params, &prepared.digest),
             params,
             inputs: vec![dataset_input(config, prepared)],
         })
     }
 
-    /// Starts the run in `store` with its params and inputs and, on a server, its MLflow 3
-    /// logged model (PENDING until its files go up): that is done while the model trains
-    /// rather than after.
+    /// Starts the run in `store` with its params, inputs and [`START_FILES`] and, on a server,
+    /// its MLflow 3 logged model (PENDING until its files go up): that is done while the model
+    /// trains rather than after.
     fn open(&self, store: DefaultStore) -> Result<OpenRun> {
         let mut logger = RunLogger::start(store, self.options.clone())?;
         logger.log_params(&self.params)?;
         logger.log_inputs(&self.inputs)?;
+        for file in START_FILES {
+            logger.log_artifact(&self.out_dir.join(file), None)?;
+        }
         logger.flush()?;
         let model = match (logger.run_id(), logger.store()) {
             (Some(run_id), DefaultStore::Server(client)) => {
@@ -748,8 +770,6 @@ fn train_and_write(
         validation: Some(ValidationScores::new(&valid_scores, &valid.labels)),
     };
     saved.save(&model_dir)?;
-    write_file(&out.join("config.toml"), config.resolved_toml()?.as_bytes())?;
-    write_file(&out.join("Cargo.lock"), system::CARGO_LOCK.as_bytes())?;
     let plots_dir = out.join("plots");
     fs::create_dir_all(&plots_dir).map_err(|e| RunError::io(&plots_dir, "cannot create", e))?;
     draw_charts(
@@ -872,9 +892,7 @@ fn log_results(
         }
         for (entry, artifact_dir) in [
             ("plots", Some("plots")),
-            ("config.toml", None),
             ("metrics.json", None),
-            ("Cargo.lock", None),
             ("clusters.json", None),
             ("clusters.md", None),
         ] {
