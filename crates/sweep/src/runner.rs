@@ -20,8 +20,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -360,6 +360,32 @@ pub fn run_sweep(
         }
         started.elapsed().as_secs_f64()
     };
+    // While the last trials train, the best trial so far is crowned (when it beats the current
+    // champion), so that the sweep's end has a crown to make only when one of them wins. Only
+    // when this invocation sees the whole sweep (as for ranking without reading it back).
+    let crown_early = |published: &BTreeMap<usize, &StoredTrial>| {
+        let (Some(name), DefaultStore::Server(client)) = (&spec.registered_model, &store) else {
+            return None;
+        };
+        let leaderboard = rank_trials(spec, plan, &existing, published);
+        let best = leaderboard.best()?;
+        let fresh_model_id = published
+            .values()
+            .find(|p| p.row.run_id == best.run_id)
+            .and_then(|p| p.logged_model_id.as_deref());
+        Some(champion::crown(
+            client,
+            name,
+            best,
+            fresh_model_id,
+            &spec.objective,
+        ))
+    };
+    let early_crown: Option<&EarlyCrown<'_>> = (spec.registered_model.is_some()
+        && matches!(store, DefaultStore::Server(_))
+        && options.shard.is_none()
+        && summary.running_elsewhere == 0)
+        .then_some(&crown_early);
     // Trials start once the data is ready: the store's calls so far were waited on only for
     // as long as they outlasted the loading. A resume with nothing to run does not wait for
     // the data at all (the loader is left to finish in the background).
@@ -394,9 +420,10 @@ pub fn run_sweep(
             &datasets,
             parallel,
             &plan_logger,
+            early_crown,
         )
     });
-    let (results, trial_tracking) = match result {
+    let (results, trial_tracking, early_decision) = match result {
         Ok(done) => done,
         Err(error) => {
             let _ = store.log_batch(
@@ -465,7 +492,25 @@ pub fn run_sweep(
                 .log_artifacts(&parent_run_id, &markdown_path, None)
                 .and_then(|_| store.log_artifacts(&parent_run_id, &json_path, None))
         });
+        let early_decision = match early_decision {
+            Some(Err(error)) => {
+                tracing::warn!(%error, "could not crown the best trial while the last trained");
+                None
+            }
+            Some(Ok(decision)) => Some(decision),
+            None => None,
+        };
         let crowned = match (&spec.registered_model, leaderboard.best(), interrupted) {
+            // Crowned while the last trials trained, none of which did better.
+            (Some(_), Some(best), false)
+                if early_decision
+                    .as_ref()
+                    .is_some_and(|early| early.run_id == best.run_id) =>
+            {
+                Ok(early_decision)
+            }
+            // Interrupted after the early crown: it stands (it beat the champion it replaced).
+            (Some(_), _, true) if early_decision.is_some() => Ok(early_decision),
             (Some(name), Some(best), false) => match &store {
                 DefaultStore::Server(client) => {
                     let fresh_model_id = published
@@ -818,22 +863,52 @@ fn run_trials(
     datasets: &HashMap<String, PreparedDataset>,
     parallel: usize,
     log_plan: &(dyn Fn(&Path) -> f64 + Sync),
-) -> Result<(BTreeMap<usize, TrialResult>, TrialTracking)> {
+    early_crown: Option<&EarlyCrown<'_>>,
+) -> Result<TrialsRun> {
     let queue: Mutex<VecDeque<&Trial>> = Mutex::new(trials.iter().copied().collect());
     let results: Mutex<BTreeMap<usize, TrialResult>> = Mutex::new(BTreeMap::new());
     let tracking = Mutex::new(TrialTracking::default());
+    // Trials taken from the queue and not yet trained; `settled` wakes the early crown when a
+    // trial ends training or gets its result, and when the workers are done.
+    let training = AtomicUsize::new(0);
+    let workers_done = AtomicBool::new(false);
+    let settled = Condvar::new();
     let (queue, results, tracking) = (&queue, &results, &tracking);
+    let (training, workers_done, settled) = (&training, &workers_done, &settled);
     let (stop_heartbeat, heartbeat_stopped) = mpsc::channel::<()>();
     // Room for a start and an end per worker: a worker waits only when the publisher is that
     // far behind (the wait counts as tracking time).
     let (to_publisher, inbox) = mpsc::sync_channel::<ToPublish<'_>>(2 * parallel);
-    std::thread::scope(|scope| {
+    let early_decision = std::thread::scope(|scope| {
         scope.spawn(move || heartbeat(ctx, &heartbeat_stopped));
         scope.spawn(move || {
             let seconds = log_plan(&ctx.options.out_dir);
             lock(tracking).background += seconds;
         });
-        let publisher = scope.spawn(move || publish_trials(ctx, inbox, results, tracking));
+        let publisher = scope.spawn(move || publish_trials(ctx, inbox, results, settled, tracking));
+        let crowning = early_crown.map(|crown| {
+            scope.spawn(move || {
+                let published = wait_for_last_trials(
+                    ctx.stop,
+                    trials.len(),
+                    queue,
+                    results,
+                    training,
+                    workers_done,
+                    settled,
+                )?;
+                let started = Instant::now();
+                let published_refs: BTreeMap<usize, &StoredTrial> = published
+                    .iter()
+                    .map(|(index, trial)| (*index, trial))
+                    .collect();
+                let decision = crown(&published_refs);
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::debug!(seconds, "best trial so far crowned while the last trained");
+                lock(tracking).background += seconds;
+                decision
+            })
+        });
         let workers: Vec<_> = (0..parallel)
             .map(|_| {
                 let to_publisher = to_publisher.clone();
@@ -842,7 +917,14 @@ fn run_trials(
                         if ctx.stop.load(Ordering::SeqCst) {
                             break;
                         }
-                        let next = lock(queue).pop_front();
+                        let next = {
+                            let mut queue = lock(queue);
+                            let next = queue.pop_front();
+                            if next.is_some() {
+                                training.fetch_add(1, Ordering::SeqCst);
+                            }
+                            next
+                        };
                         let Some(trial) = next else { break };
                         let result = match datasets.get(&data_key(trial)) {
                             Some(prepared) => {
@@ -857,6 +939,11 @@ fn run_trials(
                             ctx.progress.trial_done(trial, &result);
                             lock(results).insert(trial.index, result);
                         }
+                        {
+                            let _results = lock(results);
+                            training.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        settled.notify_all();
                     }
                 })
             })
@@ -865,14 +952,84 @@ fn run_trials(
         for worker in workers {
             let _ = worker.join();
         }
+        {
+            let _results = lock(results);
+            workers_done.store(true, Ordering::SeqCst);
+        }
+        settled.notify_all();
         let draining = Instant::now();
         let _ = publisher.join();
+        let early_decision = crowning.and_then(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         lock(tracking).drain = draining.elapsed().as_secs_f64();
         drop(stop_heartbeat);
+        early_decision
     });
     let results = std::mem::take(&mut *lock(results));
     let tracking = *lock(tracking);
-    Ok((results, tracking))
+    Ok((results, tracking, early_decision))
+}
+
+/// Crowns the best of the trials published so far (see `run_sweep`); `None` when it has
+/// nothing to do.
+type EarlyCrown<'a> =
+    dyn Fn(&BTreeMap<usize, &StoredTrial>) -> Option<Result<ChampionDecision>> + Sync + 'a;
+
+/// What [`run_trials`] returns: each trial's result, where the tracking time went, and the
+/// early crown's decision, if it crowned.
+type TrialsRun = (
+    BTreeMap<usize, TrialResult>,
+    TrialTracking,
+    Option<Result<ChampionDecision>>,
+);
+
+/// Waits until the queue is empty and every trial but those still training has its result,
+/// then returns the published ones; `None` when no trial is left training by then (the sweep's
+/// end crowns), when the sweep stops, or when a finished trial did not reach the store.
+fn wait_for_last_trials(
+    stop: &AtomicBool,
+    total: usize,
+    queue: &Mutex<VecDeque<&Trial>>,
+    results: &Mutex<BTreeMap<usize, TrialResult>>,
+    training: &AtomicUsize,
+    workers_done: &AtomicBool,
+    settled: &Condvar,
+) -> Option<BTreeMap<usize, StoredTrial>> {
+    let mut guard = lock(results);
+    loop {
+        if stop.load(Ordering::SeqCst) || workers_done.load(Ordering::SeqCst) {
+            return None;
+        }
+        if lock(queue).is_empty() {
+            let in_training = training.load(Ordering::SeqCst);
+            if in_training == 0 {
+                return None;
+            }
+            if in_training + guard.len() == total {
+                break;
+            }
+        }
+        guard = settled
+            .wait(guard)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+    let mut published = BTreeMap::new();
+    for (index, result) in guard.iter() {
+        match result {
+            TrialResult::Finished {
+                stored: Some(stored),
+                ..
+            } => {
+                published.insert(*index, stored.as_ref().clone());
+            }
+            TrialResult::Finished { stored: None, .. } => return None,
+            _ => {}
+        }
+    }
+    Some(published)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -905,6 +1062,7 @@ fn publish_trials(
     ctx: &TrialContext<'_>,
     inbox: mpsc::Receiver<ToPublish<'_>>,
     results: &Mutex<BTreeMap<usize, TrialResult>>,
+    settled: &Condvar,
     tracking: &Mutex<TrialTracking>,
 ) {
     let mut opened: HashMap<usize, vigie_runner::Result<vigie_runner::OpenedRun>> = HashMap::new();
@@ -942,6 +1100,7 @@ fn publish_trials(
                         lock(tracking).background += seconds;
                         ctx.progress.trial_done(trial, &result);
                         lock(results).insert(trial.index, result);
+                        settled.notify_all();
                     });
                 }
             }
@@ -1374,6 +1533,78 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn finished(run_id: &str, stored: bool) -> TrialResult {
+        TrialResult::Finished {
+            run_id: Some(run_id.to_owned()),
+            tracking_seconds: 0.0,
+            stored: stored.then(|| {
+                Box::new(StoredTrial {
+                    row: LeaderboardRow::of_finished(
+                        run_id,
+                        run_id,
+                        "linear_svm",
+                        None,
+                        "",
+                        &[("final_valid_f1".to_owned(), 0.9)],
+                        "final_valid_f1",
+                    ),
+                    logged_model_id: Some(format!("m-{run_id}")),
+                })
+            }),
+        }
+    }
+
+    #[test]
+    fn the_early_crown_waits_until_every_trial_but_those_training_is_published() {
+        let queue: Mutex<VecDeque<&Trial>> = Mutex::new(VecDeque::new());
+        let results = Mutex::new(BTreeMap::from([(0, finished("run-0", true))]));
+        // Trial 1 was handed to the publisher, trial 2 trains.
+        let training = AtomicUsize::new(1);
+        let (stop, done, settled) = (
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+            Condvar::new(),
+        );
+        let published = std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| {
+                wait_for_last_trials(&stop, 3, &queue, &results, &training, &done, &settled)
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!waiting.is_finished(), "trial 1 is not published yet");
+            lock(&results).insert(1, finished("run-1", true));
+            settled.notify_all();
+            waiting.join().expect("no panic")
+        })
+        .expect("trials 0 and 1 published, trial 2 training");
+        let runs: Vec<&str> = published.values().map(|t| t.row.run_id.as_str()).collect();
+        assert_eq!(runs, ["run-0", "run-1"]);
+    }
+
+    #[test]
+    fn the_early_crown_gives_up_when_nothing_trains_or_a_trial_missed_the_store() {
+        let queue: Mutex<VecDeque<&Trial>> = Mutex::new(VecDeque::new());
+        let (stop, done, settled) = (
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+            Condvar::new(),
+        );
+        let wait = |results: &Mutex<BTreeMap<usize, TrialResult>>, training: usize| {
+            let training = AtomicUsize::new(training);
+            wait_for_last_trials(&stop, 2, &queue, results, &training, &done, &settled)
+        };
+        let all_done = Mutex::new(BTreeMap::from([
+            (0, finished("run-0", true)),
+            (1, finished("run-1", true)),
+        ]));
+        assert!(wait(&all_done, 0).is_none(), "the sweep's end crowns");
+        let offline = Mutex::new(BTreeMap::from([(0, finished("run-0", false))]));
+        assert!(wait(&offline, 1).is_none(), "a trial only in the journal");
+        let online = Mutex::new(BTreeMap::from([(0, finished("run-0", true))]));
+        assert!(wait(&online, 1).is_some());
+        stop.store(true, Ordering::SeqCst);
+        assert!(wait(&online, 1).is_none(), "stopped");
+    }
 
     fn rule(after: u64, min: usize, metric: &str) -> Pruning {
         Pruning {
