@@ -384,7 +384,7 @@ fn two_shards_against_the_server_run_exactly_the_trials_of_one_sweep_and_crown_a
             .get_metric_history(&child.info.run_id, "train_objective")
             .expect("history");
         assert!(!history.is_empty());
-        assert_eq!(history[0].step, 1);
+        assert_each_pass_once(&history);
         let files = client
             .list_artifacts(&child.info.artifact_uri, None)
             .expect("artifacts");
@@ -680,6 +680,7 @@ fn the_quickstart_sweep_runs_on_the_local_store_and_on_the_server() {
             .get_metric_history(&child.info.run_id, "train_objective")
             .expect("history");
         assert!(passes.len() > 1, "per-pass metrics with steps");
+        assert_each_pass_once(&passes);
         let files = client
             .list_artifacts(&child.info.artifact_uri, Some("plots"))
             .expect("artifacts");
@@ -746,4 +747,13 @@ fn ctrl_c_ends_the_sweep_cleanly_and_a_second_run_completes_it() {
         trials
     );
     assert_eq!(resumed["interrupted"], false);
+}
+
+/// A solver's per-pass metric has one point per pass, 1..=n: whether the sweep's publisher sent
+/// them with the run's results or (the last trials) while it trained, none is lost or doubled.
+fn assert_each_pass_once(history: &[vigie_mlflow::Metric]) {
+    let mut steps: Vec<i64> = history.iter().map(|m| m.step).collect();
+    steps.sort_unstable();
+    let expected: Vec<i64> = (1..=steps.len() as i64).collect();
+    assert_eq!(steps, expected, "one point per pass");
 }

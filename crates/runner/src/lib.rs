@@ -15,5 +15,5 @@ pub use config::{DataSource, RunConfig};
 pub use error::{Result, RunError};
 pub use run::{
     DeferredStart, OpenedRun, PendingRun, RunOutcome, RunRequest, start_deferred, train_deferred,
-    train_prepared, train_run,
+    train_deferred_forwarding, train_prepared, train_run,
 };

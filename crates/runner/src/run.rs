@@ -244,6 +244,22 @@ pub struct OpenedRun {
     seconds: f64,
 }
 
+impl OpenedRun {
+    /// Logs per-epoch metrics that a [`train_deferred_forwarding`] run forwarded, and sends
+    /// them now (the run's publishing then has less to send). A store that refuses them fails
+    /// here; one that cannot be reached leaves them in the run's journal, for its end or a sync.
+    pub fn log_epochs(&mut self, epochs: &[Metric]) -> Result<()> {
+        let started = Instant::now();
+        let logged = self
+            .run
+            .logger
+            .log_metrics(epochs)
+            .and_then(|()| self.run.logger.flush());
+        self.seconds += started.elapsed().as_secs_f64();
+        Ok(logged?)
+    }
+}
+
 impl DeferredStart {
     /// Starts the run in `store` (RUNNING, with its params, inputs and start files).
     pub fn open(&self, store: DefaultStore) -> Result<OpenedRun> {
@@ -273,12 +289,47 @@ pub fn train_deferred(
     start: DeferredStart,
     progress: &mut dyn TrainObserver,
 ) -> Result<PendingRun> {
+    train_deferred_into(
+        request,
+        prepared,
+        start,
+        progress,
+        EpochSink::Recorded(Vec::new()),
+    )
+}
+
+/// [`train_deferred`], handing each epoch's metrics to `forward` as they come instead of
+/// keeping them in the [`PendingRun`] (to send them while the model trains, e.g. with
+/// [`OpenedRun::log_epochs`]); [`PendingRun::add_epochs`] takes back any not sent.
+pub fn train_deferred_forwarding(
+    request: &RunRequest,
+    prepared: &PreparedDataset,
+    start: DeferredStart,
+    progress: &mut dyn TrainObserver,
+    forward: &mut (dyn FnMut(Vec<Metric>) + Send),
+) -> Result<PendingRun> {
+    train_deferred_into(
+        request,
+        prepared,
+        start,
+        progress,
+        EpochSink::Forwarded(forward),
+    )
+}
+
+fn train_deferred_into(
+    request: &RunRequest,
+    prepared: &PreparedDataset,
+    start: DeferredStart,
+    progress: &mut dyn TrainObserver,
+    sink: EpochSink<'_>,
+) -> Result<PendingRun> {
     let splits = checked_splits(request, prepared)?;
-    let mut recorder = RunObserver::new(progress, EpochSink::Recorded(Vec::new()));
+    let mut recorder = RunObserver::new(progress, sink);
     let trained = train_and_write(request, prepared, &splits, &mut recorder);
     let epochs = match recorder.sink {
         EpochSink::Recorded(epochs) => epochs,
-        EpochSink::Live(_) => Vec::new(),
+        EpochSink::Live(_) | EpochSink::Forwarded(_) => Vec::new(),
     };
     Ok(PendingRun {
         request: request.clone(),
@@ -290,6 +341,12 @@ pub fn train_deferred(
 }
 
 impl PendingRun {
+    /// Adds per-epoch metrics to those published with the run (forwarded ones that were not
+    /// sent).
+    pub fn add_epochs(&mut self, epochs: Vec<Metric>) {
+        self.epochs.extend(epochs);
+    }
+
     /// Adds tags to the run (e.g. why a sweep pruned it).
     pub fn add_tags(&mut self, tags: &[Tag]) {
         self.late_tags.extend_from_slice(tags);
@@ -617,6 +674,8 @@ enum EpochSink<'l> {
     Live(&'l mut RunLogger<DefaultStore>),
     /// Kept (timestamped now) for a [`PendingRun`].
     Recorded(Vec<Metric>),
+    /// Handed (timestamped now) to a caller that sends them.
+    Forwarded(&'l mut (dyn FnMut(Vec<Metric>) + Send)),
 }
 
 /// Forwards every event to the progress display, sends epochs to the sink and keeps the last
@@ -658,6 +717,7 @@ impl TrainObserver for RunObserver<'_, '_> {
         let points = epoch_points(step, metrics);
         match &mut self.sink {
             EpochSink::Recorded(epochs) => epochs.extend(points),
+            EpochSink::Forwarded(forward) => forward(points),
             EpochSink::Live(logger) => {
                 let logging = Instant::now();
                 let result = logger

@@ -11,7 +11,9 @@
 //!    `cores / parallel` threads of its own. Networks log live (`vigie_runner::train_prepared`:
 //!    their curves show in the UI while they train, and their epochs dwarf the tracking calls);
 //!    the other families train without the store (`vigie_runner::train_deferred`) and a
-//!    publisher thread sends each finished trial while the workers go on with the next ones;
+//!    publisher thread sends each finished trial while the workers go on with the next ones
+//!    (the last trials forward their epochs to it as they train, and the best trial so far
+//!    is crowned meanwhile, so that the sweep's end waits for little);
 //! 4. rank every finished trial of the sweep (all shards) into a leaderboard, log it on the
 //!    parent, and crown the best trial's model champion when it beats the current one.
 //!
@@ -917,18 +919,20 @@ fn run_trials(
                         if ctx.stop.load(Ordering::SeqCst) {
                             break;
                         }
-                        let next = {
+                        // The last trials' epochs go to the store while they train: what
+                        // the sweep's end waits for is then their last ones and results.
+                        let (next, last) = {
                             let mut queue = lock(queue);
                             let next = queue.pop_front();
                             if next.is_some() {
                                 training.fetch_add(1, Ordering::SeqCst);
                             }
-                            next
+                            (next, queue.len() < parallel)
                         };
                         let Some(trial) = next else { break };
                         let result = match datasets.get(&data_key(trial)) {
                             Some(prepared) => {
-                                run_trial(ctx, trial, prepared, &to_publisher, tracking)
+                                run_trial(ctx, trial, prepared, &to_publisher, tracking, last)
                             }
                             None => Some(TrialResult::Failed {
                                 message: "its dataset was not loaded".to_owned(),
@@ -1046,6 +1050,11 @@ enum ToPublish<'a> {
         trial: &'a Trial,
         start: Box<vigie_runner::DeferredStart>,
     },
+    /// Per-epoch metrics of a trial that trains: log them to its run now.
+    Epochs {
+        trial: &'a Trial,
+        epochs: Vec<Metric>,
+    },
     /// The trial trained: log everything and end its run.
     Publish {
         trial: &'a Trial,
@@ -1066,6 +1075,8 @@ fn publish_trials(
     tracking: &Mutex<TrialTracking>,
 ) {
     let mut opened: HashMap<usize, vigie_runner::Result<vigie_runner::OpenedRun>> = HashMap::new();
+    // Forwarded epochs of a run that could not be opened: they go with its publishing.
+    let mut unsent: HashMap<usize, Vec<Metric>> = HashMap::new();
     let store = || DefaultStore::from_uri(ctx.options.tracking_uri.as_deref());
     std::thread::scope(|scope| {
         for job in inbox {
@@ -1078,13 +1089,32 @@ fn publish_trials(
                     opened.insert(trial.index, run);
                     lock(tracking).background += started.elapsed().as_secs_f64();
                 }
+                ToPublish::Epochs { trial, epochs } => {
+                    let started = Instant::now();
+                    match opened.get_mut(&trial.index) {
+                        Some(Ok(run)) => {
+                            if let Err(error) = run.log_epochs(&epochs) {
+                                tracing::warn!(%error, trial = trial.index, "could not log epochs");
+                                ctx.progress.note(&format!(
+                                    "warning: trial {}'s epochs could not be logged: {error}",
+                                    trial.index
+                                ));
+                            }
+                        }
+                        _ => unsent.entry(trial.index).or_default().extend(epochs),
+                    }
+                    lock(tracking).background += started.elapsed().as_secs_f64();
+                }
                 ToPublish::Publish {
                     trial,
-                    pending,
+                    mut pending,
                     history,
                     pruned,
                 } => {
                     let run = opened.remove(&trial.index);
+                    if let Some(epochs) = unsent.remove(&trial.index) {
+                        pending.add_epochs(epochs);
+                    }
                     scope.spawn(move || {
                         let started = Instant::now();
                         let notes = &mut SweepNotes(ctx.progress);
@@ -1229,6 +1259,7 @@ fn run_trial<'t>(
     prepared: &PreparedDataset,
     publisher: &mpsc::SyncSender<ToPublish<'t>>,
     tracking: &Mutex<TrialTracking>,
+    forward_epochs: bool,
 ) -> Option<TrialResult> {
     let mut config = trial.config.clone();
     config.threads = ctx.threads_per_trial;
@@ -1276,7 +1307,26 @@ fn run_trial<'t>(
             {
                 tracing::warn!("the publisher thread stopped");
             }
-            vigie_runner::train_deferred(&request, prepared, start, &mut observer)
+            if !forward_epochs {
+                return vigie_runner::train_deferred(&request, prepared, start, &mut observer);
+            }
+            let mut forwarder = EpochForwarder {
+                trial,
+                publisher,
+                waiting: Vec::new(),
+                last_sent: None,
+            };
+            let trained = vigie_runner::train_deferred_forwarding(
+                &request,
+                prepared,
+                start,
+                &mut observer,
+                &mut |epochs| forwarder.push(epochs),
+            );
+            trained.map(|mut pending| {
+                pending.add_epochs(forwarder.waiting);
+                pending
+            })
         });
         let TrialObserver {
             history, pruned, ..
@@ -1323,6 +1373,46 @@ fn run_trial<'t>(
         pruned,
         Some(&attempt),
     ))
+}
+
+/// How often a trial that forwards its epochs sends them to the publisher: a linear solver's
+/// passes take milliseconds, so they go a few hundred at a time.
+const FORWARD_EVERY: Duration = Duration::from_millis(250);
+
+/// Sends a training trial's per-epoch metrics to the publisher every [`FORWARD_EVERY`]; those
+/// still `waiting` at the end go with the trial's publishing.
+struct EpochForwarder<'s, 't> {
+    trial: &'t Trial,
+    publisher: &'s mpsc::SyncSender<ToPublish<'t>>,
+    waiting: Vec<Metric>,
+    /// `None` until the first epoch, which goes at once (the run shows it is training).
+    last_sent: Option<Instant>,
+}
+
+impl EpochForwarder<'_, '_> {
+    fn push(&mut self, epochs: Vec<Metric>) {
+        self.waiting.extend(epochs);
+        if self
+            .last_sent
+            .is_some_and(|sent| sent.elapsed() < FORWARD_EVERY)
+        {
+            return;
+        }
+        let job = ToPublish::Epochs {
+            trial: self.trial,
+            epochs: std::mem::take(&mut self.waiting),
+        };
+        // Never waits: with the publisher busy (or stopped) they stay for the next try, or
+        // for the trial's own publishing.
+        match self.publisher.try_send(job) {
+            Ok(()) => self.last_sent = Some(Instant::now()),
+            Err(
+                mpsc::TrySendError::Full(ToPublish::Epochs { epochs, .. })
+                | mpsc::TrySendError::Disconnected(ToPublish::Epochs { epochs, .. }),
+            ) => self.waiting = epochs,
+            Err(_) => {}
+        }
+    }
 }
 
 /// How a trial's run ended, as a [`TrialResult`]; a finished trial's history feeds the pruner.
