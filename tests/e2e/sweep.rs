@@ -749,6 +749,89 @@ fn ctrl_c_ends_the_sweep_cleanly_and_a_second_run_completes_it() {
     assert_eq!(resumed["interrupted"], false);
 }
 
+/// The best trial so far is crowned while the last one trains; when the last one does better,
+/// the sweep's end crowns it over that early pick, which its version names as the previous
+/// champion. Fwaf's trials train for a second or more, longer than the first trial's
+/// publishing, so the early crown happens before the last trial ends.
+#[test]
+fn a_last_trial_that_beats_the_early_pick_is_crowned_over_it() {
+    let Some(datasets) = shared_datasets() else {
+        return;
+    };
+    let uri = crate::mlflow::server_uri();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let suffix = unique_suffix();
+    let model_name = format!("vigie-test-last-wins-{suffix}");
+    let base = workspace_root().join("configs/fwaf-linear-svm.toml");
+    fs::write(
+        dir.path().join("last-wins.toml"),
+        format!(
+            "name = \"last-wins\"\nbase = {:?}\nexperiment = \"vigie-test-last-wins-{suffix}\"\n\
+             registered_model = \"{model_name}\"\nmax_parallel = 1\n\
+             [objective]\nmetric = \"final_valid_f1\"\n\
+             [[search.space]]\n[search.space.grid]\n\"model.c\" = [0.001, 5.0]\n",
+            base.to_str().expect("utf-8")
+        ),
+    )
+    .expect("write sweep");
+    let outcome = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--data-dir",
+            datasets.to_str().expect("utf-8"),
+            "sweep",
+            "last-wins.toml",
+            "--tracking-uri",
+            &uri,
+            "--out",
+            "out",
+            "--journal-dir",
+            "journal",
+        ],
+    ));
+    let rows = outcome["leaderboard"]["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "{outcome}");
+    let (best, other) = (&rows[0], &rows[1]);
+    assert!(
+        best["overrides"]
+            .as_str()
+            .is_some_and(|c| c.contains("model.c=5")),
+        "C = 5 should beat C = 0.001 on fwaf: {outcome}"
+    );
+    assert!(
+        best["value"].as_f64() > other["value"].as_f64(),
+        "{outcome}"
+    );
+
+    let client = crate::mlflow::client(&uri);
+    let early = client
+        .get_model_version(&model_name, "1")
+        .expect("version 1");
+    assert_eq!(
+        early.run_id.as_deref(),
+        other["run_id"].as_str(),
+        "the first trial was crowned while the second trained"
+    );
+    assert_eq!(early.tag("vigie.champion_decision"), Some("first champion"));
+    let last = client
+        .get_model_version(&model_name, "2")
+        .expect("version 2");
+    assert_eq!(last.run_id.as_deref(), best["run_id"].as_str());
+    let decision = last.tag("vigie.champion_decision").expect("decision");
+    assert!(decision.starts_with("beats the champion"), "{decision}");
+    let other_value = other["value"].as_f64().expect("value");
+    assert_eq!(
+        last.tag("vigie.previous_champion"),
+        Some(format!("{model_name}/1 final_valid_f1={other_value}").as_str())
+    );
+    let holder = client
+        .get_model_version_by_alias(&model_name, "champion")
+        .expect("alias");
+    assert_eq!(holder.version, "2");
+    assert_eq!(outcome["champion"]["version"], "2", "{outcome}");
+}
+
 /// A solver's per-pass metric has one point per pass, 1..=n: whether the sweep's publisher sent
 /// them with the run's results or (the last trials) while it trained, none is lost or doubled.
 fn assert_each_pass_once(history: &[vigie_mlflow::Metric]) {
