@@ -224,6 +224,61 @@ fn train_logs_a_complete_run_to_the_local_store_and_the_model_scores_on_its_own(
 }
 
 #[test]
+fn a_refit_model_keeps_the_first_fits_threshold_and_validation_metrics_and_sees_valid_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_dataset(dir.path());
+    let plain = write_config(dir.path(), "svm.toml", SVM_CONFIG);
+    let refit_config = SVM_CONFIG.replace(
+        "kind = \"linear_svm\"\n",
+        "kind = \"linear_svm\"\nrefit_with_valid = true\n",
+    );
+    assert_ne!(refit_config, SVM_CONFIG);
+    let refit = write_config(dir.path(), "svm-refit.toml", &refit_config);
+    let first = json(&train(dir.path(), &plain, "out/plain", "mlruns"));
+    let second = json(&train(dir.path(), &refit, "out/refit", "mlruns"));
+
+    assert_eq!(
+        second["threshold"], first["threshold"],
+        "chosen by the first fit"
+    );
+    assert_eq!(second["valid"], first["valid"], "measured on the first fit");
+    // The refit's vocabulary and weights come from train + valid.
+    let manifest = |out: &str| -> serde_json::Value {
+        let path = dir.path().join(out).join("model/linear.json");
+        serde_json::from_slice(&fs::read(&path).expect("read linear.json")).expect("json")
+    };
+    let (plain_model, refit_model) = (manifest("out/plain"), manifest("out/refit"));
+    assert_eq!(refit_model["config"]["refit_with_valid"], true);
+    assert_ne!(refit_model["bias"], plain_model["bias"], "{refit_model}");
+    // Its solver passes are logged apart from the first fit's.
+    let store = FileStore::new(dir.path().join("mlruns")).expect("store");
+    let run_id = second["run_id"].as_str().expect("run id");
+    for key in ["train_objective", "refit_train_objective"] {
+        let history =
+            vigie_mlflow::TrackingStore::metric_history(&store, run_id, key).expect("history");
+        assert!(!history.is_empty(), "{key}");
+        assert_eq!(history[0].step, 1, "{key}");
+    }
+    // The saved (refit) model scores the test split as the run measured it.
+    let eval = json(&vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "eval",
+            "--model",
+            "out/refit/model",
+            "--dataset",
+            "tiny",
+        ],
+    ));
+    assert_eq!(eval[0]["metrics"]["confusion"], second["test"]["confusion"]);
+}
+
+#[test]
 fn the_same_network_config_and_seed_give_identical_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());

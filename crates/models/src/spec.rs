@@ -84,6 +84,15 @@ impl ModelSpec {
         }
     }
 
+    /// Whether the model is fitted again on train + valid once the threshold is chosen
+    /// ([`crate::linear::LinearConfig::refit_with_valid`]).
+    pub fn refits_with_valid(&self) -> bool {
+        match self {
+            ModelSpec::LogisticRegression(c) | ModelSpec::LinearSvm(c) => c.refit_with_valid,
+            _ => false,
+        }
+    }
+
     /// The compute backend: `cpu` for every family but the networks, which may run on `wgpu`.
     pub fn backend(&self) -> &'static str {
         let backend = match self {

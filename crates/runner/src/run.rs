@@ -761,6 +761,37 @@ struct Trained {
     last_step: u64,
 }
 
+/// The observer of a refit on train + valid: its per-pass metrics are named `refit_*`, so that
+/// they do not mix with the first fit's curves.
+struct RefitObserver<'o, 'l, 'p>(&'o mut RunObserver<'l, 'p>);
+
+impl TrainObserver for RefitObserver<'_, '_, '_> {
+    fn phase(&mut self, name: &str, total: Option<u64>) {
+        self.0.phase(&format!("refit: {name}"), total);
+    }
+
+    fn advance(&mut self, units: u64) {
+        self.0.advance(units);
+    }
+
+    fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
+        let named: Vec<(String, f64)> = metrics
+            .iter()
+            .map(|(key, value)| (format!("refit_{key}"), *value))
+            .collect();
+        let named: Vec<(&str, f64)> = named.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        self.0.epoch(step, &named);
+    }
+
+    fn note(&mut self, message: &str) {
+        self.0.note(message);
+    }
+
+    fn stop_requested(&mut self) -> Option<String> {
+        self.0.stop_requested()
+    }
+}
+
 /// Fits the model (events to `observer`), chooses the threshold, measures the test split and
 /// writes the run's files: everything but the tracking store.
 fn train_and_write(
@@ -778,16 +809,14 @@ fn train_and_write(
     };
     let started = Instant::now();
     let model = config.model.fit(&data, observer)?;
-    let train_seconds = started.elapsed().as_secs_f64();
+    let mut train_seconds = started.elapsed().as_secs_f64();
     // Families that do not ask during training (the linear solvers, Isolation Forest) are
     // stopped here, before the evaluation and the artifacts.
     if let Some(reason) = observer.stop_requested() {
         return Err(vigie_models::ModelError::Stopped(reason).into());
     }
-    let last_step = observer.last_step;
-    let progress = &mut *observer.progress;
 
-    progress.phase("evaluate", None);
+    observer.phase("evaluate", None);
     let valid_scores = model.score_batch(&valid.texts);
     let threshold = metrics::choose_threshold(
         &valid_scores,
@@ -796,6 +825,27 @@ fn train_and_write(
         model.default_threshold(),
     )?;
     let valid_metrics = metrics::evaluate(&valid_scores, &valid.labels, threshold.threshold);
+    let model = if config.model.refits_with_valid() {
+        observer.phase("refit on train + valid", None);
+        let started = Instant::now();
+        let both = TrainData {
+            train: LabelledTexts::new(
+                train.texts.iter().chain(&valid.texts).copied().collect(),
+                train.labels.iter().chain(&valid.labels).copied().collect(),
+            ),
+            ..data
+        };
+        let refit = config.model.fit(&both, &mut RefitObserver(observer))?;
+        train_seconds += started.elapsed().as_secs_f64();
+        if let Some(reason) = observer.stop_requested() {
+            return Err(vigie_models::ModelError::Stopped(reason).into());
+        }
+        refit
+    } else {
+        model
+    };
+    let last_step = observer.last_step;
+    let progress = &mut *observer.progress;
     let test_scores = model.score_batch(&test.texts);
     let test_metrics = metrics::evaluate(&test_scores, &test.labels, threshold.threshold);
     let by_family =
