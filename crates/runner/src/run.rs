@@ -826,6 +826,8 @@ fn train_and_write(
     )?;
     let valid_metrics = metrics::evaluate(&valid_scores, &valid.labels, threshold.threshold);
     let model = if config.model.refits_with_valid() {
+        // Only its validation scores are kept: its memory goes before the refit's.
+        drop(model);
         observer.phase("refit on train + valid", None);
         let started = Instant::now();
         let both = TrainData {
