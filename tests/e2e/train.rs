@@ -72,7 +72,7 @@ pub(crate) fn train(dir: &Path, config: &Path, out: &str, store: &str) -> std::p
     )
 }
 
-/// `vigie eval --json` of `model` (a folder, a run id or a models:/ URI, found on the server
+/// `vigie eval --json` of `model` (a folder, or a run id or models:/ URI found in the store
 /// `uri`) on the tiny dataset's test split.
 fn eval_on_tiny(dir: &Path, model: &str, uri: &str) -> serde_json::Value {
     json(&vigie(
@@ -200,21 +200,7 @@ fn train_logs_a_complete_run_to_the_local_store_and_the_model_scores_on_its_own(
     assert_eq!(reproducible(&again), reproducible(&outcome));
 
     // The saved model scores a dataset on its own, with its stored threshold.
-    let eval = json(&vigie(
-        dir.path(),
-        &[
-            "--json",
-            "--data-dir",
-            "data",
-            "--datasets-dir",
-            "datasets",
-            "eval",
-            "--model",
-            "out/svm/model",
-            "--dataset",
-            "tiny",
-        ],
-    ));
+    let eval = eval_on_tiny(dir.path(), "out/svm/model", "mlruns");
     assert_eq!(eval[0]["dataset"], "tiny");
     assert_eq!(eval[0]["metrics"]["f1"], outcome["test"]["f1"]);
     assert_eq!(
@@ -260,21 +246,7 @@ fn a_refit_model_keeps_the_first_fits_threshold_and_validation_metrics_and_sees_
         assert_eq!(history[0].step, 1, "{key}");
     }
     // The saved (refit) model scores the test split as the run measured it.
-    let eval = json(&vigie(
-        dir.path(),
-        &[
-            "--json",
-            "--data-dir",
-            "data",
-            "--datasets-dir",
-            "datasets",
-            "eval",
-            "--model",
-            "out/refit/model",
-            "--dataset",
-            "tiny",
-        ],
-    ));
+    let eval = eval_on_tiny(dir.path(), "out/refit/model", "mlruns");
     assert_eq!(eval[0]["metrics"]["confusion"], second["test"]["confusion"]);
 }
 
