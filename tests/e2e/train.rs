@@ -228,7 +228,7 @@ fn a_refit_model_keeps_the_first_fits_threshold_and_validation_metrics_and_sees_
         "chosen by the first fit"
     );
     assert_eq!(second["valid"], first["valid"], "measured on the first fit");
-    // The refit's vocabulary and weights come from train + valid.
+    // The refit's weights come from train + valid (its vocabulary is the first fit's).
     let manifest = |out: &str| -> serde_json::Value {
         let path = dir.path().join(out).join("model/linear.json");
         serde_json::from_slice(&fs::read(&path).expect("read linear.json")).expect("json")

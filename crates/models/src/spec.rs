@@ -171,6 +171,25 @@ pub enum TrainedModel {
 }
 
 impl TrainedModel {
+    /// Fits a model trained with `refit_with_valid` again with `more` rows after its training
+    /// rows ([`LinearModel::refit`]).
+    pub fn refit(
+        self,
+        more: &crate::model::LabelledTexts<'_>,
+        seed: u64,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<TrainedModel> {
+        match self {
+            TrainedModel::Linear(model) => {
+                Ok(TrainedModel::Linear(model.refit(more, seed, observer)?))
+            }
+            _ => Err(ModelError::InvalidConfig {
+                field: "model.refit_with_valid".into(),
+                message: "only the linear models refit".into(),
+            }),
+        }
+    }
+
     /// The threshold the model itself implies (0.5 for probabilities, 0 for SVM margins, the
     /// contamination quantile for Isolation Forest), used by the `model` threshold rule.
     pub fn default_threshold(&self) -> f64 {

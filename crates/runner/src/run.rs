@@ -826,18 +826,9 @@ fn train_and_write(
     )?;
     let valid_metrics = metrics::evaluate(&valid_scores, &valid.labels, threshold.threshold);
     let model = if config.model.refits_with_valid() {
-        // Only its validation scores are kept: its memory goes before the refit's.
-        drop(model);
         observer.phase("refit on train + valid", None);
         let started = Instant::now();
-        let both = TrainData {
-            train: LabelledTexts::new(
-                train.texts.iter().chain(&valid.texts).copied().collect(),
-                train.labels.iter().chain(&valid.labels).copied().collect(),
-            ),
-            ..data
-        };
-        let refit = config.model.fit(&both, &mut RefitObserver(observer))?;
+        let refit = model.refit(valid, config.seed, &mut RefitObserver(observer))?;
         train_seconds += started.elapsed().as_secs_f64();
         if let Some(reason) = observer.stop_requested() {
             return Err(vigie_models::ModelError::Stopped(reason).into());

@@ -339,6 +339,11 @@ impl TfidfDot {
         &self.tfidf
     }
 
+    /// The vectoriser, the fused tables dropped (to fuse it with other weights).
+    pub fn into_tfidf(self) -> FittedTfidf {
+        self.tfidf
+    }
+
     /// `w · tfidf(text)`.
     pub fn dot(&self, text: &str, scratch: &mut TfidfDotScratch) -> f64 {
         let sums = match &self.ascii {

@@ -38,6 +38,7 @@ use crate::random::SplitMix64;
 /// share cache lines at the front of the vector and stay in the core's L2, instead of each
 /// sharing its line with rarely-read neighbours. Only the labels change: every row keeps its
 /// values in the same order, so sums, and so the solution, are bit for bit those of `x`.
+#[derive(Clone)]
 pub(crate) struct SolverMatrix {
     n_cols: usize,
     indptr: Vec<usize>,
@@ -87,6 +88,21 @@ impl SolverMatrix {
     pub(crate) fn row(&self, row: usize) -> (&[u32], &[f32]) {
         let (start, end) = (self.indptr[row], self.indptr[row + 1]);
         (&self.indices[start..end], &self.data[start..end])
+    }
+
+    /// Appends the rows of `more` (same columns as the `x` this was made from), renumbered
+    /// like the others: a refit's new rows after the rows a first solve saw.
+    pub(crate) fn append_rows(&mut self, more: &CsrMatrix) {
+        let mut renumbered = vec![0u32; self.n_cols];
+        for (new, &old) in self.original.iter().enumerate() {
+            renumbered[old as usize] = new as u32;
+        }
+        for (columns, values) in more.rows() {
+            self.indices
+                .extend(columns.iter().map(|&column| renumbered[column as usize]));
+            self.data.extend_from_slice(values);
+            self.indptr.push(self.indices.len());
+        }
     }
 
     fn rows(&self) -> impl Iterator<Item = (&[u32], &[f32])> + '_ {
@@ -176,12 +192,17 @@ pub(crate) struct SolverOptions {
     pub tol: f64,
     pub max_iter: usize,
     pub seed: u64,
+    /// Dual variables to start from, one per row of the first rows (a refit's warm start:
+    /// the rows a previous solve saw, then new rows starting cold). Empty: a cold start.
+    pub warm_start: Vec<f64>,
 }
 
 /// Weights found by a solver.
 pub(crate) struct Solution {
     /// One per column of `x`.
     pub weights: Vec<f64>,
+    /// The dual variables, one per row (what a refit starts from).
+    pub dual: Vec<f64>,
     /// Weight of the intercept feature (the intercept is this times the feature value).
     pub intercept_weight: f64,
     /// Outer passes run.
@@ -236,12 +257,14 @@ impl Primal {
     fn into_solution(
         self,
         x: &SolverMatrix,
+        dual: Vec<f64>,
         iterations: usize,
         converged: bool,
         violation: f64,
     ) -> Solution {
         Solution {
             weights: x.restore_order(&self.w),
+            dual,
             intercept_weight: self.w_bias,
             iterations,
             converged,
@@ -289,6 +312,12 @@ pub(crate) fn solve_svm(
 
     let mut primal = Primal::new(problem.x.n_cols(), problem.intercept_feature);
     let mut alpha = vec![0.0f64; n_rows];
+    for (i, &warm) in options.warm_start.iter().enumerate().take(n_rows) {
+        alpha[i] = warm.clamp(0.0, upper_bound[i]);
+        if alpha[i] != 0.0 {
+            primal.add(problem.y[i] * alpha[i], problem.x.row(i));
+        }
+    }
     let mut index: Vec<usize> = (0..n_rows).collect();
     let mut active_size = n_rows;
     let mut rng = SplitMix64::new(options.seed);
@@ -380,7 +409,7 @@ pub(crate) fn solve_svm(
             pg_min_new
         };
     }
-    primal.into_solution(problem.x, iteration, converged, violation)
+    primal.into_solution(problem.x, alpha, iteration, converged, violation)
 }
 
 /// `½ wᵀw + ½ Σ Dᵢᵢ αᵢ² − Σ αᵢ` (what liblinear prints as "Objective value").
@@ -413,7 +442,12 @@ pub(crate) fn solve_logistic(
     let mut primal = Primal::new(problem.x.n_cols(), problem.intercept_feature);
     for i in 0..n_rows {
         let c = problem.class_c(i);
-        alpha[2 * i] = (0.001 * c).min(1e-8);
+        let start = (0.001 * c).min(1e-8);
+        // A warm start stays strictly inside the box too (the logarithms need it).
+        alpha[2 * i] = options
+            .warm_start
+            .get(i)
+            .map_or(start, |&warm| warm.clamp(start, c - start));
         alpha[2 * i + 1] = c - alpha[2 * i];
         primal.add(problem.y[i] * alpha[2 * i], problem.x.row(i));
     }
@@ -524,7 +558,8 @@ pub(crate) fn solve_logistic(
             inner_tol = inner_tol_min.max(0.1 * inner_tol);
         }
     }
-    primal.into_solution(problem.x, iteration, converged, violation)
+    let dual = (0..n_rows).map(|i| alpha[2 * i]).collect();
+    primal.into_solution(problem.x, dual, iteration, converged, violation)
 }
 
 /// Row `i`'s term `αᵢ ln αᵢ + (Cᵢ − αᵢ) ln(Cᵢ − αᵢ) − Cᵢ ln Cᵢ` (given `Cᵢ ln Cᵢ`) of the logistic dual objective
@@ -537,6 +572,27 @@ fn entropy_term(alpha: f64, complement: f64, c_ln_c: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_rows_are_renumbered_like_the_first_ones() {
+        let x = CsrMatrix::from_parts(2, 3, vec![0, 2, 3], vec![0, 2, 2], vec![1.0, 2.0, 3.0])
+            .expect("a valid matrix");
+        let more = CsrMatrix::from_parts(2, 3, vec![0, 1, 3], vec![1, 0, 2], vec![4.0, 5.0, 6.0])
+            .expect("a valid matrix");
+        let mut solver_matrix = SolverMatrix::new(x);
+        solver_matrix.append_rows(&more);
+        assert_eq!(solver_matrix.n_rows(), 4);
+        for row in 0..2 {
+            let (columns, values) = more.row(row);
+            let (renumbered, solver_values) = solver_matrix.row(2 + row);
+            assert_eq!(values, solver_values);
+            let back: Vec<u32> = renumbered
+                .iter()
+                .map(|&new| solver_matrix.original[new as usize])
+                .collect();
+            assert_eq!(back, columns);
+        }
+    }
 
     #[test]
     fn columns_are_renumbered_by_frequency_and_weights_come_back_in_order() {

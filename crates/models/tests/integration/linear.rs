@@ -111,6 +111,49 @@ fn separable_requests_are_classified_perfectly_by_both_kinds() {
 }
 
 #[test]
+fn a_refit_starts_from_the_first_solve_and_learns_from_the_new_rows() {
+    let (texts, labels) = toy_requests(120);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (train, more) = refs.split_at(160);
+    let (train_labels, more_labels) = labels.split_at(160);
+    let data = train_data(train.to_vec(), train_labels.to_vec(), 1);
+    let config = LinearConfig {
+        refit_with_valid: true,
+        ..toy_config()
+    };
+    for kind in [LinearKind::LinearSvm, LinearKind::LogisticRegression] {
+        let first = fit(kind, &config, &data, &mut NoObserver).expect("fits");
+        let first_scores = first.score_batch(&refs);
+        // With no new rows, the warm start is already the solution: one pass confirms it.
+        let same = first
+            .clone()
+            .refit(&LabelledTexts::default(), 1, &mut NoObserver)
+            .expect("refits");
+        let report = same.solver_report().expect("refitted");
+        assert!(
+            report.converged && report.iterations == 1,
+            "{kind:?}: {report:?}"
+        );
+        for (a, b) in same.score_batch(&refs).iter().zip(&first_scores) {
+            assert!((a - b).abs() < 1e-4, "{kind:?}: {a} vs {b}");
+        }
+        // New rows move the weights; the vocabulary stays the first fit's.
+        let more = LabelledTexts::new(more.to_vec(), more_labels.to_vec());
+        let refit = first.refit(&more, 1, &mut NoObserver).expect("refits");
+        assert_eq!(refit.tfidf(), same.tfidf());
+        assert_ne!(refit.weights(), same.weights(), "{kind:?}");
+        assert!(refit.solver_report().expect("refitted").converged);
+    }
+    // Only a model fitted for it can refit.
+    let plain = fit(LinearKind::LinearSvm, &toy_config(), &data, &mut NoObserver).expect("fits");
+    let refused = plain.refit(&LabelledTexts::default(), 1, &mut NoObserver);
+    assert!(
+        matches!(&refused, Err(ModelError::InvalidConfig { field, .. }) if field == "model.refit_with_valid"),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn a_seed_gives_bit_identical_weights() {
     let (texts, labels) = toy_requests(200);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
