@@ -583,15 +583,21 @@ mod tests {
         solver_matrix.append_rows(&more);
         assert_eq!(solver_matrix.n_rows(), 4);
         for row in 0..2 {
-            let (columns, values) = more.row(row);
-            let (renumbered, solver_values) = solver_matrix.row(2 + row);
-            assert_eq!(values, solver_values);
-            let back: Vec<u32> = renumbered
-                .iter()
-                .map(|&new| solver_matrix.original[new as usize])
-                .collect();
-            assert_eq!(back, columns);
+            assert_row_maps_back(&solver_matrix, 2 + row, more.row(row));
         }
+    }
+
+    /// Row `row` of `solver_matrix` holds `x_row`'s values in the same order (so the solvers'
+    /// sums do not change), and its renumbered columns map back to `x_row`'s.
+    fn assert_row_maps_back(solver_matrix: &SolverMatrix, row: usize, x_row: (&[u32], &[f32])) {
+        let (columns, values) = x_row;
+        let (renumbered, solver_values) = solver_matrix.row(row);
+        assert_eq!(values, solver_values);
+        let back: Vec<u32> = renumbered
+            .iter()
+            .map(|&new| solver_matrix.original[new as usize])
+            .collect();
+        assert_eq!(back, columns);
     }
 
     #[test]
@@ -610,15 +616,7 @@ mod tests {
         assert_eq!(solver_matrix.n_cols(), 4);
         assert_eq!(solver_matrix.original, [3, 1, 0, 2]);
         for row in 0..3 {
-            let (columns, values) = x.row(row);
-            let (renumbered, solver_values) = solver_matrix.row(row);
-            // Same values in the same order: the solvers' sums do not change.
-            assert_eq!(values, solver_values);
-            let back: Vec<u32> = renumbered
-                .iter()
-                .map(|&new| solver_matrix.original[new as usize])
-                .collect();
-            assert_eq!(back, columns);
+            assert_row_maps_back(&solver_matrix, row, x.row(row));
         }
         assert_eq!(solver_matrix.row(0).0, [2, 1, 0]);
         // Weight of renumbered column k is 10 k: column 3 (renumbered 0) gets 0, and so on.
