@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use vigie_data::PreparedDataset;
 use vigie_mlflow::{
-    CreateRun, DefaultStore, Metric, Param, Run, RunStatus, Tag, TrackingStore, mlflow_tags,
-    now_millis,
+    CreateRun, DefaultStore, Metric, MlflowClient, Param, Run, RunStatus, Tag, TrackingStore,
+    mlflow_tags, now_millis,
 };
 use vigie_models::spec::Family;
 use vigie_models::{ModelError, TrainObserver};
@@ -157,6 +157,22 @@ pub struct SweepOutcome {
     /// Time the publisher thread spent sending finished trials while the workers trained.
     pub tracking_background_seconds: f64,
     pub out_dir: PathBuf,
+}
+
+/// Crowns `best` under `name` ([`champion::crown`]); when this invocation published it, its
+/// logged model is known and its run is not read back.
+fn crown_best(
+    client: &MlflowClient,
+    name: &str,
+    spec: &SweepSpec,
+    best: &LeaderboardRow,
+    published: &BTreeMap<usize, &StoredTrial>,
+) -> Result<ChampionDecision> {
+    let fresh_model_id = published
+        .values()
+        .find(|p| p.row.run_id == best.run_id)
+        .and_then(|p| p.logged_model_id.as_deref());
+    champion::crown(client, name, best, fresh_model_id, &spec.objective)
 }
 
 /// The share of the wall time spent waiting on tracking calls, in percent.
@@ -365,29 +381,21 @@ pub fn run_sweep(
     // While the last trials train, the best trial so far is crowned (when it beats the current
     // champion), so that the sweep's end has a crown to make only when one of them wins. Only
     // when this invocation sees the whole sweep (as for ranking without reading it back).
+    let early_registry = match (&spec.registered_model, &store) {
+        (Some(name), DefaultStore::Server(client))
+            if options.shard.is_none() && summary.running_elsewhere == 0 =>
+        {
+            Some((name.as_str(), client))
+        }
+        _ => None,
+    };
     let crown_early = |published: &BTreeMap<usize, &StoredTrial>| {
-        let (Some(name), DefaultStore::Server(client)) = (&spec.registered_model, &store) else {
-            return None;
-        };
+        let (name, client) = early_registry?;
         let leaderboard = rank_trials(spec, plan, &existing, published);
         let best = leaderboard.best()?;
-        let fresh_model_id = published
-            .values()
-            .find(|p| p.row.run_id == best.run_id)
-            .and_then(|p| p.logged_model_id.as_deref());
-        Some(champion::crown(
-            client,
-            name,
-            best,
-            fresh_model_id,
-            &spec.objective,
-        ))
+        Some(crown_best(client, name, spec, best, published))
     };
-    let early_crown: Option<&EarlyCrown<'_>> = (spec.registered_model.is_some()
-        && matches!(store, DefaultStore::Server(_))
-        && options.shard.is_none()
-        && summary.running_elsewhere == 0)
-        .then_some(&crown_early);
+    let early_crown: Option<&EarlyCrown<'_>> = early_registry.is_some().then_some(&crown_early);
     // Trials start once the data is ready: the store's calls so far were waited on only for
     // as long as they outlasted the loading. A resume with nothing to run does not wait for
     // the data at all (the loader is left to finish in the background).
@@ -515,13 +523,8 @@ pub fn run_sweep(
             (Some(_), _, true) if early_decision.is_some() => Ok(early_decision),
             (Some(name), Some(best), false) => match &store {
                 DefaultStore::Server(client) => {
-                    let fresh_model_id = published
-                        .values()
-                        .find(|p| p.row.run_id == best.run_id)
-                        .and_then(|p| p.logged_model_id.as_deref());
                     let t = Instant::now();
-                    let decision =
-                        champion::crown(client, name, best, fresh_model_id, &spec.objective);
+                    let decision = crown_best(client, name, spec, best, &published);
                     tracing::debug!(seconds = t.elapsed().as_secs_f64(), "champion crowned");
                     decision.map(Some)
                 }
