@@ -227,7 +227,7 @@ pub struct LinearModel {
     bias: f64,
     solver: Option<SolverReport>,
     /// Kept after a fit with `refit_with_valid`, until [`LinearModel::refit`].
-    refit_from: Option<Box<RefitState>>,
+    refit_from: Option<Box<TrainingRows>>,
 }
 
 /// Trains a linear model of `kind` on `data.train`. With `refit_with_valid`, the model keeps
@@ -257,11 +257,12 @@ pub fn fit(
         kind,
         config,
         tfidf,
-        RefitState {
+        TrainingRows {
             matrix: SolverMatrix::new(matrix),
             y,
             dual: Vec::new(),
         },
+        config.refit_with_valid,
         data.seed,
         observer,
     )
@@ -271,30 +272,31 @@ fn signed(label: Label) -> f64 {
     if label.is_malicious() { 1.0 } else { -1.0 }
 }
 
-/// What a refit starts from: the rows a solve saw (as the solver reads them), their targets
-/// and, once solved, their dual variables.
+/// The rows a solve sees (as the solver reads them), their targets and, once solved, their
+/// dual variables: what a refit starts from.
 #[derive(Clone)]
-struct RefitState {
+struct TrainingRows {
     matrix: SolverMatrix,
     y: Vec<f64>,
     dual: Vec<f64>,
 }
 
-impl fmt::Debug for RefitState {
+impl fmt::Debug for TrainingRows {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RefitState")
+        f.debug_struct("TrainingRows")
             .field("rows", &self.y.len())
             .finish_non_exhaustive()
     }
 }
 
 /// Solves `kind` on `rows` (from `rows.dual`, cold when empty), with `tfidf` the vectoriser
-/// that made them.
+/// that made them; the model keeps the rows for a refit when `keep_rows`.
 fn solve(
     kind: LinearKind,
     config: &LinearConfig,
     tfidf: FittedTfidf,
-    mut rows: RefitState,
+    mut rows: TrainingRows,
+    keep_rows: bool,
     seed: u64,
     observer: &mut dyn TrainObserver,
 ) -> Result<LinearModel> {
@@ -360,8 +362,8 @@ fn solve(
         )));
     }
     let weights: Vec<f32> = solution.weights.iter().map(|&w| w as f32).collect();
-    let refit_from = config.refit_with_valid.then(|| {
-        Box::new(RefitState {
+    let refit_from = keep_rows.then(|| {
+        Box::new(TrainingRows {
             dual: solution.dual,
             ..rows
         })
@@ -385,7 +387,7 @@ impl LinearModel {
     /// Fits the model again with `more` rows after its training rows, with the same
     /// vectoriser (vocabulary and idf) and the solver started from the first solve's dual
     /// variables (the new rows' at zero): a few passes instead of a fit from scratch. Only a
-    /// model fitted with `refit_with_valid` can.
+    /// model fitted with `refit_with_valid` can, once (the refit keeps no rows).
     pub fn refit(
         self,
         more: &LabelledTexts<'_>,
@@ -402,7 +404,9 @@ impl LinearModel {
         let Some(state) = refit_from else {
             return Err(ModelError::InvalidConfig {
                 field: "model.refit_with_valid".into(),
-                message: "the model was not fitted with refit_with_valid = true".into(),
+                message: "the model keeps no training rows to refit from (it was not fitted with \
+                          refit_with_valid = true, or is a refit itself)"
+                    .into(),
             });
         };
         let mut rows = *state;
@@ -413,7 +417,8 @@ impl LinearModel {
         rows.y
             .extend(more.labels.iter().map(|label| signed(*label)));
         observer.advance(more.len() as u64);
-        solve(kind, &config, tfidf, rows, seed, observer)
+        // The refit model is the last: its rows go as soon as it is solved.
+        solve(kind, &config, tfidf, rows, false, seed, observer)
     }
 
     pub fn kind(&self) -> LinearKind {

@@ -143,6 +143,13 @@ fn a_refit_starts_from_the_first_solve_and_learns_from_the_new_rows() {
         assert_eq!(refit.tfidf(), same.tfidf());
         assert_ne!(refit.weights(), same.weights(), "{kind:?}");
         assert!(refit.solver_report().expect("refitted").converged);
+        // A refit keeps no training rows: it cannot refit again.
+        assert!(
+            refit
+                .refit(&LabelledTexts::default(), 1, &mut NoObserver)
+                .is_err(),
+            "{kind:?}"
+        );
     }
     // Only a model fitted for it can refit.
     let plain = fit(LinearKind::LinearSvm, &toy_config(), &data, &mut NoObserver).expect("fits");
