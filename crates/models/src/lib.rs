@@ -7,7 +7,9 @@
 //! - [`linear`]: logistic regression and linear SVM on sparse TF-IDF rows;
 //! - [`anomaly`]: Isolation Forest trained on benign requests, and K-means for clustering what
 //!   it flags, on a dense projection of the features;
-//! - [`nn`]: Burn networks (MLP, CNN, LSTM, BiLSTM) on the flex CPU backend, or wgpu.
+//! - [`nn`]: Burn networks (MLP, CNN, LSTM, BiLSTM) on the flex CPU backend, or wgpu;
+//! - [`rules`]: libinjection's SQLi and XSS detectors on parameter values, fixed rules that
+//!   learn nothing: the rule-based baseline.
 //!
 //! [`metrics`] scores every family the same way and draws its charts; [`artifact`] saves a
 //! trained model as a self-describing folder and loads it back; [`spec`] is the `[model]`
@@ -21,6 +23,7 @@ pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod random;
+pub mod rules;
 pub mod spec;
 
 pub use error::{ModelError, Result};

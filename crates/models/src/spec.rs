@@ -9,6 +9,7 @@ use crate::anomaly::{IsolationForestConfig, IsolationForestModel};
 use crate::linear::{LinearConfig, LinearKind, LinearModel};
 use crate::model::{Persist, Scorer, TrainData, TrainObserver};
 use crate::nn::{CnnConfig, MlpConfig, NetworkModel, NetworkSpec, RnnConfig};
+use crate::rules::{LibinjectionConfig, LibinjectionModel};
 use crate::{ModelError, Result};
 
 /// A model and its hyperparameters, tagged by `kind` in TOML:
@@ -28,6 +29,7 @@ pub enum ModelSpec {
     Cnn(CnnConfig),
     Lstm(RnnConfig),
     Bilstm(RnnConfig),
+    Libinjection(LibinjectionConfig),
 }
 
 /// The families of the zoo, for tags and artifact layout.
@@ -37,6 +39,8 @@ pub enum Family {
     Linear,
     Anomaly,
     Network,
+    /// Fixed rules, nothing learnt (libinjection).
+    Rules,
 }
 
 impl Family {
@@ -45,13 +49,14 @@ impl Family {
             Family::Linear => "linear",
             Family::Anomaly => "anomaly",
             Family::Network => "network",
+            Family::Rules => "rules",
         }
     }
 }
 
 impl ModelSpec {
     /// Every `kind` value, for error messages and docs.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "logistic_regression",
         "linear_svm",
         "isolation_forest",
@@ -59,6 +64,7 @@ impl ModelSpec {
         "cnn",
         "lstm",
         "bilstm",
+        "libinjection",
     ];
 
     /// The `kind` value.
@@ -71,6 +77,7 @@ impl ModelSpec {
             ModelSpec::Cnn(_) => "cnn",
             ModelSpec::Lstm(_) => "lstm",
             ModelSpec::Bilstm(_) => "bilstm",
+            ModelSpec::Libinjection(_) => "libinjection",
         }
     }
 
@@ -81,6 +88,7 @@ impl ModelSpec {
             ModelSpec::Mlp(_) | ModelSpec::Cnn(_) | ModelSpec::Lstm(_) | ModelSpec::Bilstm(_) => {
                 Family::Network
             }
+            ModelSpec::Libinjection(_) => Family::Rules,
         }
     }
 
@@ -112,6 +120,7 @@ impl ModelSpec {
         match self {
             ModelSpec::LogisticRegression(c) | ModelSpec::LinearSvm(c) => c.validate(),
             ModelSpec::IsolationForest(c) => c.validate(),
+            ModelSpec::Libinjection(c) => c.validate(),
             _ => self.network_spec().map_or(Ok(()), |spec| spec.validate()),
         }
     }
@@ -152,6 +161,9 @@ impl ModelSpec {
             ModelSpec::IsolationForest(c) => {
                 TrainedModel::IsolationForest(crate::anomaly::fit(c, data, observer)?)
             }
+            ModelSpec::Libinjection(c) => {
+                TrainedModel::Libinjection(crate::rules::fit(c, data, observer)?)
+            }
             _ => match self.network_spec() {
                 Some(spec) => {
                     TrainedModel::Network(Box::new(crate::nn::fit(&spec, data, observer)?))
@@ -168,6 +180,7 @@ pub enum TrainedModel {
     IsolationForest(IsolationForestModel),
     /// Boxed: a network's module is much larger than the other families' models.
     Network(Box<NetworkModel>),
+    Libinjection(LibinjectionModel),
 }
 
 impl TrainedModel {
@@ -197,6 +210,7 @@ impl TrainedModel {
             TrainedModel::Linear(m) => m.default_threshold(),
             TrainedModel::IsolationForest(m) => m.default_threshold(),
             TrainedModel::Network(m) => m.default_threshold(),
+            TrainedModel::Libinjection(m) => m.default_threshold(),
         }
     }
 
@@ -205,6 +219,7 @@ impl TrainedModel {
             TrainedModel::Linear(m) => m.save(dir),
             TrainedModel::IsolationForest(m) => m.save(dir),
             TrainedModel::Network(m) => m.save(dir),
+            TrainedModel::Libinjection(m) => m.save(dir),
         }
     }
 
@@ -213,6 +228,7 @@ impl TrainedModel {
             Family::Linear => TrainedModel::Linear(LinearModel::load(dir)?),
             Family::Anomaly => TrainedModel::IsolationForest(IsolationForestModel::load(dir)?),
             Family::Network => TrainedModel::Network(Box::new(NetworkModel::load(dir)?)),
+            Family::Rules => TrainedModel::Libinjection(LibinjectionModel::load(dir)?),
         })
     }
 }
@@ -223,6 +239,7 @@ impl Scorer for TrainedModel {
             TrainedModel::Linear(m) => m.score_batch(texts),
             TrainedModel::IsolationForest(m) => m.score_batch(texts),
             TrainedModel::Network(m) => m.score_batch(texts),
+            TrainedModel::Libinjection(m) => m.score_batch(texts),
         }
     }
 
@@ -231,6 +248,7 @@ impl Scorer for TrainedModel {
             TrainedModel::Linear(m) => m.score_one(text),
             TrainedModel::IsolationForest(m) => m.score_one(text),
             TrainedModel::Network(m) => m.score_one(text),
+            TrainedModel::Libinjection(m) => m.score_one(text),
         }
     }
 }
