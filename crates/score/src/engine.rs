@@ -6,8 +6,9 @@
 //! `decode` table: percent-decoding, charset, trimming), so a raw request scores here, in
 //! `vigie score` and in the service exactly as its line scored in the run's metrics.
 //! Explanations: for the linear models, the terms of the text with the largest weight × TF-IDF
-//! value (exact: the score is their sum plus the bias); for the other families, occlusion:
-//! each security token of the text is removed in turn and the drop in score is its weight.
+//! value (exact: the score is their sum plus the bias); for libinjection, the values it flagged
+//! with their SQLi fingerprint; for the other families, occlusion: each security token of the
+//! text is removed in turn and the drop in score is its weight.
 
 use std::sync::OnceLock;
 
@@ -34,6 +35,8 @@ pub enum ExplanationMethod {
     Weights,
     /// The score drop when a token is removed.
     Occlusion,
+    /// The values fixed rules flagged (libinjection), each enough on its own for the score.
+    Rules,
 }
 
 /// One feature that pushed a text toward "malicious".
@@ -252,6 +255,28 @@ impl Engine {
                     })
                     .collect();
                 (features, ExplanationMethod::Weights)
+            }
+            TrainedModel::Libinjection(rules) => {
+                let features = rules
+                    .findings(text)
+                    .into_iter()
+                    .take(top)
+                    .map(|finding| {
+                        let value = &text[finding.range.clone()];
+                        let what = match &finding.fingerprint {
+                            Some(fingerprint) => {
+                                format!("{}, fingerprint {fingerprint}", finding.attack.name())
+                            }
+                            None => finding.attack.name().to_owned(),
+                        };
+                        Feature {
+                            text: format!("{value} ({what})"),
+                            weight: 1.0,
+                            spans: vec![[finding.range.start, finding.range.end]],
+                        }
+                    })
+                    .collect();
+                (features, ExplanationMethod::Rules)
             }
             _ => (self.occlude(text, score, top), ExplanationMethod::Occlusion),
         }
