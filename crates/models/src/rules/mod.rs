@@ -12,6 +12,7 @@
 
 mod params;
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
 
@@ -39,6 +40,9 @@ pub struct LibinjectionConfig {
     pub body: bool,
     /// Also check the path (before the query) as one value; off in the reference.
     pub path: bool,
+    /// Read `+` in a value as a space, as form decoding does (`application/x-www-form-urlencoded`:
+    /// what the application sees); off in the reference, which only percent-decodes.
+    pub plus_as_space: bool,
 }
 
 impl Default for LibinjectionConfig {
@@ -49,6 +53,7 @@ impl Default for LibinjectionConfig {
             query: true,
             body: true,
             path: false,
+            plus_as_space: false,
         }
     }
 }
@@ -146,7 +151,7 @@ impl LibinjectionModel {
     pub fn flags(&self, text: &str) -> bool {
         parameter_values(text, self.config.parts())
             .into_iter()
-            .any(|range| self.attack(text[range].as_bytes()).is_some())
+            .any(|range| self.attack(&text[range]).is_some())
     }
 
     /// Every flagged value of `text`, in order (SQLi first when a value is both).
@@ -154,9 +159,10 @@ impl LibinjectionModel {
         parameter_values(text, self.config.parts())
             .into_iter()
             .filter_map(|range| {
-                let value = text[range.clone()].as_bytes();
-                let attack = self.attack(value)?;
-                let fingerprint = (attack == Attack::Sqli).then(|| sqli_fingerprint(value));
+                let value = self.as_read(&text[range.clone()]);
+                let attack = self.attack_on_read(value.as_bytes())?;
+                let fingerprint =
+                    (attack == Attack::Sqli).then(|| sqli_fingerprint(value.as_bytes()));
                 Some(Finding {
                     range,
                     attack,
@@ -166,7 +172,20 @@ impl LibinjectionModel {
             .collect()
     }
 
-    fn attack(&self, value: &[u8]) -> Option<Attack> {
+    /// The value as the application reads it.
+    fn as_read<'a>(&self, value: &'a str) -> Cow<'a, str> {
+        if self.config.plus_as_space && value.contains('+') {
+            Cow::Owned(value.replace('+', " "))
+        } else {
+            Cow::Borrowed(value)
+        }
+    }
+
+    fn attack(&self, value: &str) -> Option<Attack> {
+        self.attack_on_read(self.as_read(value).as_bytes())
+    }
+
+    fn attack_on_read(&self, value: &[u8]) -> Option<Attack> {
         if self.config.sqli && is_sqli(value) {
             Some(Attack::Sqli)
         } else if self.config.xss && is_xss(value) {

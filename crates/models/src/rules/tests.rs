@@ -74,6 +74,21 @@ fn a_form_body_is_checked_and_the_options_switch_parts_and_detectors() {
 }
 
 #[test]
+fn plus_reads_as_a_space_when_asked() {
+    let text = "/a.jsp?id=2&q=1+union+select+1,2";
+    let plus = LibinjectionModel::new(LibinjectionConfig {
+        plus_as_space: true,
+        ..LibinjectionConfig::default()
+    });
+    assert_eq!(model().score_one(text), 0.0);
+    let findings = plus.findings(text);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    // The span is the value as written; the fingerprint that of the value read with spaces.
+    assert_eq!(&text[findings[0].range.clone()], "1+union+select+1,2");
+    assert_eq!(findings[0].fingerprint.as_deref(), Some("1UE1"));
+}
+
+#[test]
 fn configs_that_check_nothing_are_refused_naming_the_key() {
     let none = LibinjectionConfig {
         sqli: false,
