@@ -3,6 +3,7 @@
 
 mod anomaly;
 mod artifact;
+mod libinjection_parity;
 mod linear;
 mod metrics;
 mod nn;
