@@ -4,6 +4,7 @@
 //! - `data`: the data commands on the real datasets and on tiny fixtures (`--json` output,
 //!   error messages).
 //! - `fetch`: downloads from a local HTTP server on 127.0.0.1, checksums, offline errors.
+//! - `libinjection`: the libinjection family trained, evaluated, in the matrix and explained.
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
 //!   (`MLFLOW_TRACKING_URI`).
 //! - `score`: `vigie score` and `vigie serve` give the training-time scores bit for bit.
@@ -16,6 +17,7 @@
 mod bench_mlflow;
 mod data;
 mod fetch;
+mod libinjection;
 mod mlflow;
 mod score;
 mod sweep;
