@@ -56,6 +56,7 @@ pub mod prefetch;
 pub mod prepare;
 #[cfg(feature = "report")]
 pub mod report;
+pub mod request;
 pub mod source;
 pub mod text;
 

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::TextError;
 use super::pyspace::{collapse_whitespace_runs_into, is_python_space};
+use crate::request::{RequestScratch, RequestTermOptions, for_each_request_term};
 
 /// The security tokeniser: runs of letters (word characters that are not
 /// digits), runs of digits, and every other non-space character on its own,
@@ -81,6 +82,25 @@ pub enum Analyzer {
         #[serde(default = "default_ngram")]
         ngram_max: usize,
     },
+    /// Requests as structure ([`crate::request`]): each field of the parsed request,
+    /// canonicalised and reduced to its attack-relevant tokens, as token n-grams tagged by
+    /// where the field sits (`p:` path, `v:` value, `n:` unusual parameter name). Case is
+    /// folded by the canonicalisation, whatever `lowercase` says.
+    Request {
+        /// Smallest n-gram length in tokens.
+        #[serde(default = "default_ngram")]
+        ngram_min: usize,
+        /// Largest n-gram length in tokens.
+        #[serde(default = "default_ngram")]
+        ngram_max: usize,
+        /// Add libinjection's verdicts and SQLi fingerprints on each value as terms.
+        #[serde(default = "default_true")]
+        rules: bool,
+    },
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Analyzer {
@@ -105,6 +125,11 @@ impl Analyzer {
                 ngram_max,
             }
             | Self::Word {
+                ngram_min,
+                ngram_max,
+                ..
+            }
+            | Self::Request {
                 ngram_min,
                 ngram_max,
                 ..
@@ -165,6 +190,7 @@ pub struct TokenScratch {
     boundaries: Vec<usize>,
     spans: Vec<(usize, usize)>,
     classes: CharClassMemo,
+    request: RequestScratch,
 }
 
 impl TokenScratch {
@@ -197,7 +223,7 @@ impl Tokenizer {
         }
         let matcher = match &config.analyzer {
             Analyzer::Word { pattern, .. } => Some(TokenMatcher::new(pattern)?),
-            Analyzer::Char { .. } | Analyzer::CharWb { .. } => None,
+            Analyzer::Char { .. } | Analyzer::CharWb { .. } | Analyzer::Request { .. } => None,
         };
         Ok(Self {
             config,
@@ -229,14 +255,24 @@ impl Tokenizer {
             boundaries,
             spans,
             classes,
+            request,
         } = scratch;
+        let (min_n, max_n) = (self.ngram_min, self.ngram_max);
+        if let Analyzer::Request { rules, .. } = self.config.analyzer {
+            let options = RequestTermOptions {
+                ngram_min: min_n,
+                ngram_max: max_n,
+                rules,
+            };
+            for_each_request_term(text, options, request, &mut emit);
+            return;
+        }
         let source: &str = if self.config.lowercase {
             lowercase_into(text, lowered);
             lowered
         } else {
             text
         };
-        let (min_n, max_n) = (self.ngram_min, self.ngram_max);
         match &self.matcher {
             Some(matcher) => {
                 matcher.spans_into(source, classes, spans);
