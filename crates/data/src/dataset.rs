@@ -24,6 +24,31 @@ pub struct Dataset {
     pub files: Vec<FileReport>,
 }
 
+impl Dataset {
+    /// The datasets one after the other as one dataset named `name` (a run trained on several
+    /// sites' traffic): texts, labels and file reports in order, each origin pointing at its
+    /// own file.
+    pub fn union(name: String, parts: Vec<Dataset>) -> Dataset {
+        let mut union = Dataset {
+            name,
+            ..Dataset::default()
+        };
+        for part in parts {
+            let file_offset = union.files.len() as u32;
+            union.texts.extend(part.texts);
+            union.labels.extend(part.labels);
+            union
+                .origins
+                .extend(part.origins.into_iter().map(|origin| Origin {
+                    file: origin.file + file_offset,
+                    line: origin.line,
+                }));
+            union.files.extend(part.files);
+        }
+        union
+    }
+}
+
 /// The file (index into [`Dataset::files`]) and 1-based line of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
@@ -204,5 +229,47 @@ fn missing_file(def: &DatasetDef, data_dir: &Path, file: &crate::definition::Fil
     DataError::MissingFile {
         path: data_dir.join(&file.path),
         hint,
+    }
+}
+
+#[cfg(test)]
+mod union_tests {
+    use super::*;
+
+    fn part(name: &str, texts: &[&str], label: Label) -> Dataset {
+        Dataset {
+            name: name.to_owned(),
+            texts: texts.iter().map(|t| t.to_string()).collect(),
+            labels: vec![label; texts.len()],
+            origins: (0..texts.len())
+                .map(|i| Origin {
+                    file: 0,
+                    line: i as u64 + 1,
+                })
+                .collect(),
+            files: vec![FileReport {
+                file: format!("{name}.txt"),
+                ..FileReport::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn a_union_keeps_order_and_points_each_origin_at_its_own_file() {
+        let union = Dataset::union(
+            "a+b".to_owned(),
+            vec![
+                part("a", &["/x", "/y"], Label::Benign),
+                part("b", &["' or 1=1"], Label::Malicious),
+            ],
+        );
+        assert_eq!(union.name, "a+b");
+        assert_eq!(union.texts, ["/x", "/y", "' or 1=1"]);
+        assert_eq!(
+            union.labels,
+            [Label::Benign, Label::Benign, Label::Malicious]
+        );
+        assert_eq!(union.origins[2], Origin { file: 1, line: 1 });
+        assert_eq!(union.files[union.origins[2].file as usize].file, "b.txt");
     }
 }

@@ -41,7 +41,8 @@ fn default_seed() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// A dataset definition's name (`vigie data list`).
+    /// A dataset definition's name (`vigie data list`), or several joined by `+`
+    /// (`"fwaf+csic2010"`): their requests together, deduplicated and split as one dataset.
     pub dataset: String,
     #[serde(default = "default_true")]
     pub dedup: bool,
@@ -54,6 +55,11 @@ fn default_true() -> bool {
 }
 
 impl DataConfig {
+    /// The names of the datasets `dataset` joins (one for a plain name).
+    pub fn dataset_names(&self) -> impl Iterator<Item = &str> {
+        self.dataset.split('+').map(str::trim)
+    }
+
     pub fn prepare_config(&self) -> PrepareConfig {
         PrepareConfig {
             dedup: self.dedup,
@@ -119,9 +125,11 @@ impl RunConfig {
                     .to_owned(),
             ));
         }
-        catalog
-            .get(&self.data.dataset)
-            .map_err(|e| invalid(format!("`data.dataset`: {e}")))?;
+        for name in self.data.dataset_names() {
+            catalog
+                .get(name)
+                .map_err(|e| invalid(format!("`data.dataset`: {e}")))?;
+        }
         self.model.validate().map_err(|e| invalid(e.to_string()))?;
         self.threshold
             .validate()
@@ -202,6 +210,23 @@ mod tests {
 
     fn parse(text: &str) -> Result<RunConfig> {
         RunConfig::from_toml(text, Path::new("c.toml"))
+    }
+
+    #[test]
+    fn a_union_of_datasets_names_each_and_refuses_an_unknown_one() {
+        let catalog = Catalog::builtin().expect("catalog");
+        let union = parse(&MINIMAL.replace("\"fwaf\"", "\"fwaf+csic2010\"")).expect("parses");
+        assert_eq!(
+            union.data.dataset_names().collect::<Vec<_>>(),
+            ["fwaf", "csic2010"]
+        );
+        union.validate(&catalog).expect("valid");
+        let unknown = parse(&MINIMAL.replace("\"fwaf\"", "\"fwaf+nowhere\"")).expect("parses");
+        let message = unknown.validate(&catalog).expect_err("unknown").to_string();
+        assert!(
+            message.contains("data.dataset") && message.contains("nowhere"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -317,8 +342,9 @@ mod shipped_configs {
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let stem = path.file_stem().and_then(|s| s.to_str()).expect("stem");
             assert_eq!(config.name.as_deref(), Some(stem), "{}", path.display());
+            // A union's file is named with `-` where the dataset has `+` (`fwaf-csic2010-…`).
             assert!(
-                stem.starts_with(&config.data.dataset),
+                stem.starts_with(&config.data.dataset.replace('+', "-")),
                 "{} trains on {}",
                 path.display(),
                 config.data.dataset

@@ -159,8 +159,16 @@ fn metric_values(prefix: &str, m: &BinaryMetrics) -> Vec<(String, f64)> {
 
 /// Loads, dedups and splits the dataset of a `[data]` table.
 pub fn prepare_data(data: &DataConfig, source: &DataSource) -> Result<PreparedDataset> {
-    let (def, _) = source.catalog.get(&data.dataset)?;
-    let dataset = vigie_data::load(&def, &source.data_dir, |_| {})?;
+    let mut parts = Vec::new();
+    for name in data.dataset_names() {
+        let (def, _) = source.catalog.get(name)?;
+        parts.push(vigie_data::load(&def, &source.data_dir, |_| {})?);
+    }
+    let dataset = if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        vigie_data::Dataset::union(data.dataset.clone(), parts)
+    };
     Ok(PreparedDataset::new(dataset, &data.prepare_config())?)
 }
 
