@@ -23,6 +23,7 @@
 //! `P(malicious) = σ(wᵀx + b)`, the SVM its margin `wᵀx + b`; [`LinearModel::contributions`]
 //! lists the terms that weighed most on one score, for analysts.
 
+mod bags;
 mod solver;
 
 use std::fmt;
@@ -40,6 +41,7 @@ use vigie_data::text::{
 use crate::model::{LabelledTexts, Persist, Scorer, TrainData, TrainObserver};
 use crate::{ModelError, Result};
 
+use bags::{Bags, for_each_field_text};
 use solver::{Problem, SolverMatrix, SolverOptions, SvmLossKind};
 
 /// Which loss the linear model minimises.
@@ -111,6 +113,29 @@ pub struct LinearConfig {
     /// (the refit has no held-out split).
     #[serde(skip_serializing_if = "is_false")]
     pub refit_with_valid: bool,
+    /// Score each field of a request apart (the `request` analyzer's fields: the path, each
+    /// unusual parameter name, each value) and take the largest score: a request is malicious
+    /// when one of its fields is (multiple-instance learning). Training rows are fields; see
+    /// `mil_rounds`. Needs the `request` analyzer.
+    #[serde(skip_serializing_if = "is_false")]
+    pub pool_fields: bool,
+    /// Fits in a row. After each fit but the last, a malicious request keeps only its
+    /// highest-scored field as a malicious row (its witness); its other fields, which may be
+    /// as ordinary as any benign one, leave the training rows. 1: one fit, every field of a
+    /// malicious request malicious.
+    #[serde(skip_serializing_if = "is_one")]
+    pub mil_rounds: usize,
+    /// Between fits, also leave out the malicious requests whose witness still has a negative
+    /// margin although it was fitted for: their evidence is not in the features (a scanner
+    /// probing a file name, an anomaly that is a misspelt value), and fitting them anyway
+    /// teaches the model that ordinary requests are malicious. Needs `mil_rounds` >= 2; works
+    /// without `pool_fields` too (each request is then its one field).
+    #[serde(skip_serializing_if = "is_false")]
+    pub drop_unfitted_malicious: bool,
+}
+
+fn is_one(value: &usize) -> bool {
+    *value == 1
 }
 
 // Unset, the key is not written: configs and saved models read as before it existed (and a
@@ -130,6 +155,9 @@ impl Default for LinearConfig {
             loss: None,
             intercept_scaling: 1.0,
             refit_with_valid: false,
+            pool_fields: false,
+            mil_rounds: 1,
+            drop_unfitted_malicious: false,
         }
     }
 }
@@ -150,6 +178,33 @@ fn default_tfidf() -> TfidfConfig {
 }
 
 impl LinearConfig {
+    fn validate_rounds(&self) -> Result<()> {
+        if self.mil_rounds == 0 {
+            return Err(ModelError::config("model.mil_rounds", "must be at least 1"));
+        }
+        if self.drop_unfitted_malicious && self.mil_rounds < 2 {
+            return Err(ModelError::config(
+                "model.drop_unfitted_malicious",
+                "needs model.mil_rounds >= 2 (the requests are left out between fits)",
+            ));
+        }
+        if self.pool_fields {
+            if !matches!(self.tfidf.tokenizer.analyzer, Analyzer::Request { .. }) {
+                return Err(ModelError::config(
+                    "model.pool_fields",
+                    "needs the request analyzer (model.tfidf.tokenizer.analyzer.kind = \"request\"): only it knows a request's fields",
+                ));
+            }
+            if self.refit_with_valid {
+                return Err(ModelError::config(
+                    "model.refit_with_valid",
+                    "does not combine with model.pool_fields",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<()> {
         if !(self.c.is_finite() && self.c > 0.0) {
             return Err(ModelError::config(
@@ -166,6 +221,7 @@ impl LinearConfig {
         if self.max_iter == 0 {
             return Err(ModelError::config("model.max_iter", "must be at least 1"));
         }
+        self.validate_rounds()?;
         if !(self.intercept_scaling.is_finite() && self.intercept_scaling >= 0.0) {
             return Err(ModelError::config(
                 "model.intercept_scaling",
@@ -248,24 +304,82 @@ pub fn fit(
     }
 
     observer.phase("vectorise", Some(train.len() as u64));
-    let (tfidf, matrix) =
-        TfidfVectorizer::fit_transform_threads(config.tfidf.clone(), &train.texts, data.threads)?;
+    let bags = Bags::new(&train.texts, &train.labels, config.pool_fields);
+    let (mut tfidf, matrix) = TfidfVectorizer::fit_transform_threads(
+        config.tfidf.clone(),
+        &bags.row_texts(),
+        data.threads,
+    )?;
     observer.advance(train.len() as u64);
-
-    let y: Vec<f64> = train.labels.iter().map(|label| signed(*label)).collect();
+    let y = bags.row_targets();
+    let requests = config.pool_fields.then_some([n_benign, n_malicious]);
+    if config.mil_rounds == 1 {
+        return solve(
+            kind,
+            config,
+            tfidf,
+            TrainingRows {
+                requests,
+                ..TrainingRows::new(matrix, y)
+            },
+            config.refit_with_valid,
+            data.seed,
+            observer,
+        );
+    }
+    let mut keep = vec![true; y.len()];
+    let mut requests = requests;
+    for round in 1..config.mil_rounds {
+        let (rows, rows_y) = kept_rows(&matrix, &y, &keep)?;
+        let model = solve(
+            kind,
+            config,
+            tfidf,
+            TrainingRows {
+                requests,
+                ..TrainingRows::new(rows, rows_y)
+            },
+            false,
+            data.seed,
+            observer,
+        )?;
+        let margins = model.decision_function_matrix(&matrix);
+        let witnesses = bags.witnesses(&margins, config.drop_unfitted_malicious);
+        observer.note(&format!(
+            "{}: fit {round} of {}: {} of {n_malicious} malicious requests kept, each by its highest-scored row",
+            kind.name(),
+            config.mil_rounds,
+            witnesses.malicious_kept,
+        ));
+        keep = witnesses.keep;
+        requests = requests.map(|[benign, _]| [benign, witnesses.malicious_kept]);
+        tfidf = model.scorer.into_tfidf();
+    }
+    let (rows, rows_y) = kept_rows(&matrix, &y, &keep)?;
     solve(
         kind,
         config,
         tfidf,
         TrainingRows {
-            matrix: SolverMatrix::new(matrix),
-            y,
-            dual: Vec::new(),
+            requests,
+            ..TrainingRows::new(rows, rows_y)
         },
-        config.refit_with_valid,
+        false,
         data.seed,
         observer,
     )
+}
+
+/// The rows of `matrix` (and their targets) where `keep` is true.
+fn kept_rows(matrix: &CsrMatrix, y: &[f64], keep: &[bool]) -> Result<(CsrMatrix, Vec<f64>)> {
+    let mut rows = CsrMatrix::new(matrix.n_cols());
+    let mut rows_y = Vec::with_capacity(y.len());
+    for ((row, &target), _) in matrix.rows().zip(y).zip(keep).filter(|(_, k)| **k) {
+        rows.push_row(row.0, row.1)
+            .map_err(|e| ModelError::Training(e.to_string()))?;
+        rows_y.push(target);
+    }
+    Ok((rows, rows_y))
 }
 
 fn signed(label: Label) -> f64 {
@@ -279,6 +393,21 @@ struct TrainingRows {
     matrix: SolverMatrix,
     y: Vec<f64>,
     dual: Vec<f64>,
+    /// `[benign, malicious]` requests when rows are fields: balanced class weights weigh the
+    /// classes by requests, so that a request's many ordinary fields do not make its class
+    /// look larger than it is.
+    requests: Option<[usize; 2]>,
+}
+
+impl TrainingRows {
+    fn new(matrix: CsrMatrix, y: Vec<f64>) -> Self {
+        TrainingRows {
+            matrix: SolverMatrix::new(matrix),
+            y,
+            dual: Vec::new(),
+            requests: None,
+        }
+    }
 }
 
 impl fmt::Debug for TrainingRows {
@@ -300,11 +429,13 @@ fn solve(
     seed: u64,
     observer: &mut dyn TrainObserver,
 ) -> Result<LinearModel> {
-    let n_malicious = rows.y.iter().filter(|&&y| y > 0.0).count();
-    let n_benign = rows.y.len() - n_malicious;
+    let n_malicious_rows = rows.y.iter().filter(|&&y| y > 0.0).count();
+    let [n_benign, n_malicious] = rows
+        .requests
+        .unwrap_or([rows.y.len() - n_malicious_rows, n_malicious_rows]);
     let (weight_benign, weight_malicious) = match config.class_weight {
         ClassWeight::Balanced => {
-            let n = rows.y.len() as f64;
+            let n = (n_benign + n_malicious) as f64;
             (n / (2.0 * n_benign as f64), n / (2.0 * n_malicious as f64))
         }
         ClassWeight::None => (1.0, 1.0),
@@ -481,6 +612,26 @@ impl LinearModel {
 
     /// The `top` terms of `text` with the largest `|weight × value|`, largest first.
     pub fn contributions(&self, text: &str, top: usize) -> Vec<Contribution> {
+        if self.config.pool_fields {
+            // The request's score is its highest-scored field's: that field explains it.
+            let mut best: Option<(f64, String)> = None;
+            with_scratch(|scratch| {
+                for_each_field_text(text, |field| {
+                    let margin = self.scorer.dot(field, scratch);
+                    if best.as_ref().is_none_or(|(m, _)| margin > *m) {
+                        best = Some((margin, field.to_owned()));
+                    }
+                });
+            });
+            return match best {
+                Some((_, field)) => self.unpooled_contributions(&field, top),
+                None => Vec::new(),
+            };
+        }
+        self.unpooled_contributions(text, top)
+    }
+
+    fn unpooled_contributions(&self, text: &str, top: usize) -> Vec<Contribution> {
         let mut scratch = TfidfScratch::default();
         let (indices, values) = self.tfidf().transform_one(text, &mut scratch);
         let mut contributions: Vec<Contribution> = indices
@@ -510,7 +661,18 @@ impl LinearModel {
     /// `wᵀx + b` of one text: the fused TF-IDF dot product, the one score of a text at
     /// training, evaluation and scoring time.
     fn margin(&self, text: &str, scratch: &mut TfidfDotScratch) -> f64 {
-        self.bias + self.scorer.dot(text, scratch)
+        if !self.config.pool_fields {
+            return self.bias + self.scorer.dot(text, scratch);
+        }
+        let mut best = f64::NEG_INFINITY;
+        for_each_field_text(text, |field| {
+            best = best.max(self.bias + self.scorer.dot(field, scratch));
+        });
+        if best == f64::NEG_INFINITY {
+            // No field gives terms (`/`, an empty body): the score of no evidence.
+            best = self.bias + self.scorer.dot("", scratch);
+        }
+        best
     }
 
     fn row_margin(&self, (indices, values): (&[u32], &[f32])) -> f64 {

@@ -7,4 +7,5 @@ mod libinjection_parity;
 mod linear;
 mod metrics;
 mod nn;
+mod pooled;
 mod util;

@@ -1,0 +1,149 @@
+//! Training rows grouped by request (multiple-instance learning): with `pool_fields`, each
+//! request (a bag) gives one row per field and scores as its highest-scored field; without it,
+//! each request is a bag of one row. Between fits, [`Bags::witnesses`] keeps one row of each
+//! malicious request, the one the model finds most malicious.
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use vigie_data::Label;
+use vigie_data::request::{RequestScratch, field_texts};
+
+/// The rows of each request.
+pub(super) struct Bags<'t> {
+    texts: &'t [&'t str],
+    labels: &'t [Label],
+    /// With `pool_fields`, every request's field texts in order; `None`: rows are the texts.
+    fields: Option<Vec<String>>,
+    /// The rows of each request.
+    rows: Vec<Range<usize>>,
+}
+
+/// What [`Bags::witnesses`] keeps.
+pub(super) struct Witnesses {
+    /// One flag per row.
+    pub keep: Vec<bool>,
+    pub malicious_kept: usize,
+}
+
+impl<'t> Bags<'t> {
+    pub fn new(texts: &'t [&'t str], labels: &'t [Label], pool_fields: bool) -> Self {
+        if !pool_fields {
+            return Bags {
+                texts,
+                labels,
+                fields: None,
+                rows: (0..texts.len()).map(|i| i..i + 1).collect(),
+            };
+        }
+        let mut fields = Vec::new();
+        let mut rows = Vec::with_capacity(texts.len());
+        let mut scratch = RequestScratch::default();
+        let mut one = Vec::new();
+        for text in texts {
+            field_texts(text, &mut scratch, &mut one);
+            let start = fields.len();
+            fields.append(&mut one);
+            rows.push(start..fields.len());
+        }
+        Bags {
+            texts,
+            labels,
+            fields: Some(fields),
+            rows,
+        }
+    }
+
+    /// The text of every row, in order.
+    pub fn row_texts(&self) -> Vec<&str> {
+        match &self.fields {
+            Some(fields) => fields.iter().map(String::as_str).collect(),
+            None => self.texts.to_vec(),
+        }
+    }
+
+    /// Each row's target: its request's label, +1 malicious, −1 benign.
+    pub fn row_targets(&self) -> Vec<f64> {
+        let mut targets = vec![0.0; self.rows.last().map_or(0, |r| r.end)];
+        for (rows, label) in self.rows.iter().zip(self.labels) {
+            targets[rows.clone()].fill(if label.is_malicious() { 1.0 } else { -1.0 });
+        }
+        targets
+    }
+
+    /// Every benign request's rows, and the highest-margin row of each malicious request
+    /// (`margins`: one per row); with `drop_unfitted`, not that row when its margin is negative.
+    pub fn witnesses(&self, margins: &[f64], drop_unfitted: bool) -> Witnesses {
+        let mut keep = vec![true; margins.len()];
+        let mut malicious_kept = 0;
+        for (rows, label) in self.rows.iter().zip(self.labels) {
+            if !label.is_malicious() || rows.is_empty() {
+                continue;
+            }
+            for row in rows.clone() {
+                keep[row] = margins[row] >= 0.0;
+            }
+            let witness = rows
+                .clone()
+                .max_by(|&a, &b| margins[a].total_cmp(&margins[b]).then(b.cmp(&a)))
+                .unwrap_or(rows.start);
+            if !(drop_unfitted && margins[witness] < 0.0) {
+                keep[witness] = true;
+                malicious_kept += 1;
+            }
+        }
+        Witnesses {
+            keep,
+            malicious_kept,
+        }
+    }
+}
+
+thread_local! {
+    static FIELDS: RefCell<(RequestScratch, Vec<String>)> =
+        RefCell::new((RequestScratch::default(), Vec::new()));
+}
+
+/// Calls `score` with each field text of `text` (see [`field_texts`]), on buffers kept per
+/// thread.
+pub(super) fn for_each_field_text(text: &str, mut score: impl FnMut(&str)) {
+    FIELDS.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (scratch, fields) = &mut *guard;
+        field_texts(text, scratch, fields);
+        for field in fields.iter() {
+            score(field);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malicious_request_keeps_its_highest_scored_field() {
+        let texts = ["/a?x=1&y=2", "/b?q=' or 1=1--"];
+        let labels = [Label::Benign, Label::Malicious];
+        let bags = Bags::new(&texts, &labels, true);
+        let rows = bags.row_texts();
+        assert_eq!(rows.len(), 6, "{rows:?}");
+        assert_eq!(bags.row_targets(), [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]);
+        let margins = [0.5, 0.1, 0.2, -0.3, 0.1, 2.0];
+        let witnesses = bags.witnesses(&margins, false);
+        assert_eq!(witnesses.keep, [true, true, true, false, false, true]);
+        assert_eq!(witnesses.malicious_kept, 1);
+        let unfitted = bags.witnesses(&[0.5, 0.1, 0.2, -0.3, -0.1, -2.0], true);
+        assert_eq!(unfitted.keep, [true, true, true, false, false, false]);
+        assert_eq!(unfitted.malicious_kept, 0);
+    }
+
+    #[test]
+    fn without_pooling_each_request_is_its_own_row() {
+        let texts = ["/a?x=1", "<script>"];
+        let labels = [Label::Benign, Label::Malicious];
+        let bags = Bags::new(&texts, &labels, false);
+        assert_eq!(bags.row_texts(), texts);
+        assert_eq!(bags.witnesses(&[0.3, -1.0], true).keep, [true, false]);
+    }
+}
