@@ -14,12 +14,15 @@ use vigie_runner::run::tags as run_tags;
 use crate::spec::Direction;
 use crate::tags;
 
-/// The metrics shown beside the ranking metric.
-pub const SHOWN_METRICS: [&str; 5] = [
+/// The metrics shown beside the ranking metric: the field ones (echows-urldetect, traffic of a
+/// site no model trains on) when the run has them.
+pub const SHOWN_METRICS: [&str; 7] = [
     "final_valid_f1",
     "test_f1",
     "test_roc_auc",
     "test_tpr_at_fpr_1e3",
+    "field_fpr",
+    "field_sqli_recall",
     "train_seconds",
 ];
 

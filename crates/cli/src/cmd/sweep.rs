@@ -148,7 +148,7 @@ fn fetch_missing_datasets(
 ) -> anyhow::Result<()> {
     let mut names: Vec<&str> = trials
         .iter()
-        .map(|t| t.config.data.dataset.as_str())
+        .flat_map(|t| t.config.data.dataset_names())
         .collect();
     names.sort_unstable();
     names.dedup();
