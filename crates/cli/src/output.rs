@@ -23,6 +23,19 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// `27190` as `27,190`: counts a reader compares at a glance.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// Write one JSON document to stdout.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut text = serde_json::to_vec_pretty(value)?;
@@ -72,4 +85,18 @@ macro_rules! say {
             eprintln!($($arg)*);
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_are_grouped_by_three() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(27_190), "27,190");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

@@ -90,7 +90,8 @@ pub struct MatrixRow {
     pub results: Vec<EvalResult>,
 }
 
-/// The transfer matrix as a Markdown table: F1, ROC-AUC, FPR and TPR at FPR 1e-3 per cell.
+/// The transfer matrix as a Markdown table: F1, ROC-AUC, FPR and TPR at FPR 1e-3 per cell;
+/// FPR and false alarms per 10,000 benign requests for a set with one class.
 pub fn matrix_markdown(rows: &[MatrixRow]) -> String {
     let mut out = String::new();
     let Some(first) = rows.first() else {
@@ -114,8 +115,15 @@ pub fn matrix_markdown(rows: &[MatrixRow]) -> String {
         let _ = write!(out, "| {} ({}) |", row.trained_on, row.model_kind);
         for result in &row.results {
             let m = &result.metrics;
-            if m.n_malicious == 0 || m.n_malicious == m.n {
-                let _ = write!(out, " FPR {:.4} (n={}) |", m.fpr, m.n);
+            if m.n_malicious == m.n {
+                // No benign request: no false alarm to count.
+                let _ = write!(out, " recall {:.4} (n={}) |", m.recall, m.n);
+            } else if m.n_malicious == 0 {
+                let _ = write!(
+                    out,
+                    " FPR {:.4}, {:.1} alerts/10k (n={}) |",
+                    m.fpr, m.alerts_per_10k, m.n
+                );
             } else {
                 let _ = write!(
                     out,

@@ -40,6 +40,7 @@ use vigie_models::{LabelledTexts, Scorer, TrainData, TrainObserver};
 
 use crate::config::{DataConfig, DataSource, RunConfig};
 use crate::error::{Result, RunError};
+use crate::field::{self, FieldMetrics};
 use crate::system;
 
 /// Tags every run carries besides MLflow's own.
@@ -70,6 +71,9 @@ pub struct RunRequest {
     pub parent_run_id: Option<String>,
     /// Extra tags (e.g. a sweep's trial id).
     pub extra_tags: Vec<Tag>,
+    /// Where the field check ([`crate::field`]) finds its dataset: the run's own data source,
+    /// usually. `None` skips the check.
+    pub field_data: Option<DataSource>,
 }
 
 /// Everything a finished run measured, also written as `metrics.json`.
@@ -92,6 +96,9 @@ pub struct RunOutcome {
     pub valid: BinaryMetrics,
     pub test: BinaryMetrics,
     pub test_recall_by_family: Vec<FamilyRecall>,
+    /// The model on echows-urldetect, a site it never saw ([`crate::field`]); `None` when its
+    /// files are absent or the run trains on it.
+    pub field: Option<FieldMetrics>,
     pub train_seconds: f64,
     pub scoring: ScoringSpeed,
     pub peak_rss_bytes: Option<u64>,
@@ -851,6 +858,13 @@ fn train_and_write(
     let test_metrics = metrics::evaluate(&test_scores, &test.labels, threshold.threshold);
     let by_family =
         metrics::recall_by_family(&test.texts, &test_scores, &test.labels, threshold.threshold);
+    progress.phase("field check", None);
+    let field = field::check(
+        &config.data,
+        request.field_data.as_ref(),
+        &model,
+        threshold.threshold,
+    );
     progress.phase("time scoring", None);
     let scoring = metrics::scoring_speed(&model, &test.texts, LATENCY_PROBES);
 
@@ -911,6 +925,9 @@ fn train_and_write(
     for family in &by_family {
         final_metrics.push((format!("test_recall_{}", family.family), family.recall));
     }
+    if let Some(field) = &field {
+        final_metrics.extend(field.metric_values());
+    }
     final_metrics.push(("train_seconds".into(), train_seconds));
     final_metrics.push(("score_requests_per_s".into(), scoring.batch_requests_per_s));
     final_metrics.push(("score_p50_us".into(), scoring.single_p50_us));
@@ -936,6 +953,7 @@ fn train_and_write(
         valid: valid_metrics,
         test: test_metrics,
         test_recall_by_family: by_family,
+        field,
         train_seconds,
         scoring,
         peak_rss_bytes,

@@ -82,6 +82,8 @@ fn trained() -> &'static Trained {
             journal_root: dir.join("journal"),
             parent_run_id: None,
             extra_tags: Vec::new(),
+            // The service's tests need the model, not its field numbers.
+            field_data: None,
         };
         let outcome = train_run(
             &request,

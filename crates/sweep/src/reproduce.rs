@@ -83,6 +83,7 @@ pub fn reproduce(
         journal_root: options.journal_root.clone(),
         parent_run_id: None,
         extra_tags: vec![Tag::new(tags::REPRODUCES, run_id)],
+        field_data: Some(source.clone()),
     };
     let outcome = vigie_runner::train_run(&request, source, store, progress)?;
     let metrics = reproducible_metrics(&outcome)

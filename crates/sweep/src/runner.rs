@@ -425,6 +425,7 @@ pub fn run_sweep(
                 shard_label: &shard_label,
                 host: &host,
                 threads_per_trial: summary.threads_per_trial,
+                source,
             },
             &to_run,
             &datasets,
@@ -857,6 +858,8 @@ struct TrialContext<'a> {
     shard_label: &'a str,
     host: &'a str,
     threads_per_trial: usize,
+    /// The data dir, for each trial's field check (`vigie_runner::field`).
+    source: &'a DataSource,
 }
 
 /// Runs the trials on `parallel` workers, with a publisher
@@ -1195,6 +1198,14 @@ impl DataLoader {
         for (key, data) in configs {
             prepared.insert(key.clone(), vigie_runner::run::prepare_data(data, source)?);
         }
+        // The field check's data loads here too, once for every trial (kept by the runner), so
+        // that the first trial to finish does not wait for it.
+        if configs
+            .iter()
+            .any(|(_, data)| vigie_runner::field::applies_to(data))
+        {
+            vigie_runner::field::field_set(source);
+        }
         Ok((prepared, Instant::now()))
     }
 
@@ -1284,6 +1295,7 @@ fn run_trial<'t>(
             Tag::new(tags::OWNER_HOST, ctx.host),
             Tag::new(tags::OWNER_PID, std::process::id().to_string()),
         ],
+        field_data: Some(ctx.source.clone()),
     };
     let mut observer = TrialObserver {
         display: ctx.progress.trial_observer(trial),

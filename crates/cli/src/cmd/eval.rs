@@ -63,16 +63,37 @@ pub fn eval(global: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
         model.manifest.training_data.dataset,
         model.threshold()
     );
-    println!("| dataset | requests | malicious | F1 | ROC-AUC | FPR | TPR@FPR1e-3 |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| dataset | requests | malicious | F1 | ROC-AUC | FPR | alerts per 10k | TPR@FPR1e-3 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for r in &results {
         let m = &r.metrics;
+        // F1 of a set without a malicious request is 0 by convention, not a measure: a dash.
+        let f1 = if m.n_malicious == 0 { f64::NAN } else { m.f1 };
         println!(
-            "| {} | {} | {} | {:.4} | {:.4} | {:.5} | {:.4} |",
-            r.dataset, r.requests, m.n_malicious, m.f1, m.roc_auc, m.fpr, m.tpr_at_fpr_1e3
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.dataset,
+            r.requests,
+            m.n_malicious,
+            cell(f1, 4),
+            cell(m.roc_auc, 4),
+            cell(m.fpr, 5),
+            cell(m.alerts_per_10k, 1),
+            cell(m.tpr_at_fpr_1e3, 4)
         );
     }
     Ok(())
+}
+
+/// A table cell: the value, or a dash where the set cannot measure it (NaN: a class is
+/// missing), rather than "NaN".
+fn cell(value: f64, decimals: usize) -> String {
+    if value.is_finite() {
+        format!("{value:.decimals$}")
+    } else {
+        "–".to_owned()
+    }
 }
 
 fn matrix(global: &GlobalArgs, args: &EvalArgs, source: &DataSource) -> anyhow::Result<()> {
@@ -137,6 +158,7 @@ fn matrix(global: &GlobalArgs, args: &EvalArgs, source: &DataSource) -> anyhow::
             journal_root: args.journal_dir.clone(),
             parent_run_id: parent.run_id().map(str::to_owned),
             extra_tags: Vec::new(),
+            field_data: Some(source.clone()),
         };
         let store = open_store(args.tracking_uri.as_deref())?;
         let mut progress = TerminalProgress::new(global.quiet);

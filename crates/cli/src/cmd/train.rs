@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use vigie_mlflow::DefaultStore;
+use vigie_runner::field::FieldMetrics;
 use vigie_runner::{DataSource, RunConfig, RunOutcome, RunRequest, train_run};
 
 use super::progress::TerminalProgress;
 use crate::args::{GlobalArgs, TrainArgs};
-use crate::output::print_json;
+use crate::output::{print_json, thousands};
 
 pub fn train(global: &GlobalArgs, args: &TrainArgs) -> anyhow::Result<()> {
     let mut config = RunConfig::from_file(&args.config)?;
@@ -35,6 +36,7 @@ pub fn train(global: &GlobalArgs, args: &TrainArgs) -> anyhow::Result<()> {
         journal_root: args.journal_dir.clone(),
         parent_run_id: None,
         extra_tags: Vec::new(),
+        field_data: Some(source.clone()),
     };
     let mut progress = TerminalProgress::new(global.quiet);
     let outcome = train_run(&request, &source, store, &mut progress)
@@ -118,6 +120,9 @@ fn print_summary(outcome: &RunOutcome, quiet: bool) {
             family.family, family.recall, family.detected, family.malicious
         );
     }
+    if let Some(field) = &outcome.field {
+        eprintln!("  {}", field_line(field));
+    }
     eprintln!("  files: {}", outcome.out_dir.display());
     match (&outcome.run_id, outcome.synced) {
         (Some(run_id), true) => eprintln!(
@@ -133,5 +138,52 @@ fn print_summary(outcome: &RunOutcome, quiet: bool) {
             "  the run is journaled in {} and waits for `vigie mlflow sync`",
             outcome.journal.display()
         ),
+    }
+}
+
+/// The field check in one line: the false alarms a SOC would see, and the attacks caught.
+fn field_line(field: &FieldMetrics) -> String {
+    let mut line = format!(
+        "field ({}, never trained on): {} false alarms of {} ({:.1} per 10k)",
+        field.dataset,
+        thousands(field.false_alarms),
+        thousands(field.benign),
+        field.alerts_per_10k
+    );
+    if field.malicious > 0 {
+        line.push_str(&format!(", SQLi recall {:.4}", field.sqli_recall));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_field_line_reads_like_the_issue() {
+        let field = FieldMetrics {
+            dataset: "echows-urldetect".to_owned(),
+            requests: 28_217,
+            benign: 27_190,
+            malicious: 1_027,
+            false_alarms: 6,
+            fpr: 6.0 / 27_190.0,
+            alerts_per_10k: 6.0 * 10_000.0 / 27_190.0,
+            sqli_detected: 1_021,
+            sqli_recall: 1_021.0 / 1_027.0,
+        };
+        assert_eq!(
+            field_line(&field),
+            "field (echows-urldetect, never trained on): 6 false alarms of 27,190 (2.2 per 10k), \
+             SQLi recall 0.9942"
+        );
+        let benign_only = FieldMetrics {
+            malicious: 0,
+            sqli_detected: 0,
+            sqli_recall: f64::NAN,
+            ..field
+        };
+        assert!(!field_line(&benign_only).contains("recall"));
     }
 }

@@ -94,6 +94,12 @@ impl Confusion {
     pub fn fpr(&self) -> f64 {
         ratio_or(self.fp, self.benign(), f64::NAN)
     }
+
+    /// False alarms per 10,000 benign requests (the FPR times 10,000): the alert load a SOC
+    /// sees on its traffic. NaN when there is no benign request.
+    pub fn alerts_per_10k(&self) -> f64 {
+        self.fpr() * 10_000.0
+    }
 }
 
 /// `numerator / denominator`, or `otherwise` when the denominator is 0.
@@ -127,11 +133,20 @@ pub struct BinaryMetrics {
     pub pr_auc: f64,
     /// False positive rate at the threshold; NaN when there is no benign request.
     pub fpr: f64,
+    /// False alarms per 10,000 benign requests ([`Confusion::alerts_per_10k`]); NaN when there
+    /// is no benign request. The headline of a benign-only set, where F1 and ROC mean nothing.
+    #[serde(default = "not_measured")]
+    pub alerts_per_10k: f64,
     /// Largest TPR on the ROC curve whose FPR is `<= 1e-3`; NaN when a class is missing.
     pub tpr_at_fpr_1e3: f64,
     /// Largest TPR on the ROC curve whose FPR is `<= 1e-2`; NaN when a class is missing.
     pub tpr_at_fpr_1e2: f64,
     pub confusion: Confusion,
+}
+
+/// A metric absent from metrics serialised before it existed.
+fn not_measured() -> f64 {
+    f64::NAN
 }
 
 /// Evaluates `scores` (higher = malicious) against `labels` at `threshold` (flagged iff
@@ -150,6 +165,7 @@ pub fn evaluate(scores: &[f64], labels: &[Label], threshold: f64) -> BinaryMetri
         roc_auc: ranking.roc_auc(),
         pr_auc: ranking.average_precision(),
         fpr: confusion.fpr(),
+        alerts_per_10k: confusion.alerts_per_10k(),
         tpr_at_fpr_1e3: ranking.tpr_at_fpr(1e-3),
         tpr_at_fpr_1e2: ranking.tpr_at_fpr(1e-2),
         confusion,
@@ -217,6 +233,23 @@ mod tests {
         let empty = evaluate(&[], &[], 0.5);
         assert_eq!(empty.n, 0);
         assert!(empty.accuracy.is_nan() && empty.fpr.is_nan());
+    }
+
+    #[test]
+    fn alerts_per_10k_count_false_alarms_per_benign_request() {
+        // 3 false alarms among 8 benign requests; the malicious ones do not count.
+        let scores = [0.9, 0.7, 0.6, 0.1, 0.2, 0.3, 0.1, 0.0, 0.9, 0.1];
+        let labels = [B, B, B, B, B, B, B, B, M, M];
+        let metrics = evaluate(&scores, &labels, 0.5);
+        assert_eq!(metrics.confusion.fp, 3);
+        assert_eq!(metrics.alerts_per_10k, 3.0 * 10_000.0 / 8.0);
+        let json = serde_json::to_value(&metrics).unwrap();
+        assert_eq!(json["alerts_per_10k"], 3750.0);
+        // No benign request: nothing to count against, NaN (null in JSON), not 0.
+        let malicious_only = evaluate(&[0.9, 0.1], &[M, M], 0.5);
+        assert!(malicious_only.alerts_per_10k.is_nan());
+        let json = serde_json::to_value(&malicious_only).unwrap();
+        assert!(json["alerts_per_10k"].is_null());
     }
 
     #[test]
