@@ -219,7 +219,11 @@ fn collapse_into(text: &str, out: &mut String) {
             out.push(' ');
         }
         pending_space = false;
-        out.extend(c.to_lowercase());
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
     }
 }
 

@@ -365,7 +365,7 @@ const OPAQUE_MIN_LEN: usize = 16;
 
 /// Calls `emit` with each token of a canonical field (see the module docs): kept words and
 /// punctuation as themselves, other tokens as their class. Whitespace separates tokens.
-pub fn for_each_token(canonical: &str, lexicon: Lexicon, mut emit: impl FnMut(&str)) {
+pub fn for_each_token<'a>(canonical: &'a str, lexicon: Lexicon, mut emit: impl FnMut(&'a str)) {
     if lexicon == Lexicon::Path {
         for_each_path_token(canonical, &mut emit);
         return;
@@ -376,7 +376,7 @@ pub fn for_each_token(canonical: &str, lexicon: Lexicon, mut emit: impl FnMut(&s
 /// A path's tokens: a plain name (letters, digits, `-`, `_`, `.`, `~`, as `jquery-ui-1.7.2.js`
 /// or `com-img-global.jpg`) is one `w` unless it holds a traversal target (`cmd.exe`,
 /// `boot.ini`), which keeps its tokens; `..`, `/` and every other character stay themselves.
-fn for_each_path_token(canonical: &str, emit: &mut impl FnMut(&str)) {
+fn for_each_path_token<'a>(canonical: &'a str, emit: &mut impl FnMut(&'a str)) {
     let mut at = 0;
     while at < canonical.len() {
         let rest = &canonical[at..];
@@ -414,7 +414,7 @@ fn has_path_target(name: &str) -> bool {
         .any(|word| Lexicon::Path.keeps(word))
 }
 
-fn for_each_value_token(canonical: &str, lexicon: Lexicon, emit: &mut impl FnMut(&str)) {
+fn for_each_value_token<'a>(canonical: &'a str, lexicon: Lexicon, emit: &mut impl FnMut(&'a str)) {
     let bytes = canonical.as_bytes();
     let mut at = 0;
     while at < canonical.len() {

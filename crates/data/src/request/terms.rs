@@ -17,6 +17,7 @@
 //! the value's n-grams.
 
 use rustc_hash::FxHashSet;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::canonical::{CanonicalOptions, CanonicalScratch, canonicalize};
 use super::lexicon::{Lexicon, for_each_token};
@@ -29,9 +30,8 @@ pub struct RequestScratch {
     term_fields: Vec<TermField>,
     canonical: String,
     canonical_scratch: CanonicalScratch,
-    tokens: Vec<String>,
     term: String,
-    seen: FxHashSet<String>,
+    seen: FxHashSet<u64>,
 }
 
 /// Options of the `request` analyzer's terms.
@@ -112,15 +112,20 @@ const TAGS: &[u8] = b"pnvr";
 /// The fields of `text` that give terms, each as a text of its own: [`FIELD_MARK`], its tag
 /// letter, its raw text. The `request` analyzer reads such a text as that one field, so a
 /// model can score each field apart and pool the scores over the request.
+/// The strings of `out` are reused: a scorer calling it for every request allocates only
+/// when a request has more or longer fields than any before.
 pub fn field_texts(text: &str, scratch: &mut RequestScratch, out: &mut Vec<String>) {
-    out.clear();
     term_fields(text, &mut scratch.fields, &mut scratch.term_fields);
-    for field in &scratch.term_fields {
-        let mut field_text = String::with_capacity(field.span.len() + 2);
+    let found = &scratch.term_fields;
+    out.truncate(found.len());
+    while out.len() < found.len() {
+        out.push(String::new());
+    }
+    for (field, field_text) in found.iter().zip(out.iter_mut()) {
+        field_text.clear();
         field_text.push(FIELD_MARK);
         field_text.push(char::from(field.tag));
         field_text.push_str(&text[field.span.clone()]);
-        out.push(field_text);
     }
 }
 
@@ -136,14 +141,14 @@ pub fn for_each_request_term(
         term_fields: found,
         canonical,
         canonical_scratch,
-        tokens,
         term,
         seen,
     } = scratch;
     seen.clear();
+    // By 64-bit hash: two distinct terms of one request colliding is vanishingly rare, and
+    // costs one term; a set of owned strings cost an allocation per term.
     let mut emit_once = |term: &str| {
-        if !seen.contains(term) {
-            seen.insert(term.to_owned());
+        if seen.insert(xxh3_64(term.as_bytes())) {
             emit(term);
         }
     };
@@ -168,11 +173,11 @@ pub fn for_each_request_term(
             rule_terms(canonical, term, &mut emit_once);
             continue;
         }
-        tokens.clear();
-        for_each_token(canonical, lexicon, |token| tokens.push(token.to_owned()));
+        let mut field_tokens: Vec<&str> = Vec::with_capacity(canonical.len() / 2 + 1);
+        for_each_token(canonical, lexicon, |token| field_tokens.push(token));
         emit_ngrams(
             tag,
-            tokens,
+            &field_tokens,
             options.ngram_min,
             options.ngram_max,
             term,
@@ -184,6 +189,9 @@ pub fn for_each_request_term(
 /// libinjection on a canonical value: `r:sqli` and `r:fp:<fingerprint>` when it reads SQL
 /// injection, `r:xss` when it reads script.
 fn rule_terms(canonical: &str, term: &mut String, emit: &mut impl FnMut(&str)) {
+    if cannot_be_injection(canonical) {
+        return;
+    }
     let sqli = libinjectionrs::detect_sqli(canonical.as_bytes());
     if sqli.is_injection() {
         emit("r:sqli");
@@ -199,6 +207,14 @@ fn rule_terms(canonical: &str, term: &mut String, emit: &mut impl FnMut(&str)) {
     }
 }
 
+/// One word, number or identifier (`[a-z0-9_.]`): neither detector flags it (property-tested
+/// below), and most values are such, so libinjection is not asked.
+fn cannot_be_injection(canonical: &str) -> bool {
+    canonical
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+}
+
 fn is_plain_identifier(name: &str) -> bool {
     name.bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
@@ -208,7 +224,7 @@ fn is_plain_identifier(name: &str) -> bool {
 /// no term.
 fn emit_ngrams(
     tag: &str,
-    tokens: &[String],
+    tokens: &[&str],
     ngram_min: usize,
     ngram_max: usize,
     term: &mut String,
@@ -221,7 +237,7 @@ fn emit_ngrams(
         } else if i == framed_len - 1 {
             "$"
         } else {
-            &tokens[i - 1]
+            tokens[i - 1]
         }
     };
     for n in ngram_min..=ngram_max.min(framed_len) {
@@ -297,6 +313,15 @@ mod tests {
         union.dedup();
         whole.sort();
         assert_eq!(union, whole);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn libinjection_flags_no_plain_identifier(value in "[a-z0-9_.]{1,24}|(select|union|sleep|or|and|script|alert)[0-9_.]{0,3}") {
+            proptest::prop_assert!(cannot_be_injection(&value));
+            proptest::prop_assert!(!libinjectionrs::detect_sqli(value.as_bytes()).is_injection());
+            proptest::prop_assert!(!libinjectionrs::detect_xss(value.as_bytes()).is_injection());
+        }
     }
 
     #[test]
