@@ -3,6 +3,8 @@
 //! - `bench_mlflow`: `vigie bench mlflow` against the MLflow server of `MLFLOW_TRACKING_URI`.
 //! - `data`: the data commands on the real datasets and on tiny fixtures (`--json` output,
 //!   error messages).
+//! - `field`: every run and sweep trial logs `field_*` metrics on echows-urldetect when its
+//!   files are present (none when absent); `vigie eval` reports alerts per 10,000 requests.
 //! - `fetch`: downloads from a local HTTP server on 127.0.0.1, checksums, offline errors.
 //! - `libinjection`: the libinjection family trained, evaluated, in the matrix and explained.
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
@@ -17,6 +19,7 @@
 mod bench_mlflow;
 mod data;
 mod fetch;
+mod field;
 mod libinjection;
 mod mlflow;
 mod score;
