@@ -644,7 +644,9 @@ fn the_quickstart_sweep_runs_on_the_local_store_and_on_the_server() {
     assert_eq!(rows.len(), planned);
     let best = &rows[0]["metrics"];
     let field_fpr = best["field_fpr"].as_f64().expect("field_fpr");
-    let field_recall = best["field_sqli_recall"].as_f64().expect("field_sqli_recall");
+    let field_recall = best["field_sqli_recall"]
+        .as_f64()
+        .expect("field_sqli_recall");
     assert!(
         field_fpr <= 0.001 && field_recall >= 0.95,
         "the champion on echows-urldetect: FPR {field_fpr}, SQLi recall {field_recall}"
