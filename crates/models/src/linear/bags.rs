@@ -1,7 +1,8 @@
 //! Training rows grouped by request (multiple-instance learning): with `pool_fields`, each
 //! request (a bag) gives one row per field and scores as its highest-scored field; without it,
-//! each request is a bag of one row. Between fits, [`Bags::witnesses`] keeps one row of each
-//! malicious request, the one the model finds most malicious.
+//! each request is a bag of one row. Between fits, [`Bags::witnesses`] keeps of each malicious
+//! request its rows on the malicious side of the margin and the one the model finds most
+//! malicious (as mi-SVM imputes instance labels): the others are ordinary fields.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -71,8 +72,9 @@ impl<'t> Bags<'t> {
         targets
     }
 
-    /// Every benign request's rows, and the highest-margin row of each malicious request
-    /// (`margins`: one per row); with `drop_unfitted`, not that row when its margin is negative.
+    /// Every benign request's rows; of each malicious request (`margins`: one per row), its rows
+    /// with a margin >= 0 and its highest-margin row, or none of them with `drop_unfitted` when
+    /// even that row's margin is negative.
     pub fn witnesses(&self, margins: &[f64], drop_unfitted: bool) -> Witnesses {
         let mut keep = vec![true; margins.len()];
         let mut malicious_kept = 0;
@@ -122,20 +124,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_malicious_request_keeps_its_highest_scored_field() {
-        let texts = ["/a?x=1&y=2", "/b?q=' or 1=1--"];
+    fn a_malicious_request_keeps_its_witness_and_its_fields_on_the_malicious_side() {
+        let texts = ["/a?x=1", "/b?id=7&q=' or 1=1--"];
         let labels = [Label::Benign, Label::Malicious];
         let bags = Bags::new(&texts, &labels, true);
+        // Path, name, value and the value as the rules read it; a plain name gives no terms
+        // but is a row.
         let rows = bags.row_texts();
-        assert_eq!(rows.len(), 6, "{rows:?}");
-        assert_eq!(bags.row_targets(), [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]);
-        let margins = [0.5, 0.1, 0.2, -0.3, 0.1, 2.0];
+        assert_eq!(rows.len(), 4 + 7, "{rows:?}");
+        assert!(rows[9].ends_with("v' or 1=1--"), "{rows:?}");
+        assert_eq!(
+            bags.row_targets(),
+            [[-1.0; 4].as_slice(), &[1.0; 7]].concat()
+        );
+        // The payload's value (2.0) is the witness; the rules' row (0.4) is on the malicious
+        // side too and stays; the path, names and the id (negative) are ordinary and leave.
+        let margins = [0.5, 0.1, 0.2, 0.3, -0.3, -0.5, -0.2, -0.2, -0.5, 2.0, 0.4];
         let witnesses = bags.witnesses(&margins, false);
-        assert_eq!(witnesses.keep, [true, true, true, false, false, true]);
+        let kept: Vec<usize> = (0..rows.len()).filter(|&i| witnesses.keep[i]).collect();
+        assert_eq!(kept, [0, 1, 2, 3, 9, 10]);
         assert_eq!(witnesses.malicious_kept, 1);
-        let unfitted = bags.witnesses(&[0.5, 0.1, 0.2, -0.3, -0.1, -2.0], true);
-        assert_eq!(unfitted.keep, [true, true, true, false, false, false]);
-        assert_eq!(unfitted.malicious_kept, 0);
+        // Nothing on the malicious side: the best row alone, or nothing with drop_unfitted.
+        let unfitted = [0.5, 0.1, 0.2, 0.3, -0.3, -0.5, -0.2, -0.2, -0.5, -0.1, -0.4];
+        let best_only = bags.witnesses(&unfitted, false);
+        assert_eq!(
+            (0..11).filter(|&i| best_only.keep[i]).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 9]
+        );
+        let dropped = bags.witnesses(&unfitted, true);
+        assert_eq!(
+            (0..11).filter(|&i| dropped.keep[i]).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        assert_eq!(dropped.malicious_kept, 0);
     }
 
     #[test]

@@ -119,10 +119,10 @@ pub struct LinearConfig {
     /// `mil_rounds`. Needs the `request` analyzer.
     #[serde(skip_serializing_if = "is_false")]
     pub pool_fields: bool,
-    /// Fits in a row. After each fit but the last, a malicious request keeps only its
-    /// highest-scored field as a malicious row (its witness); its other fields, which may be
-    /// as ordinary as any benign one, leave the training rows. 1: one fit, every field of a
-    /// malicious request malicious.
+    /// Fits in a row. After each fit but the last, a malicious request keeps as malicious rows
+    /// only its fields on the malicious side of the margin and its highest-scored one (its
+    /// witness); its other fields, as ordinary as any benign one, leave the training rows.
+    /// 1: one fit, every field of a malicious request malicious.
     #[serde(skip_serializing_if = "is_one")]
     pub mil_rounds: usize,
     /// Between fits, also leave out the malicious requests whose witness still has a negative
@@ -329,7 +329,7 @@ pub fn fit(
     }
     let mut keep = vec![true; y.len()];
     let mut requests = requests;
-    for round in 1..config.mil_rounds {
+    for round in 1.. {
         let (rows, rows_y) = kept_rows(&matrix, &y, &keep)?;
         let model = solve(
             kind,
@@ -343,10 +343,13 @@ pub fn fit(
             data.seed,
             observer,
         )?;
+        if round == config.mil_rounds {
+            return Ok(model);
+        }
         let margins = model.decision_function_matrix(&matrix);
         let witnesses = bags.witnesses(&margins, config.drop_unfitted_malicious);
         observer.note(&format!(
-            "{}: fit {round} of {}: {} of {n_malicious} malicious requests kept, each by its highest-scored row",
+            "{}: fit {round} of {}: {} of {n_malicious} malicious requests kept, by their fields on the malicious side and their highest-scored one",
             kind.name(),
             config.mil_rounds,
             witnesses.malicious_kept,
@@ -355,19 +358,7 @@ pub fn fit(
         requests = requests.map(|[benign, _]| [benign, witnesses.malicious_kept]);
         tfidf = model.scorer.into_tfidf();
     }
-    let (rows, rows_y) = kept_rows(&matrix, &y, &keep)?;
-    solve(
-        kind,
-        config,
-        tfidf,
-        TrainingRows {
-            requests,
-            ..TrainingRows::new(rows, rows_y)
-        },
-        false,
-        data.seed,
-        observer,
-    )
+    unreachable!("the rounds end at config.mil_rounds, validated to be at least 1")
 }
 
 /// The rows of `matrix` (and their targets) where `keep` is true.
