@@ -10,6 +10,8 @@ use std::ops::Range;
 use vigie_data::Label;
 use vigie_data::request::{RequestScratch, field_texts};
 
+use crate::model::TrainObserver;
+
 /// The rows of each request.
 pub(super) struct Bags<'t> {
     texts: &'t [&'t str],
@@ -101,6 +103,52 @@ impl<'t> Bags<'t> {
     }
 }
 
+/// Forwards a fit's progress with its passes numbered after the previous fits' (`fit 2` starts
+/// where `fit 1` ended): the rounds' solver curves read as one, one point per step.
+pub(super) struct ContinuedEpochs<'o> {
+    inner: &'o mut dyn TrainObserver,
+    offset: u64,
+    last: u64,
+}
+
+impl<'o> ContinuedEpochs<'o> {
+    pub fn new(inner: &'o mut dyn TrainObserver) -> Self {
+        ContinuedEpochs {
+            inner,
+            offset: 0,
+            last: 0,
+        }
+    }
+
+    /// The next fit's passes come after every pass seen so far.
+    pub fn next_fit(&mut self) {
+        self.offset = self.last;
+    }
+}
+
+impl TrainObserver for ContinuedEpochs<'_> {
+    fn phase(&mut self, name: &str, total: Option<u64>) {
+        self.inner.phase(name, total);
+    }
+
+    fn advance(&mut self, units: u64) {
+        self.inner.advance(units);
+    }
+
+    fn epoch(&mut self, step: u64, metrics: &[(&str, f64)]) {
+        self.last = self.last.max(self.offset + step);
+        self.inner.epoch(self.offset + step, metrics);
+    }
+
+    fn note(&mut self, message: &str) {
+        self.inner.note(message);
+    }
+
+    fn stop_requested(&mut self) -> Option<String> {
+        self.inner.stop_requested()
+    }
+}
+
 thread_local! {
     static FIELDS: RefCell<(RequestScratch, Vec<String>)> =
         RefCell::new((RequestScratch::default(), Vec::new()));
@@ -157,6 +205,29 @@ mod tests {
             [0, 1, 2, 3]
         );
         assert_eq!(dropped.malicious_kept, 0);
+    }
+
+    #[derive(Default)]
+    struct Steps(Vec<u64>);
+
+    impl TrainObserver for Steps {
+        fn epoch(&mut self, step: u64, _metrics: &[(&str, f64)]) {
+            self.0.push(step);
+        }
+    }
+
+    #[test]
+    fn each_fit_continues_the_previous_fits_steps() {
+        let mut steps = Steps::default();
+        let mut continued = ContinuedEpochs::new(&mut steps);
+        for pass in 1..=3 {
+            continued.epoch(pass, &[]);
+        }
+        continued.next_fit();
+        for pass in 1..=2 {
+            continued.epoch(pass, &[]);
+        }
+        assert_eq!(steps.0, [1, 2, 3, 4, 5]);
     }
 
     #[test]

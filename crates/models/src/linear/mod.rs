@@ -41,7 +41,7 @@ use vigie_data::text::{
 use crate::model::{LabelledTexts, Persist, Scorer, TrainData, TrainObserver};
 use crate::{ModelError, Result};
 
-use bags::{Bags, for_each_field_text};
+use bags::{Bags, ContinuedEpochs, for_each_field_text};
 use solver::{Problem, SolverMatrix, SolverOptions, SvmLossKind};
 
 /// Which loss the linear model minimises.
@@ -329,6 +329,7 @@ pub fn fit(
     }
     let mut keep = vec![true; y.len()];
     let mut requests = requests;
+    let mut observer = ContinuedEpochs::new(observer);
     for round in 1.. {
         let (rows, rows_y) = kept_rows(&matrix, &y, &keep)?;
         let model = solve(
@@ -341,7 +342,7 @@ pub fn fit(
             },
             false,
             data.seed,
-            observer,
+            &mut observer,
         )?;
         if round == config.mil_rounds {
             return Ok(model);
@@ -357,6 +358,7 @@ pub fn fit(
         keep = witnesses.keep;
         requests = requests.map(|[benign, _]| [benign, witnesses.malicious_kept]);
         tfidf = model.scorer.into_tfidf();
+        observer.next_fit();
     }
     unreachable!("the rounds end at config.mil_rounds, validated to be at least 1")
 }

@@ -122,11 +122,15 @@ fn ordinary_fields_do_not_dilute_a_payload_when_fields_are_pooled() {
 }
 
 #[derive(Default)]
-struct Notes(Vec<String>);
+struct Notes(Vec<String>, Vec<u64>);
 
 impl TrainObserver for Notes {
     fn note(&mut self, message: &str) {
         self.0.push(message.to_owned());
+    }
+
+    fn epoch(&mut self, step: u64, _metrics: &[(&str, f64)]) {
+        self.1.push(step);
     }
 }
 
@@ -145,6 +149,10 @@ fn rounds_leave_out_the_malicious_requests_no_field_can_show() {
         .unwrap_or_else(|| panic!("a note per round: {:?}", notes.0));
     // 120 requests carry a payload; the three scanner probes have nothing a field can show.
     assert!(kept.contains("120 of 123 malicious"), "{kept}");
+    // The second fit's passes follow the first's: one point per step in the run's curves.
+    let steps = &notes.1;
+    assert!(steps.len() > 2, "{steps:?}");
+    assert_eq!(*steps, (1..=steps.len() as u64).collect::<Vec<_>>());
     let scores = model.decision_function(&["/backup.zip", "/cart.php?q=<script>alert(1)</script>"]);
     assert!(scores[0] < 0.0 && scores[1] > 0.0, "{scores:?}");
 }
