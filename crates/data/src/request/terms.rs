@@ -1,8 +1,8 @@
 //! The terms of the `request` analyzer: each field's canonical tokens as n-grams tagged by
 //! where the field sits, so that a word in a path is not the same evidence as in a value.
 //!
-//! Values and payloads (`v:`) keep SQL, script and shell words; path segments (`p:`) keep
-//! traversal targets only; a parameter name (`n:`) counts only when it is not a plain
+//! Values and payloads (`v:`) keep SQL, script and shell words; the path (`p:`, its segments
+//! together) keeps traversal targets only; a parameter name (`n:`) counts only when it is not a plain
 //! identifier (an injection in the name). Empty values, plain names, the method and the
 //! extension give no terms: they carry no payload, and a site's own names would be learnt as
 //! evidence. Each field's tokens are framed by `^` and `$`, so `v:^ 0 $` (a value that is one
@@ -44,7 +44,8 @@ pub struct RequestTermOptions {
 }
 
 /// Starts a text that is one field of a request (see [`field_texts`]): the mark, then the
-/// field's tag letter, then its raw text. A unit separator: no request text holds one.
+/// field's tag letter, then its raw text. A unit separator, which decoding trims from a
+/// request's ends; [`field_texts`] ignores it in a request in any case.
 pub const FIELD_MARK: char = '\u{1f}';
 
 /// A field that gives terms: its tag letter and its span in the request text.
@@ -54,12 +55,21 @@ struct TermField {
     span: std::ops::Range<usize>,
 }
 
+/// Whether a text starting with [`FIELD_MARK`] is read as one field: yes where texts come from
+/// [`field_texts`] (the analyzer), never for a request itself, which a client writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Honoured,
+    Ignored,
+}
+
 /// The fields of `text` that give terms, in order: the whole path (its segments, from the
-/// first to the last), each parameter name, each value. A text made by [`field_texts`] is its
-/// one field.
-fn term_fields(text: &str, fields: &mut Vec<Field>, out: &mut Vec<TermField>) {
+/// first to the last), each parameter name, each value. With [`Mark::Honoured`], a text made
+/// by [`field_texts`] is its one field.
+fn term_fields(text: &str, mark: Mark, fields: &mut Vec<Field>, out: &mut Vec<TermField>) {
     out.clear();
-    if let Some(rest) = text.strip_prefix(FIELD_MARK)
+    if mark == Mark::Honoured
+        && let Some(rest) = text.strip_prefix(FIELD_MARK)
         && let Some(&tag) = rest.as_bytes().first().filter(|t| TAGS.contains(t))
     {
         let start = FIELD_MARK.len_utf8() + 1;
@@ -112,10 +122,17 @@ const TAGS: &[u8] = b"pnvr";
 /// The fields of `text` that give terms, each as a text of its own: [`FIELD_MARK`], its tag
 /// letter, its raw text. The `request` analyzer reads such a text as that one field, so a
 /// model can score each field apart and pool the scores over the request.
-/// The strings of `out` are reused: a scorer calling it for every request allocates only
-/// when a request has more or longer fields than any before.
+/// `text` is read as a request even when it starts with [`FIELD_MARK`]: a client cannot make
+/// its request read as one field of its choosing. The strings of `out` are reused: a scorer
+/// calling it for every request allocates only when a request has more or longer fields than
+/// any before.
 pub fn field_texts(text: &str, scratch: &mut RequestScratch, out: &mut Vec<String>) {
-    term_fields(text, &mut scratch.fields, &mut scratch.term_fields);
+    term_fields(
+        text,
+        Mark::Ignored,
+        &mut scratch.fields,
+        &mut scratch.term_fields,
+    );
     let found = &scratch.term_fields;
     out.truncate(found.len());
     while out.len() < found.len() {
@@ -152,7 +169,7 @@ pub fn for_each_request_term(
             emit(term);
         }
     };
-    term_fields(text, fields, found);
+    term_fields(text, Mark::Honoured, fields, found);
     for field in found.iter() {
         let (tag, lexicon, plus_is_space) = match field.tag {
             b'p' => ("p:", Lexicon::Path, false),
@@ -322,6 +339,23 @@ mod tests {
             proptest::prop_assert!(!libinjectionrs::detect_sqli(value.as_bytes()).is_injection());
             proptest::prop_assert!(!libinjectionrs::detect_xss(value.as_bytes()).is_injection());
         }
+    }
+
+    #[test]
+    fn a_request_cannot_pass_itself_off_as_a_field() {
+        let forged = format!("{FIELD_MARK}p<script>alert(1)</script>");
+        let mut fields = Vec::new();
+        field_texts(&forged, &mut RequestScratch::default(), &mut fields);
+        assert_eq!(
+            fields.len(),
+            2,
+            "a payload and its rules' reading: {fields:?}"
+        );
+        assert!(
+            fields[0].starts_with(&format!("{FIELD_MARK}v")),
+            "{fields:?}"
+        );
+        assert!(terms(&fields[0], 2).contains(&"v:script".to_string()));
     }
 
     #[test]
