@@ -32,6 +32,15 @@ pub struct FieldSet {
     pub labels: Vec<Label>,
 }
 
+/// The metrics a run logs from the field check, in [`FieldMetrics::metric_values`]' order.
+pub const FIELD_METRIC_NAMES: [&str; 5] = [
+    "field_fpr",
+    "field_alerts_per_10k",
+    "field_false_alarms",
+    "field_sqli_recall",
+    "field_requests",
+];
+
 /// What the field check measured at the run's threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldMetrics {
@@ -56,17 +65,18 @@ impl FieldMetrics {
     /// The metrics a run logs (MLflow and the sweep's ranking), finite values only: MLflow
     /// would store a NaN, and a missing class measures nothing.
     pub fn metric_values(&self) -> Vec<(String, f64)> {
-        [
-            ("field_fpr", self.fpr),
-            ("field_alerts_per_10k", self.alerts_per_10k),
-            ("field_false_alarms", self.false_alarms as f64),
-            ("field_sqli_recall", self.sqli_recall),
-            ("field_requests", self.requests as f64),
-        ]
-        .into_iter()
-        .filter(|(_, value)| value.is_finite())
-        .map(|(name, value)| (name.to_owned(), value))
-        .collect()
+        FIELD_METRIC_NAMES
+            .into_iter()
+            .zip([
+                self.fpr,
+                self.alerts_per_10k,
+                self.false_alarms as f64,
+                self.sqli_recall,
+                self.requests as f64,
+            ])
+            .filter(|(_, value)| value.is_finite())
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect()
     }
 }
 

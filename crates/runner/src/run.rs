@@ -140,6 +140,7 @@ pub fn final_metric_names() -> Vec<String> {
         ]
         .map(str::to_owned),
     );
+    names.extend(crate::field::FIELD_METRIC_NAMES.map(str::to_owned));
     names
 }
 

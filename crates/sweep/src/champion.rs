@@ -128,10 +128,26 @@ pub fn crown(
                     );
                 }
                 Some(value) => {
-                    decision.champion = true;
-                    decision.reason = format!(
-                        "beats the champion {name}/{current} ({metric} = {value:.6}): alias moved"
-                    );
+                    let mut champion_guard = Vec::new();
+                    for guard in &objective.never_raise {
+                        champion_guard.push((
+                            guard.as_str(),
+                            champion_value(client, name, &current, guard)?,
+                        ));
+                    }
+                    match raised_guard(client, best, &champion_guard)? {
+                        Some(raised) => {
+                            decision.reason = format!(
+                                "beats the champion {name}/{current} ({metric} = {value:.6}) but {raised}: alias kept"
+                            );
+                        }
+                        None => {
+                            decision.champion = true;
+                            decision.reason = format!(
+                                "beats the champion {name}/{current} ({metric} = {value:.6}): alias moved"
+                            );
+                        }
+                    }
                 }
                 None => {
                     decision.reason = format!(
@@ -197,6 +213,42 @@ pub fn crown(
     Ok(decision)
 }
 
+/// The first guard (`objective.never_raise`) that `best` raises above the champion's value, said
+/// in words; `None` when it raises none. A guard the champion has no value for does not hold a
+/// trial back; one the trial lacks while the champion has it does.
+fn raised_guard(
+    client: &MlflowClient,
+    best: &LeaderboardRow,
+    champion: &[(&str, Option<f64>)],
+) -> Result<Option<String>> {
+    for &(guard, champion_value) in champion {
+        let Some(champion_value) = champion_value else {
+            continue;
+        };
+        let value = match best.metrics.get(guard) {
+            Some(value) => Some(*value),
+            None => latest_metric(&client.get_run(&best.run_id)?, guard),
+        };
+        if let Some(raised) = guard_raised(guard, value, champion_value) {
+            return Ok(Some(raised));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a trial's `value` of `guard` raises it above the champion's, said in words.
+fn guard_raised(guard: &str, value: Option<f64>, champion_value: f64) -> Option<String> {
+    match value {
+        Some(value) if value <= champion_value => None,
+        Some(value) => Some(format!(
+            "raises {guard} from {champion_value:.6} to {value:.6}"
+        )),
+        None => Some(format!(
+            "has no {guard} where the champion has {champion_value:.6}"
+        )),
+    }
+}
+
 /// Creates the registered model `name` unless it exists.
 pub fn ensure_registered_model(client: &MlflowClient, name: &str) -> Result<()> {
     match client.create_registered_model(name, None, &[]) {
@@ -233,4 +285,21 @@ fn champion_value(
         Some(run_id) => latest_metric(&client.get_run(run_id)?, metric),
         None => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guard_raised;
+
+    #[test]
+    fn a_guard_holds_back_a_trial_that_raises_it_or_lacks_it() {
+        assert_eq!(guard_raised("field_fpr", Some(0.0002), 0.0002), None);
+        assert_eq!(guard_raised("field_fpr", Some(0.0001), 0.0002), None);
+        let raised = guard_raised("field_fpr", Some(0.0126), 0.0002).expect("raised");
+        assert!(
+            raised.contains("raises field_fpr from 0.000200 to 0.012600"),
+            "{raised}"
+        );
+        assert!(guard_raised("field_fpr", None, 0.0002).is_some());
+    }
 }

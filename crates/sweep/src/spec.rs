@@ -68,6 +68,11 @@ pub struct Objective {
     /// One of `vigie_runner::run::final_metric_names()`.
     pub metric: String,
     pub direction: Direction,
+    /// Guards on the champion: a trial that beats the champion on `metric` still does not take
+    /// the alias when it raises one of these (`field_fpr`: more false alarms on traffic no model
+    /// trains on) above the champion's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub never_raise: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -704,9 +709,10 @@ fn parse_objective(objective: Option<TableAt>) -> Result<Objective> {
         return Ok(Objective {
             metric: DEFAULT_OBJECTIVE_METRIC.to_owned(),
             direction: Direction::Maximize,
+            never_raise: Vec::new(),
         });
     };
-    objective.refuse_unknown(&["metric", "direction"])?;
+    objective.refuse_unknown(&["metric", "direction", "never_raise"])?;
     let metric = objective
         .name("metric")?
         .unwrap_or_else(|| DEFAULT_OBJECTIVE_METRIC.to_owned());
@@ -730,7 +736,21 @@ fn parse_objective(objective: Option<TableAt>) -> Result<Objective> {
             ));
         }
     };
-    Ok(Objective { metric, direction })
+    let never_raise = objective.strings("never_raise")?.unwrap_or_default();
+    if let Some(unknown) = never_raise.iter().find(|m| !known.contains(m)) {
+        return Err(objective.error(
+            "never_raise",
+            format!(
+                "unknown metric `{unknown}`: a guard is a final metric, one of {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(Objective {
+        metric,
+        direction,
+        never_raise,
+    })
 }
 
 fn parse_pruning(pruning: TableAt) -> Result<Pruning> {
@@ -1363,6 +1383,14 @@ seed = [1, 2, 3]
                 "`objective.metric`: unknown metric `final_valid_f2`",
             ),
             ("[objective]\ndirection = \"up\"\n", "`objective.direction`"),
+            (
+                "[objective]\nnever_raise = [\"field_fpx\"]\n",
+                "`objective.never_raise`: unknown metric `field_fpx`",
+            ),
+            (
+                "[objective]\nnever_raise = \"field_fpr\"\n",
+                "`objective.never_raise`: expected an array of strings",
+            ),
             ("max_parallel = 0\n", "`max_parallel`: must be at least 1"),
             ("stale_after_minutes = 0\n", "`stale_after_minutes`"),
             ("experiment = \"\"\n", "`experiment`: empty"),

@@ -102,6 +102,22 @@ impl<'a> TableAt<'a> {
         }
     }
 
+    /// An array of strings.
+    pub(crate) fn strings(&self, key: &str) -> Result<Option<Vec<String>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(text) => Ok(text.clone()),
+                    other => Err(self.mismatch(key, "an array of strings", other)),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(other) => Err(self.mismatch(key, "an array of strings", other)),
+        }
+    }
+
     /// A string that must not be blank.
     pub(crate) fn name(&self, key: &str) -> Result<Option<String>> {
         match self.string(key)? {
