@@ -7,7 +7,7 @@ use std::fs;
 
 use vigie_mlflow::{FileStore, RunStatus};
 
-use crate::train::{tiny_dataset, train};
+use crate::train::{eval_on_tiny, tiny_dataset, train};
 use crate::util::{json, vigie};
 
 const CONFIG: &str = "name = \"tiny-libinjection\"\nseed = 7\n[data]\ndataset = \"tiny\"\n\
@@ -53,25 +53,7 @@ fn libinjection_trains_as_a_run_evaluates_and_explains_its_verdicts() {
     );
 
     // The saved model scores the test split as the run measured it.
-    let eval = json(&vigie(
-        dir.path(),
-        &[
-            "--json",
-            "--data-dir",
-            "data",
-            "--datasets-dir",
-            "datasets",
-            "eval",
-            "--model",
-            "out/lib/model",
-            "--tracking-uri",
-            "mlruns",
-            "--cache-dir",
-            "cache",
-            "--dataset",
-            "tiny",
-        ],
-    ));
+    let eval = eval_on_tiny(dir.path(), "out/lib/model", "mlruns");
     assert_eq!(eval[0]["metrics"]["confusion"], test["confusion"], "{eval}");
 
     // The transfer matrix takes the config like any other.

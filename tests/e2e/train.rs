@@ -74,7 +74,7 @@ pub(crate) fn train(dir: &Path, config: &Path, out: &str, store: &str) -> std::p
 
 /// `vigie eval --json` of `model` (a folder, or a run id or models:/ URI found in the store
 /// `uri`) on the tiny dataset's test split.
-fn eval_on_tiny(dir: &Path, model: &str, uri: &str) -> serde_json::Value {
+pub(crate) fn eval_on_tiny(dir: &Path, model: &str, uri: &str) -> serde_json::Value {
     json(&vigie(
         dir,
         &[
