@@ -7,7 +7,16 @@ the reference trains on Vigie's train + valid parts (80 %, the reference's train
 it has no validation split) and is measured on Vigie's test part (20 %), at its default
 threshold, as the reference does.
 
-Usage: reference_on_split.py --peers PATH/sklearn_reference.py --split DIR --model lr_char3 --out R.json
+With --field DIR (echows-urldetect as `vigie data prepare echows-urldetect` writes it: its files
+decoded as datasets/echows-urldetect.toml says, percent-decoded and trimmed, then deduplicated),
+the fitted reference also scores every request of the three parts, as Vigie's field check does
+(crates/runner/src/field.rs: real benign traffic of a site no model trained on, and SQL injection
+URLs), and reports the same numbers at the reference's own decision threshold (flagged iff
+score > 0.5 for a probability, > 0 for a margin): false alarms, FPR, alerts per 10,000 benign
+requests, SQLi recall.
+
+Usage: reference_on_split.py --peers PATH/sklearn_reference.py --split DIR --model lr_char3 \
+           [--field DIR] --out R.json
 """
 
 from __future__ import annotations
@@ -39,11 +48,46 @@ def read_part(split_dir: Path, name: str):
     return texts, labels
 
 
+def read_all_parts(split_dir: Path):
+    texts, labels = [], []
+    for name in ("train", "valid", "test"):
+        t, y = read_part(split_dir, name)
+        texts += t
+        labels += y
+    return texts, labels
+
+
+def field_metrics(ref, vec, clf, kind, field_dir: Path) -> dict:
+    """Vigie's FieldMetrics (crates/runner/src/field.rs) of the reference on the field set."""
+    texts, labels = read_all_parts(field_dir)
+    manifest = json.loads((field_dir / "manifest.json").read_text())
+    scores = ref.score(clf, vec.transform(texts), kind)
+    threshold = ref.default_threshold(kind)
+    benign = sum(1 for y in labels if y == 0)
+    malicious = len(labels) - benign
+    false_alarms = sum(1 for s, y in zip(scores, labels) if y == 0 and s > threshold)
+    detected = sum(1 for s, y in zip(scores, labels) if y == 1 and s > threshold)
+    fpr = false_alarms / benign if benign else None
+    return {
+        "dataset": manifest.get("dataset"),
+        "requests": len(labels),
+        "benign": benign,
+        "malicious": malicious,
+        "false_alarms": false_alarms,
+        "fpr": fpr,
+        "alerts_per_10k": None if fpr is None else fpr * 10_000,
+        "sqli_detected": detected,
+        "sqli_recall": detected / malicious if malicious else None,
+        "threshold": threshold,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--peers", type=Path, required=True)
     ap.add_argument("--split", type=Path, required=True)
     ap.add_argument("--model", required=True)
+    ap.add_argument("--field", type=Path, help="echows-urldetect as `vigie data prepare` writes it")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -71,6 +115,8 @@ def main() -> None:
         "peak_rss_mib": {"after_load": rss_after_load, "final": ref.peak_rss_mib()},
         "finished_at": time.time(),
     }
+    if args.field is not None:
+        result["field"] = field_metrics(ref, vec, clf, kind, args.field)
     args.out.write_text(json.dumps(result, indent=2))
 
 
