@@ -258,12 +258,25 @@ fn parse_path(text: &str, span: Range<usize>, out: &mut Fields<'_>) {
     }
 }
 
-/// `name=value&…` pairs; a part without `=` is a value without a name.
+/// An HTML-escaped separator's tail: `a=1&amp;b=2` is what a link copied from HTML source
+/// sends, and the server reads a parameter `amp;b`.
+const ESCAPED_SEPARATOR_TAIL: &str = "amp;";
+
+/// `name=value&…` pairs; a part without `=` is a value without a name. A separator written as
+/// `&amp;` separates too: its `amp;` belongs to neither neighbour (read as part of a value, its
+/// `;` would look like a stacked SQL statement on every such link).
 fn parse_params(text: &str, span: Range<usize>, kind: FieldKind, out: &mut Fields<'_>) {
     let mut at = span.start;
-    for part in text[span.clone()].split('&') {
-        let part_span = at..at + part.len();
+    for (index, part) in text[span.clone()].split('&').enumerate() {
+        let mut part_span = at..at + part.len();
         at += part.len() + 1;
+        let mut part = part;
+        if index > 0
+            && let Some(rest) = part.strip_prefix(ESCAPED_SEPARATOR_TAIL)
+        {
+            part_span.start += ESCAPED_SEPARATOR_TAIL.len();
+            part = rest;
+        }
         if part.is_empty() {
             continue;
         }
@@ -331,6 +344,24 @@ mod tests {
                 (QueryValue, "flag"),
             ]
         );
+    }
+
+    #[test]
+    fn an_html_escaped_separator_separates() {
+        assert_eq!(
+            fields("/a.action?&amp;NOSSL&amp;id=1&x=amp;y"),
+            vec![
+                (PathSegment, "a.action"),
+                (Extension, "action"),
+                (QueryValue, "NOSSL"),
+                (ParamName, "id"),
+                (QueryValue, "1"),
+                (ParamName, "x"),
+                (QueryValue, "amp;y"),
+            ]
+        );
+        // Only after a separator: the query's first part keeps it.
+        assert_eq!(fields("/?amp;x")[0], (QueryValue, "amp;x"));
     }
 
     #[test]
