@@ -1,5 +1,7 @@
 //! End-to-end tests of the `vigie` binary, one test binary.
 //!
+//! - `adapt`: `vigie adapt` on a tiny dataset and a made-up site: fewer alarms on the traffic
+//!   held out, recall kept, the parent named, the adapted config reproducing the run.
 //! - `bench_mlflow`: `vigie bench mlflow` against the MLflow server of `MLFLOW_TRACKING_URI`.
 //! - `data`: the data commands on the real datasets and on tiny fixtures (`--json` output,
 //!   error messages).
@@ -16,6 +18,7 @@
 //!   bad configs, and the MLflow 3 logged model on the real server.
 //! - `util`: running the binary, a minimal file server.
 
+mod adapt;
 mod bench_mlflow;
 mod data;
 mod fetch;

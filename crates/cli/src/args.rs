@@ -97,6 +97,17 @@ pub enum Command {
         after_help = "Example:\n  vigie reproduce 0123456789abcdef0123456789abcdef\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie reproduce $RUN_ID --json"
     )]
     Reproduce(ReproduceArgs),
+    /// Adapt a trained model to a site: its own traffic (mostly benign, unlabelled) joins the
+    /// training data as benign, and the threshold is raised to a target alert rate on it.
+    ///
+    /// The parent's run config (beside the model folder, or the run's `config.toml` artifact,
+    /// or --config) is trained again with a `[data.site]` table: a new MLflow run, tagged with
+    /// its parent, whose config reproduces it. Part of the traffic (--holdout) is kept out and
+    /// measured on, for the parent and the adapted model side by side.
+    #[command(
+        after_help = "Examples:\n  vigie adapt --model out/runs/field/model --traffic site-requests.txt --alert-rate 0.0001\n  vigie adapt --model models:/vigie-field@champion --site-dataset echows-urldetect --holdout 0.5 --seed 7\n  vigie adapt --model out/runs/field --traffic site.txt --threshold-only --holdout 0"
+    )]
+    Adapt(AdaptArgs),
     /// Score requests with a trained model: one or more on the command line, or a file (or
     /// standard input, or a growing log with --follow), with the verdict, the score and the
     /// features that drove it.
@@ -322,6 +333,61 @@ pub struct TrainArgs {
     /// Override the config's seed.
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct AdaptArgs {
+    /// The parent model: a folder (a run folder or its model/), a run id, or models:/NAME@ALIAS,
+    /// models:/NAME/VERSION.
+    #[arg(long)]
+    pub model: String,
+    /// The site's requests, one per line (decoded like the parent's training data).
+    #[arg(
+        long,
+        required_unless_present = "site_dataset",
+        conflicts_with = "site_dataset"
+    )]
+    pub traffic: Option<PathBuf>,
+    /// A catalog dataset standing for the site: its benign requests are the traffic, its
+    /// malicious ones measure recall.
+    #[arg(long)]
+    pub site_dataset: Option<String>,
+    /// The parent's run config, when it is not beside the model nor in its run's artifacts.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Share of the traffic kept out of adaptation, to measure the alert rate on requests the
+    /// adapted model never saw (0: adapt on all of it).
+    #[arg(long, default_value_t = 0.5)]
+    pub holdout: f64,
+    /// Keys the hash that splits the traffic into adaptation and holdout parts.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The largest share of the site's requests allowed to raise an alert (0.0001: one per
+    /// 10,000); the threshold is raised, never lowered, until it holds.
+    #[arg(long, default_value_t = 0.0001)]
+    pub alert_rate: f64,
+    /// Keep the parent's training data: only set the threshold on the site's traffic.
+    #[arg(long)]
+    pub threshold_only: bool,
+    /// Run name [default: <parent run name>-<site>].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Register the adapted model under this name (the parent's registered model is not
+    /// touched).
+    #[arg(long)]
+    pub register: Option<String>,
+    /// Folder for the run's files [default: out/adapt/<run name>-<time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Tracking store (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    /// Folder of the run journals.
+    #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
+    pub journal_dir: PathBuf,
+    /// Where models downloaded from a server are cached.
+    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
+    pub cache_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

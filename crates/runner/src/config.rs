@@ -11,6 +11,7 @@ use vigie_models::metrics::ThresholdRule;
 use vigie_models::spec::ModelSpec;
 
 use crate::error::{Result, RunError};
+use crate::site::SiteConfig;
 
 /// The whole run config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +49,9 @@ pub struct DataConfig {
     pub dedup: bool,
     #[serde(default)]
     pub split: SplitConfig,
+    /// A site's own traffic to adapt to (`vigie adapt` writes it): see [`crate::site`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteConfig>,
 }
 
 fn default_true() -> bool {
@@ -129,6 +133,10 @@ impl RunConfig {
             catalog
                 .get(name)
                 .map_err(|e| invalid(format!("`data.dataset`: {e}")))?;
+        }
+        if let Some(site) = &self.data.site {
+            let base: Vec<&str> = self.data.dataset_names().collect();
+            site.validate(catalog, &base)?;
         }
         self.model.validate().map_err(|e| invalid(e.to_string()))?;
         self.threshold

@@ -55,6 +55,7 @@ fn prepare_named(dataset: &str, source: &DataSource) -> Result<PreparedDataset> 
         dataset: dataset.to_owned(),
         dedup: true,
         split: Default::default(),
+        site: None,
     };
     prepare_data(&data, source)
 }

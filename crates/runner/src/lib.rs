@@ -3,13 +3,15 @@
 //! [`config`] parses and checks a run config (`configs/*.toml`); [`run`] trains the model it
 //! names on its dataset, measures it and logs everything as one MLflow run through
 //! `vigie-mlflow` (a server, or the local `./mlruns` store); [`eval`] scores other datasets
-//! with a saved model; [`field`] scores every run's model on a site it never trained on. The sweep runner builds on [`run::train_run`].
+//! with a saved model; [`field`] scores every run's model on a site it never trained on; [`site`] adapts a run to a
+//! site's own traffic (`vigie adapt`). The sweep runner builds on [`run::train_run`].
 
 pub mod config;
 pub mod error;
 pub mod eval;
 pub mod field;
 pub mod run;
+pub mod site;
 pub mod system;
 
 pub use config::{DataSource, RunConfig};

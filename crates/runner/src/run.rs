@@ -20,6 +20,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -41,6 +42,7 @@ use vigie_models::{LabelledTexts, Scorer, TrainData, TrainObserver};
 use crate::config::{DataConfig, DataSource, RunConfig};
 use crate::error::{Result, RunError};
 use crate::field::{self, FieldMetrics};
+use crate::site::{self, SiteConfig, SiteRequests, SiteSummary};
 use crate::system;
 
 /// Tags every run carries besides MLflow's own.
@@ -99,6 +101,8 @@ pub struct RunOutcome {
     /// The model on echows-urldetect, a site it never saw ([`crate::field`]); `None` when its
     /// files are absent or the run trains on it.
     pub field: Option<FieldMetrics>,
+    /// What `[data.site]` did, when the run adapts to a site ([`crate::site`]).
+    pub site: Option<SiteSummary>,
     pub train_seconds: f64,
     pub scoring: ScoringSpeed,
     pub peak_rss_bytes: Option<u64>,
@@ -177,7 +181,32 @@ pub fn prepare_data(data: &DataConfig, source: &DataSource) -> Result<PreparedDa
     } else {
         vigie_data::Dataset::union(data.dataset.clone(), parts)
     };
-    Ok(PreparedDataset::new(dataset, &data.prepare_config())?)
+    let prepared = PreparedDataset::new(dataset, &data.prepare_config())?;
+    match &data.site {
+        Some(site_config) if site_config.train => {
+            let base: Vec<&str> = data.dataset_names().collect();
+            let site = site::requests(site_config, &base, source)?;
+            Ok(site::extend_training(prepared, &site))
+        }
+        _ => Ok(prepared),
+    }
+}
+
+/// The site traffic of a run with `[data.site]`, from the run's data source.
+fn site_requests(request: &RunRequest) -> Result<Option<Arc<SiteRequests>>> {
+    let data = &request.config.data;
+    let Some(site_config) = &data.site else {
+        return Ok(None);
+    };
+    let source = request
+        .field_data
+        .as_ref()
+        .ok_or_else(|| RunError::Invalid {
+            message: "a run with `[data.site]` needs its data source to read the site's traffic"
+                .to_owned(),
+        })?;
+    let base: Vec<&str> = data.dataset_names().collect();
+    site::requests(site_config, &base, source).map(Some)
 }
 
 fn labelled(prepared: &PreparedDataset, part: Split) -> LabelledTexts<'_> {
@@ -808,6 +837,55 @@ impl TrainObserver for RefitObserver<'_, '_, '_> {
     }
 }
 
+/// The threshold rule's choice raised, when the site's alert rate asks for it, to let at most
+/// that share of the site's adaptation requests through; the validation metrics at the
+/// threshold finally kept; and what the site did.
+fn adapt_threshold(
+    model: &TrainedModel,
+    site: &SiteRequests,
+    config: &SiteConfig,
+    mut choice: ThresholdChoice,
+    valid_scores: &[f64],
+    valid: &LabelledTexts<'_>,
+) -> (ThresholdChoice, BinaryMetrics, SiteSummary) {
+    let texts: Vec<&str> = site.adapt.iter().map(String::as_str).collect();
+    let adapt_scores = model.score_batch(&texts);
+    let site_threshold = config
+        .alert_rate
+        .map(|rate| site::alert_threshold(&adapt_scores, rate));
+    let raised = site_threshold.is_some_and(|t| t > choice.threshold);
+    if let Some(site_threshold) = site_threshold.filter(|_| raised) {
+        choice.threshold = site_threshold;
+        choice.rule = format!("{}+site_alert_rate", choice.rule);
+    }
+    let valid_metrics = metrics::evaluate(valid_scores, &valid.labels, choice.threshold);
+    if raised {
+        choice.valid_f1 = valid_metrics.f1;
+        choice.valid_fpr = valid_metrics.fpr;
+        choice.valid_tpr = valid_metrics.recall;
+    }
+    let adapt_alerts = adapt_scores
+        .iter()
+        .filter(|&&s| s >= choice.threshold)
+        .count() as u64;
+    let summary = SiteSummary {
+        traffic: site.name.clone(),
+        sha256: site.sha256.clone(),
+        adapt_requests: site.adapt.len() as u64,
+        added_to_training: if config.train {
+            site.adapt.len() as u64
+        } else {
+            0
+        },
+        holdout_requests: site.holdout.texts.len() as u64,
+        alert_rate: config.alert_rate,
+        site_threshold,
+        threshold_raised: raised,
+        adapt_alerts,
+    };
+    (choice, valid_metrics, summary)
+}
+
 /// Fits the model (events to `observer`), chooses the threshold, measures the test split and
 /// writes the run's files: everything but the tracking store.
 fn train_and_write(
@@ -855,17 +933,31 @@ fn train_and_write(
     };
     let last_step = observer.last_step;
     let progress = &mut *observer.progress;
+    let site = site_requests(request)?;
+    let (threshold, valid_metrics, site_summary) = match (&site, &config.data.site) {
+        (Some(site), Some(site_config)) => {
+            progress.phase("site threshold", None);
+            let adapted =
+                adapt_threshold(&model, site, site_config, threshold, &valid_scores, valid);
+            (adapted.0, adapted.1, Some(adapted.2))
+        }
+        _ => (threshold, valid_metrics, None),
+    };
     let test_scores = model.score_batch(&test.texts);
     let test_metrics = metrics::evaluate(&test_scores, &test.labels, threshold.threshold);
     let by_family =
         metrics::recall_by_family(&test.texts, &test_scores, &test.labels, threshold.threshold);
     progress.phase("field check", None);
-    let field = field::check(
-        &config.data,
-        request.field_data.as_ref(),
-        &model,
-        threshold.threshold,
-    );
+    let field = match &site {
+        // Adapted to a site: measured on its traffic held out of adaptation.
+        Some(site) => Some(field::measure(&model, &site.holdout, threshold.threshold)),
+        None => field::check(
+            &config.data,
+            request.field_data.as_ref(),
+            &model,
+            threshold.threshold,
+        ),
+    };
     progress.phase("time scoring", None);
     let scoring = metrics::scoring_speed(&model, &test.texts, LATENCY_PROBES);
 
@@ -929,6 +1021,9 @@ fn train_and_write(
     if let Some(field) = &field {
         final_metrics.extend(field.metric_values());
     }
+    if let Some(site) = &site_summary {
+        final_metrics.extend(site.metric_values());
+    }
     final_metrics.push(("train_seconds".into(), train_seconds));
     final_metrics.push(("score_requests_per_s".into(), scoring.batch_requests_per_s));
     final_metrics.push(("score_p50_us".into(), scoring.single_p50_us));
@@ -955,6 +1050,7 @@ fn train_and_write(
         test: test_metrics,
         test_recall_by_family: by_family,
         field,
+        site: site_summary,
         train_seconds,
         scoring,
         peak_rss_bytes,

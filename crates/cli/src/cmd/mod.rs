@@ -1,5 +1,6 @@
 //! One module per subcommand; [`run`] dispatches.
 
+pub mod adapt;
 pub mod bench;
 pub mod bench_mlflow;
 pub mod data;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Mlflow(args)) => bench_mlflow::mlflow(global, &args),
         Command::Mlflow(MlflowCommand::Sync(args)) => mlflow::sync(global, &args),
         Command::Train(args) => train::train(global, &args),
+        Command::Adapt(args) => adapt::adapt(global, &args),
         Command::Eval(args) => eval::eval(global, &args),
         Command::Sweep(args) => sweep::sweep(global, &args),
         Command::Runs(RunsCommand::Compare(args)) => runs::compare(global, &args),
