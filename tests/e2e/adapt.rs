@@ -18,6 +18,10 @@ fn site_traffic(dir: &Path) -> String {
         lines.push_str(&format!("/cgi-bin/catalog.cgi?cat={};sort=price\n", i % 40));
         lines.push_str(&format!("/etc/news/{i}.html?cmd=list;page={}\n", i % 9));
     }
+    // A real log holds attacks too: they must not be learnt as the site's habits.
+    for i in 0..6 {
+        lines.push_str(&format!("/item.php?id={i}' or 1=1--\n"));
+    }
     let path = dir.join("site-requests.txt");
     fs::write(&path, lines).expect("write traffic");
     "site-requests.txt".to_owned()
@@ -72,12 +76,24 @@ fn adapting_to_a_site_cuts_its_false_alarms_and_keeps_the_attacks() {
     let after = &outcome["field"];
     let benign = before["benign"].as_u64().expect("holdout size");
     let adapted_on = outcome["site"]["adapt_requests"].as_u64().expect("count");
-    // The keyed split keeps about half of the 640 distinct requests out.
-    assert_eq!(benign + adapted_on, 640, "{adaptation}");
+    let quarantined = outcome["site"]["quarantined"].as_u64().expect("count");
+    // The keyed split keeps about half of the 646 distinct requests out; the attacks of the
+    // other half are quarantined, listed for an analyst, and still flagged.
+    assert_eq!(benign + adapted_on + quarantined, 646, "{adaptation}");
+    assert!(quarantined >= 1, "{adaptation}");
+    let listed = fs::read_to_string(dir.join("out/adapted/site-quarantine.txt")).expect("list");
+    assert_eq!(listed.lines().count() as u64, quarantined);
+    assert!(
+        listed.lines().all(|l| l.ends_with("' or 1=1--")),
+        "{listed}"
+    );
+    assert_eq!(outcome["site"]["adapt_alerts"], 0, "{adaptation}");
     assert!((240..400).contains(&benign), "{adaptation}");
     assert_eq!(after["benign"].as_u64(), Some(benign));
-    let alarms_before = before["false_alarms"].as_u64().expect("count");
-    let alarms_after = after["false_alarms"].as_u64().expect("count");
+    // The holdout's own attacks are labelled benign (the log is unlabelled) and stay flagged.
+    let holdout_attacks = 6 - quarantined;
+    let alarms_before = before["false_alarms"].as_u64().expect("count") - holdout_attacks;
+    let alarms_after = after["false_alarms"].as_u64().expect("count") - holdout_attacks;
     assert!(
         alarms_before * 20 > benign,
         "the parent should be loud on this site: {alarms_before} of {benign}"

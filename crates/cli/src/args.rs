@@ -366,6 +366,10 @@ pub struct AdaptArgs {
     /// 10,000); the threshold is raised, never lowered, until it holds.
     #[arg(long, default_value_t = 0.0001)]
     pub alert_rate: f64,
+    /// The most validation recall the alert rate may cost (0.01: one attack in a hundred); the
+    /// threshold stops rising there.
+    #[arg(long, default_value_t = 0.01)]
+    pub max_recall_loss: f64,
     /// Keep the parent's training data: only set the threshold on the site's traffic.
     #[arg(long)]
     pub threshold_only: bool,

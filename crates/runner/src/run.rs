@@ -853,9 +853,19 @@ fn adapt_threshold(
     let site_threshold = config
         .alert_rate
         .map(|rate| site::alert_threshold(&adapt_scores, rate));
-    let raised = site_threshold.is_some_and(|t| t > choice.threshold);
-    if let Some(site_threshold) = site_threshold.filter(|_| raised) {
-        choice.threshold = site_threshold;
+    let malicious: Vec<f64> = valid_scores
+        .iter()
+        .zip(&valid.labels)
+        .filter(|(_, label)| **label == Label::Malicious)
+        .map(|(score, _)| *score)
+        .collect();
+    let recall_floor =
+        site::recall_floor_threshold(&malicious, choice.threshold, config.max_recall_loss);
+    let recall_capped = site_threshold.is_some_and(|t| t > recall_floor);
+    let site_bound = site_threshold.map(|t| t.min(recall_floor));
+    let raised = site_bound.is_some_and(|t| t > choice.threshold);
+    if let Some(bound) = site_bound.filter(|_| raised) {
+        choice.threshold = bound;
         choice.rule = format!("{}+site_alert_rate", choice.rule);
     }
     let valid_metrics = metrics::evaluate(valid_scores, &valid.labels, choice.threshold);
@@ -877,10 +887,12 @@ fn adapt_threshold(
         } else {
             0
         },
+        quarantined: site.quarantined.len() as u64,
         holdout_requests: site.holdout.texts.len() as u64,
         alert_rate: config.alert_rate,
         site_threshold,
         threshold_raised: raised,
+        recall_capped,
         adapt_alerts,
     };
     (choice, valid_metrics, summary)
@@ -1061,6 +1073,12 @@ fn train_and_write(
         message: format!("cannot serialise the metrics: {e}"),
     })?;
     write_file(&out.join("metrics.json"), &metrics_json)?;
+    if let Some(site) = &site {
+        // For an analyst: what the site's log holds that libinjection reads as an attack.
+        let mut listed = site.quarantined.join("\n");
+        listed.push('\n');
+        write_file(&out.join(site::QUARANTINE_FILE), listed.as_bytes())?;
+    }
     Ok(Trained {
         outcome,
         manifest: saved.manifest,

@@ -10,7 +10,15 @@
 //! - with `train = true` the adaptation part joins the training split as benign (requests the
 //!   base dataset already holds are left out, so no test request leaks into training);
 //! - with `alert_rate`, the threshold is raised, never lowered, until at most that share of the
-//!   adaptation part would raise an alert.
+//!   adaptation part would raise an alert, but never so far that the validation split's recall
+//!   drops by more than `max_recall_loss`.
+//!
+//! A site's log is unlabelled and holds real attacks (echows-urldetect's "benign" day has two
+//! time-based blind SQL injections). Learnt as benign they would teach the model to let that
+//! attack through, and counted in the alert budget they would push the threshold over every
+//! attack like them. So the adaptation part's requests that libinjection flags (SQLi or XSS in
+//! a value: its false alarms are a few per 100,000 on real traffic) are *quarantined*: neither
+//! trained on nor counted in the budget, and listed for an analyst.
 //!
 //! The run's field check then measures the holdout part (and the dataset's attacks, when the
 //! site is a catalog dataset with malicious requests): false alarms on site traffic the model
@@ -23,10 +31,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vigie_data::{Catalog, Dataset, DatasetDef, Label, PreparedDataset, Split, dedup};
+use vigie_models::rules::{LibinjectionConfig, LibinjectionModel};
 
 use crate::config::DataSource;
 use crate::error::{Result, RunError};
 use crate::field::FieldSet;
+
+/// The file of a run's folder listing the quarantined requests, one per line.
+pub const QUARANTINE_FILE: &str = "site-quarantine.txt";
 
 /// `[data.site]`: the site's traffic and what the run does with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +65,14 @@ pub struct SiteConfig {
     /// raised until it holds. Unset: the threshold rule alone decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_rate: Option<f64>,
+    /// How much validation recall (true positive rate) the alert rate may cost at most: the
+    /// threshold stops rising there, and the summary says the budget was not met.
+    #[serde(default = "default_max_recall_loss")]
+    pub max_recall_loss: f64,
+}
+
+fn default_max_recall_loss() -> f64 {
+    0.01
 }
 
 fn default_holdout() -> f64 {
@@ -120,6 +140,12 @@ impl SiteConfig {
                 "invalid value for `data.site.alert_rate`: {rate} (expected 0 <= rate < 1, e.g. 0.0001 for one alert per 10,000 requests)"
             )));
         }
+        if !(0.0..=1.0).contains(&self.max_recall_loss) {
+            return Err(invalid(format!(
+                "invalid value for `data.site.max_recall_loss`: {} (expected a share of recall in [0, 1])",
+                self.max_recall_loss
+            )));
+        }
         if !self.train && self.alert_rate.is_none() {
             return Err(invalid(
                 "`data.site`: with `train = false` and no `alert_rate` the site changes nothing (set one of them)"
@@ -139,6 +165,9 @@ pub struct SiteRequests {
     pub sha256: String,
     /// The adaptation part: benign requests the run learns from and sets its alert rate on.
     pub adapt: Vec<String>,
+    /// Requests of the adaptation part libinjection flags: attacks, most likely; kept out of
+    /// training and of the alert budget.
+    pub quarantined: Vec<String>,
     /// The holdout part (benign) and the site's attacks, measured by the field check.
     pub holdout: FieldSet,
 }
@@ -151,12 +180,16 @@ pub struct SiteSummary {
     pub adapt_requests: u64,
     /// Adaptation requests added to the training split (those the base dataset lacked).
     pub added_to_training: u64,
+    /// Requests of the adaptation part libinjection flags, kept out (`site-quarantine.txt`).
+    pub quarantined: u64,
     pub holdout_requests: u64,
     pub alert_rate: Option<f64>,
     /// The threshold the alert rate asks for, when set.
     pub site_threshold: Option<f64>,
     /// Whether the alert rate raised the threshold rule's choice.
     pub threshold_raised: bool,
+    /// Whether `max_recall_loss` stopped the threshold below the alert rate's.
+    pub recall_capped: bool,
     /// Adaptation requests flagged at the run's final threshold.
     pub adapt_alerts: u64,
 }
@@ -175,6 +208,7 @@ impl SiteSummary {
                 self.holdout_requests as f64,
             ),
             ("site_adapt_alerts".to_owned(), self.adapt_alerts as f64),
+            ("site_quarantined".to_owned(), self.quarantined as f64),
         ];
         if let Some(threshold) = self.site_threshold.filter(|t| t.is_finite()) {
             out.push(("site_threshold".to_owned(), threshold));
@@ -214,7 +248,9 @@ fn load(config: &SiteConfig, base_datasets: &[&str], source: &DataSource) -> Res
     let dataset = vigie_data::load(&def, &source.data_dir, |_| {})?;
     let sha256 = files_sha256(&dataset)?;
     let (dataset, _) = dedup(dataset);
+    let rules = LibinjectionModel::new(LibinjectionConfig::default());
     let mut adapt = Vec::new();
+    let mut quarantined = Vec::new();
     let mut holdout = FieldSet {
         dataset: format!(
             "{} (holdout {:.0} %)",
@@ -229,6 +265,8 @@ fn load(config: &SiteConfig, base_datasets: &[&str], source: &DataSource) -> Res
         if label == Label::Malicious || in_holdout(&text, config) {
             holdout.texts.push(text);
             holdout.labels.push(label);
+        } else if rules.flags(&text) {
+            quarantined.push(text);
         } else {
             adapt.push(text);
         }
@@ -246,6 +284,7 @@ fn load(config: &SiteConfig, base_datasets: &[&str], source: &DataSource) -> Res
         name: config.traffic_name(),
         sha256,
         adapt,
+        quarantined,
         holdout,
     })
 }
@@ -362,6 +401,20 @@ pub fn alert_threshold(scores: &[f64], rate: f64) -> f64 {
     }
 }
 
+/// The highest threshold that keeps at least `tpr - max_loss` of `malicious` scores flagged
+/// (`score >= threshold`), where `tpr` is their share flagged at `threshold`.
+pub fn recall_floor_threshold(malicious: &[f64], threshold: f64, max_loss: f64) -> f64 {
+    let mut sorted: Vec<f64> = malicious.iter().copied().filter(|s| !s.is_nan()).collect();
+    if sorted.is_empty() {
+        return f64::INFINITY;
+    }
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let flagged = sorted.iter().filter(|&&s| s >= threshold).count();
+    let lost = (max_loss * sorted.len() as f64).floor() as usize;
+    let keep = flagged.saturating_sub(lost).max(1);
+    sorted[keep - 1]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +436,19 @@ mod tests {
     }
 
     #[test]
+    fn the_recall_floor_gives_up_at_most_the_allowed_share_of_attacks() {
+        let malicious: Vec<f64> = (0..1_000).map(|i| f64::from(i) / 1_000.0).collect();
+        let flagged = |t: f64| malicious.iter().filter(|&&s| s >= t).count();
+        // 900 flagged at 0.1; 1 % of 1,000 may be lost: 890 stay flagged.
+        let floor = recall_floor_threshold(&malicious, 0.1, 0.01);
+        assert_eq!(flagged(floor), 890);
+        assert_eq!(flagged(recall_floor_threshold(&malicious, 0.1, 0.0)), 900);
+        // Never above the highest attack.
+        assert_eq!(recall_floor_threshold(&malicious, 0.1, 1.0), 0.999);
+        assert_eq!(recall_floor_threshold(&[], 0.1, 0.01), f64::INFINITY);
+    }
+
+    #[test]
     fn the_holdout_depends_on_the_request_and_the_seed_only() {
         let config = |seed| SiteConfig {
             dataset: Some("x".to_owned()),
@@ -391,6 +457,7 @@ mod tests {
             seed,
             train: true,
             alert_rate: None,
+            max_recall_loss: 0.01,
         };
         let texts: Vec<String> = (0..4_000).map(|i| format!("/page?id={i}")).collect();
         let held: Vec<bool> = texts.iter().map(|t| in_holdout(t, &config(7))).collect();
@@ -447,6 +514,7 @@ mod tests {
                 "/base/3".to_owned(),
                 "/site/b".to_owned(),
             ],
+            quarantined: Vec::new(),
             holdout: FieldSet {
                 dataset: "site".to_owned(),
                 texts: Vec::new(),
@@ -482,6 +550,7 @@ mod tests {
             seed: 1,
             train: true,
             alert_rate: Some(0.0001),
+            max_recall_loss: 0.01,
         };
         assert!(base.validate(&catalog, &["fwaf"]).is_ok());
         let message = |c: SiteConfig| {

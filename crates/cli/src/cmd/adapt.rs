@@ -216,6 +216,7 @@ fn adapted_config(
         seed: args.seed,
         train: !args.threshold_only,
         alert_rate: Some(args.alert_rate),
+        max_recall_loss: args.max_recall_loss,
     };
     config.name = Some(
         args.name
@@ -310,6 +311,20 @@ fn print_side_by_side(adaptation: &Adaptation, adapt_requests: u64) {
         "  test split of {}: F1 {:.4}, FPR {:.5}",
         outcome.dataset, outcome.test.f1, outcome.test.fpr
     );
+    if let Some(site) = &outcome.site {
+        if site.recall_capped {
+            println!(
+                "  the alert rate was not met: meeting it would cost more validation recall than --max-recall-loss allows"
+            );
+        }
+        if site.quarantined > 0 {
+            println!(
+                "  {} request(s) of the traffic are attacks to libinjection: not learnt, listed in {}",
+                thousands(site.quarantined),
+                outcome.out_dir.join(site::QUARANTINE_FILE).display()
+            );
+        }
+    }
     eprintln!("  files: {}", outcome.out_dir.display());
     match (&outcome.run_id, outcome.synced) {
         (Some(run_id), true) => eprintln!(
