@@ -16,7 +16,7 @@ def row(doc):
 
 def main(folder):
     docs = sorted(Path(folder).glob("*-[0-9]*.json"))
-    print("| seed | adaptation | holdout benign | parent false alarms (FPR) | adapted false alarms (FPR) | parent SQLi recall | adapted SQLi recall | threshold rule | fwaf+csic2010 test F1 |")
+    print("| seed | adaptation | holdout benign | parent false alarms (FPR) | adapted false alarms (FPR) | parent SQLi recall | adapted SQLi recall | threshold rule | test F1 (training dataset) |")
     print("|---|---|---|---|---|---|---|---|---|")
     totals = {}
     for path in docs:
