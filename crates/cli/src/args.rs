@@ -85,7 +85,7 @@ pub enum Command {
     /// cleanly (running trials end KILLED; a second Ctrl-C exits at once). Ends with the
     /// leaderboard of every finished trial, also logged on the parent run.
     #[command(
-        after_help = "Examples:\n  vigie sweep experiments/quickstart.toml\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie sweep experiments/fwaf-linear-grid.toml --shard 1/4\n  vigie sweep experiments/neural-grid.toml --dry-run"
+        after_help = "Examples:\n  vigie sweep experiments/quickstart.toml\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie sweep experiments/fwaf-linear-grid.toml --shard 1/4\n  vigie sweep experiments/fwaf-neural-random.toml --dry-run"
     )]
     Sweep(SweepArgs),
     /// Read runs back from the tracking store.
@@ -118,7 +118,7 @@ pub enum Command {
     /// file) before use. Requests are decoded like the model's training data (percent-decoding
     /// for the shipped datasets) unless --no-decode.
     #[command(
-        after_help = "Examples:\n  vigie score --model out/sweeps/quickstart/trials/<trial>/model \"/index.php?id=1' or 1=1--\"\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie score --model models:/vigie-fwaf@champion --input access.log --input-format clf --output verdicts.csv\n  tail -f access.log | vigie score --model $RUN_ID --input - --input-format clf --format jsonl"
+        after_help = "Examples:\n  vigie score --model out/sweeps/quickstart/trials/<trial>/model \"/index.php?id=1' or 1=1--\"\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie score --model models:/vigie-field@champion --input access.log --input-format clf --output verdicts.csv\n  tail -f access.log | vigie score --model $RUN_ID --input - --input-format clf --format jsonl"
     )]
     Score(ScoreArgs),
     /// Serve a model over HTTP for the SIEM: MLflow's `POST /invocations` (so tools built for
@@ -129,7 +129,7 @@ pub enum Command {
     /// --reload-interval seconds when its reference now names another model (a registry alias
     /// moved), without dropping requests; a failed reload keeps the old model serving.
     #[command(
-        after_help = "Examples:\n  vigie serve --model out/sweeps/quickstart/trials/<trial>/model\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie serve --model models:/vigie-fwaf@champion --reload-interval 60 --token-file /run/secrets/vigie\n  curl -s 127.0.0.1:8080/invocations -H 'Content-Type: application/json' -d '{\"inputs\": [\"/a?id=1 or 1=1\"]}'"
+        after_help = "Examples:\n  vigie serve --model out/sweeps/quickstart/trials/<trial>/model\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie serve --model models:/vigie-field@champion --reload-interval 60 --token-file /run/secrets/vigie\n  curl -s 127.0.0.1:8080/invocations -H 'Content-Type: application/json' -d '{\"inputs\": [\"/a?id=1 or 1=1\"]}'"
     )]
     Serve(ServeArgs),
 }
