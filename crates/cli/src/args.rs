@@ -74,6 +74,19 @@ pub enum Command {
         after_help = "Examples:\n  vigie eval --model out/runs/fwaf-linear-svm/model --dataset csic2010\n  vigie eval --matrix --config configs/fwaf-linear-svm.toml --out out/matrix"
     )]
     Eval(EvalArgs),
+    /// Search for rewrites of attack payloads that a model no longer flags: an evasion search.
+    ///
+    /// Each payload the model flags is rewritten round after round by meaning-preserving
+    /// operators (SQL keyword case, separators, comments, integer and operator spellings, logical
+    /// invariants, double percent-encoding, padding with ordinary words; tag and attribute
+    /// spelling for XSS), keeping the lowest-scoring variants, until it scores under the
+    /// threshold or the rounds run out. Prints the evasion rate per round and per attack family
+    /// and the operators that helped most; writes the evading payloads (evasions.jsonl) and a
+    /// chart under --out, and logs the search as an MLflow run unless --no-track.
+    #[command(
+        after_help = "Examples:\n  vigie attack --model out/runs/field/model --dataset fwaf\n  vigie attack --model models:/vigie-field@champion --input payloads.txt --rounds 50 --out out/attack\n  vigie attack --model $RUN_ID --dataset fwaf --family sqli --limit 100 --beam 4 --json"
+    )]
+    Attack(AttackArgs),
     /// Run a hyperparameter sweep: every trial of a sweep file as a child run of one parent run.
     ///
     /// The sweep file (TOML, see experiments/) names a base run config, a search space (grid or
@@ -425,6 +438,61 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Tracking store for --matrix runs, and where a run id or models:/ URI is found (as for
+    /// `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    /// Folder of the run journals.
+    #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
+    pub journal_dir: PathBuf,
+    /// Where models downloaded from a server are cached.
+    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AttackArgs {
+    /// The model: a folder, a run id, or models:/NAME@ALIAS, models:/NAME/VERSION (as for
+    /// `vigie score`). Payloads are decoded like its training data before scoring.
+    #[arg(long)]
+    pub model: String,
+    /// A file of attack payloads, one per line, as sent (raw).
+    #[arg(long, required_unless_present = "dataset", conflicts_with = "dataset")]
+    pub input: Option<PathBuf>,
+    /// Attack the malicious requests of this dataset's test split (default split settings, as
+    /// `vigie eval`), shuffled with --seed.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Attack families to keep, by the repository's family rules (comma-separated: sqli, xss,
+    /// path-traversal, cmdi, other).
+    #[arg(long, default_value = "sqli,xss")]
+    pub family: String,
+    /// Payloads per family at most.
+    #[arg(long, default_value_t = 300)]
+    pub limit: usize,
+    /// Search rounds.
+    #[arg(long, default_value_t = 30)]
+    pub rounds: usize,
+    /// Candidates made from each kept variant per round.
+    #[arg(long, default_value_t = 8)]
+    pub candidates: usize,
+    /// Variants kept per payload (1: greedy search).
+    #[arg(long, default_value_t = 1)]
+    pub beam: usize,
+    /// Operators to use (comma-separated names, or `all`).
+    #[arg(long, default_value = "all")]
+    pub operators: String,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Folder for evasions.jsonl, attack.json and evasion.png [default: out/attack/<model>-<time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not log the search as an MLflow run.
+    #[arg(long)]
+    pub no_track: bool,
+    /// MLflow experiment of the run.
+    #[arg(long, default_value = "vigie-attack")]
+    pub experiment: String,
+    /// Tracking store for the run, and where a run id or models:/ URI is found (as for
     /// `vigie train`).
     #[arg(long)]
     pub tracking_uri: Option<String>,

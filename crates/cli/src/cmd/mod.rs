@@ -1,6 +1,7 @@
 //! One module per subcommand; [`run`] dispatches.
 
 pub mod adapt;
+pub mod attack;
 pub mod bench;
 pub mod bench_mlflow;
 pub mod data;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::train(global, &args),
         Command::Adapt(args) => adapt::adapt(global, &args),
         Command::Eval(args) => eval::eval(global, &args),
+        Command::Attack(args) => attack::attack(global, &args),
         Command::Sweep(args) => sweep::sweep(global, &args),
         Command::Runs(RunsCommand::Compare(args)) => runs::compare(global, &args),
         Command::Reproduce(args) => runs::reproduce(global, &args),
