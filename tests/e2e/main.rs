@@ -2,6 +2,8 @@
 //!
 //! - `adapt`: `vigie adapt` on a tiny dataset and a made-up site: fewer alarms on the traffic
 //!   held out, recall kept, the parent named, the adapted config reproducing the run.
+//! - `attack`: `vigie attack` on the tiny dataset's SVM: the JSON shape, evasions that `vigie
+//!   score` scores under the threshold, the same output for a seed, the run and its rates.
 //! - `bench_mlflow`: `vigie bench mlflow` against the MLflow server of `MLFLOW_TRACKING_URI`.
 //! - `data`: the data commands on the real datasets and on tiny fixtures (`--json` output,
 //!   error messages).
@@ -19,6 +21,7 @@
 //! - `util`: running the binary, a minimal file server.
 
 mod adapt;
+mod attack;
 mod bench_mlflow;
 mod data;
 mod fetch;
