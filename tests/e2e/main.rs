@@ -13,6 +13,7 @@
 //! - `libinjection`: the libinjection family trained, evaluated, in the matrix and explained.
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
 //!   (`MLFLOW_TRACKING_URI`).
+//! - `offline`: a closed port and a silent listener never hold a run; the journal syncs later.
 //! - `score`: `vigie score` and `vigie serve` give the training-time scores bit for bit.
 //! - `sweep`: `vigie sweep`, `vigie runs compare` and `vigie reproduce`: resume after SIGKILL,
 //!   shards against the real MLflow server, the champion alias, malformed sweep files.
@@ -28,6 +29,7 @@ mod fetch;
 mod field;
 mod libinjection;
 mod mlflow;
+mod offline;
 mod score;
 mod sweep;
 mod train;

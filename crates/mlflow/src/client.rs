@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,11 @@ use crate::error::{MlflowError, Result};
 use crate::types::*;
 
 const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+/// Until a server has answered once, a request waits at most this long for it: an address
+/// where nothing listens, or a listener that never answers, is reported in seconds rather than
+/// after the full timeout and every retry (a training run goes on offline meanwhile).
+const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connecting should never take long; the rest of the request timeout is for the answer.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Page size used by the follow-all-pages helpers of metric history (the server's maximum).
@@ -52,6 +57,8 @@ const MAX_CACHED_ARTIFACT_URIS: usize = 10_000;
 struct Counters {
     attempts: AtomicU64,
     retries: AtomicU64,
+    /// Whether the server has answered at least once (any HTTP status).
+    answered: AtomicBool,
 }
 
 /// How many HTTP requests a client has sent, for tests and measurements.
@@ -244,12 +251,15 @@ impl MlflowClient {
         let max_retries = self.config.max_retries();
         let mut retry_index: u32 = 0;
         loop {
+            let answered = self.counters.answered.load(Ordering::Relaxed);
+            let timeout = attempt_timeout(timeout, answered, &payload);
             let request = self.build_request(&method, &url, &payload, timeout)?;
             self.counters.attempts.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
             let outcome = request.send();
             let (reason, retry_after) = match outcome {
                 Ok(response) => {
+                    self.counters.answered.store(true, Ordering::Relaxed);
                     let status = response.status();
                     tracing::debug!(
                         %endpoint,
@@ -270,7 +280,9 @@ impl MlflowClient {
                     )
                 }
                 Err(source) => {
-                    if !is_retryable_transport(&source) || retry_index >= max_retries {
+                    // A server that never answered is not coming back within a backoff: the
+                    // caller learns it at once (a run goes offline, a read fails with the URI).
+                    if !answered || !is_retryable_transport(&source) || retry_index >= max_retries {
                         return Err(MlflowError::Transport { endpoint, source });
                     }
                     (source.to_string(), None)
@@ -686,6 +698,16 @@ pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
+/// The timeout of one attempt: `timeout`, capped at [`FIRST_CONTACT_TIMEOUT`] until the server
+/// has answered once, except for file transfers (a first upload may be large).
+fn attempt_timeout(timeout: Duration, answered: bool, payload: &Payload<'_>) -> Duration {
+    match payload {
+        Payload::File(_) => timeout,
+        _ if answered => timeout,
+        _ => timeout.min(FIRST_CONTACT_TIMEOUT),
+    }
+}
+
 /// Transport errors worth another attempt: the connection could not be made or the answer did
 /// not come in time. Other errors (bad TLS certificate, redirect loop, body errors) would fail
 /// again the same way.
@@ -740,6 +762,23 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn a_server_never_answered_gets_a_short_wait_except_for_file_transfers() {
+        let full = Duration::from_secs(120);
+        let json = Payload::Json(Vec::new());
+        assert_eq!(attempt_timeout(full, false, &json), FIRST_CONTACT_TIMEOUT);
+        assert_eq!(
+            attempt_timeout(full, false, &Payload::Empty),
+            FIRST_CONTACT_TIMEOUT
+        );
+        assert_eq!(attempt_timeout(full, true, &json), full);
+        let file = Payload::File(Path::new("model.bin"));
+        assert_eq!(attempt_timeout(full, false, &file), full);
+        // A shorter configured timeout is kept.
+        let short = Duration::from_secs(2);
+        assert_eq!(attempt_timeout(short, false, &json), short);
     }
 
     #[test]

@@ -22,8 +22,9 @@
 //! next flush, which tries once more. A 4xx refusal is returned to the caller. Inputs and
 //! artifacts are also sent at flushes; artifact files are copied into the journal when logged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::batch::validate_batch;
@@ -122,8 +123,16 @@ pub struct RunLogger<S: TrackingStore> {
     /// journaled, since the store would refuse the whole merged batch.
     params: HashMap<String, String>,
     last_flush: Instant,
+    /// When the store last failed to answer: while offline, flushes wait
+    /// [`OFFLINE_RETRY_INTERVAL`] after it before trying again, so that a dead store costs the
+    /// trainer one attempt a minute at most.
+    last_unreachable: Option<Instant>,
     options: RunOptions,
 }
+
+/// How long an offline logger journals without trying the store again (the run's end always
+/// tries once more).
+const OFFLINE_RETRY_INTERVAL: Duration = Duration::from_secs(60);
 
 impl<S: TrackingStore> std::fmt::Debug for RunLogger<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -180,6 +189,7 @@ impl<S: TrackingStore> RunLogger<S> {
             refused: false,
             params: HashMap::new(),
             last_flush: Instant::now(),
+            last_unreachable: None,
             options,
         };
         logger.ensure_run()?;
@@ -303,9 +313,21 @@ impl<S: TrackingStore> RunLogger<S> {
     /// Only a refusal by the store (4xx) or a local error is returned; an unreachable store
     /// switches the logger offline.
     pub fn flush(&mut self) -> Result<()> {
+        self.flush_with(Retry::AfterInterval)
+    }
+
+    fn flush_with(&mut self, retry: Retry) -> Result<()> {
         self.last_flush = Instant::now();
         self.buffered_metrics = 0;
         self.journal_mut()?.sync()?;
+        let resting = !self.online
+            && retry == Retry::AfterInterval
+            && self
+                .last_unreachable
+                .is_some_and(|at| at.elapsed() < OFFLINE_RETRY_INTERVAL);
+        if resting {
+            return Ok(());
+        }
         if self.run_id.is_none() {
             self.ensure_run()?;
         }
@@ -354,7 +376,7 @@ impl<S: TrackingStore> RunLogger<S> {
     /// everything reached the store.
     pub fn finish(mut self, status: RunStatus) -> Result<FinishOutcome> {
         self.journal_finish(status)?;
-        if let Err(error) = self.flush() {
+        if let Err(error) = self.flush_with(Retry::Now) {
             // The finish is journaled: closing the journal here keeps `Drop` from journaling
             // another one; a sync applies (or reports) what is left.
             self.journal = None;
@@ -460,13 +482,21 @@ impl<S: TrackingStore> RunLogger<S> {
     }
 
     fn go_offline(&mut self, error: &MlflowError) {
+        self.last_unreachable = Some(Instant::now());
         if self.online {
-            tracing::warn!(
-                store = %self.store.describe(),
-                journal = ?self.journal_path(),
-                "cannot reach the tracking store, logging offline to the journal until the next \
-                 flush: {error}"
-            );
+            let store = self.store.describe();
+            // Once per store and process: a sweep's trials all go offline together.
+            if first_time_unreachable(&store) {
+                tracing::warn!(
+                    store = %store,
+                    journal_root = %self.options.journal_root.display(),
+                    "cannot reach the tracking store: runs are journaled and training goes on; \
+                     `vigie mlflow sync` sends them later (tried again at most once a minute): \
+                     {error}"
+                );
+            } else {
+                tracing::debug!(store = %store, "tracking store still unreachable: {error}");
+            }
         }
         self.online = false;
     }
@@ -522,6 +552,25 @@ impl<S: TrackingStore> Drop for RunLogger<S> {
             Err(error) => tracing::warn!("could not send the end of an unfinished run: {error}"),
         }
     }
+}
+
+/// Whether to try the store when an offline logger flushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Only once [`OFFLINE_RETRY_INTERVAL`] has passed since it last failed.
+    AfterInterval,
+    /// Now (the run's end).
+    Now,
+}
+
+/// `true` the first time `store` is reported unreachable in this process.
+fn first_time_unreachable(store: &str) -> bool {
+    static REPORTED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    REPORTED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(store.to_owned())
 }
 
 /// A new client-side run id: time in ms and 64 random bits, hex (sortable by start time).

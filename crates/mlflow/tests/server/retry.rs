@@ -81,20 +81,83 @@ fn retries_stop_at_the_limit_with_the_last_answer() {
 }
 
 #[test]
-fn connection_errors_are_retried_then_reported() {
+fn a_server_that_never_answered_is_reported_at_once() {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let client = fast_client(&format!("http://127.0.0.1:{port}"), 2);
+    let client = fast_client(&format!("http://127.0.0.1:{port}"), 7);
+    let started = Instant::now();
     let err = client.get_experiment("7").expect_err("nothing listens");
     assert!(matches!(err, MlflowError::Transport { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}")),
         "{err}"
     );
-    assert_eq!((client.stats().attempts, client.stats().retries), (3, 2));
+    assert_eq!((client.stats().attempts, client.stats().retries), (1, 0));
+    // Generous: it used to retry for minutes.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_listener_that_never_answers_is_reported_within_the_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let uri = format!("http://{}", listener.local_addr().expect("addr"));
+    // Accepts every connection and holds it open, silent.
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let holder = Arc::clone(&held);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            holder.lock().expect("lock").push(stream);
+        }
+    });
+    let config = TrackingConfig::builder(&uri)
+        .max_retries(7)
+        .backoff_factor_secs(0.001)
+        .request_timeout(Duration::from_secs(1))
+        .build()
+        .expect("config");
+    let client = MlflowClient::new(config).expect("client");
+    let started = Instant::now();
+    let err = client.get_experiment("7").expect_err("no answer");
+    assert!(matches!(err, MlflowError::Transport { .. }), "{err:?}");
+    assert_eq!(client.stats().retries, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_server_that_answered_once_is_retried_when_it_goes_away() {
+    // Answers one request, then stops listening (a server restarting).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let uri = format!("http://{}", listener.local_addr().expect("addr"));
+    let served = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("one connection");
+        let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut reader, &mut line).expect("read") > 2 {
+            line.clear();
+        }
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{EXPERIMENT}",
+            EXPERIMENT.len()
+        );
+        stream.write_all(answer.as_bytes()).expect("answer");
+    });
+    let client = fast_client(&uri, 2);
+    client.get_experiment("7").expect("answered");
+    served.join().expect("server thread");
+    let err = client.get_experiment("7").expect_err("gone");
+    assert!(matches!(err, MlflowError::Transport { .. }), "{err:?}");
+    assert_eq!(client.stats().retries, 2);
 }
 
 #[test]

@@ -1,0 +1,118 @@
+//! A tracking server that cannot be reached never holds a run: against a closed port and
+//! against a listener that accepts and never answers (both on 127.0.0.1), `vigie train` trains
+//! at once, journals the run, says so once, and `vigie mlflow sync` later sends it to the real
+//! server; a read-only command fails within seconds naming the URI.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::mlflow::{client, server_uri};
+use crate::train::{SVM_CONFIG, tiny_dataset, train};
+use crate::util::{json, stderr, vigie};
+
+/// Bounds far above an offline run (about a second here) and far below the minutes of retries
+/// these commands used to spend: not timings, a hang detector.
+const GENEROUS: Duration = Duration::from_secs(60);
+
+fn closed_port_uri() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A listener that accepts every connection and never answers, for the test's lifetime.
+fn blackhole_uri() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let uri = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    uri
+}
+
+fn train_against(dir: &Path, uri: &str, out: &str) -> (serde_json::Value, String, Duration) {
+    let config = dir.join("c.toml");
+    std::fs::write(&config, SVM_CONFIG).expect("write config");
+    let started = Instant::now();
+    let output = train(dir, &config, out, uri);
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{}", stderr(&output));
+    (json(&output), stderr(&output), elapsed)
+}
+
+#[test]
+fn training_goes_on_at_once_when_the_server_is_unreachable_and_syncs_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    tiny_dataset(dir);
+    for (uri, out) in [
+        (closed_port_uri(), "out/closed"),
+        (blackhole_uri(), "out/blackhole"),
+    ] {
+        let (outcome, log, elapsed) = train_against(dir, &uri, out);
+        assert!(elapsed < GENEROUS, "{uri}: {elapsed:?}");
+        assert_eq!(outcome["synced"], false, "{outcome}");
+        assert!(outcome["test"]["f1"].as_f64().is_some(), "{outcome}");
+        let journal = dir.join(outcome["journal"].as_str().expect("journal path"));
+        assert!(journal.is_file(), "{}", journal.display());
+        assert_eq!(
+            log.matches("cannot reach the tracking store").count(),
+            1,
+            "said once: {log}"
+        );
+    }
+
+    // The real server, later: both runs arrive.
+    let real = server_uri();
+    let synced = vigie(
+        dir,
+        &[
+            "--json",
+            "mlflow",
+            "sync",
+            "--to",
+            &real,
+            "--journal-dir",
+            "journal",
+        ],
+    );
+    assert!(synced.status.success(), "{}", stderr(&synced));
+    let report = json(&synced);
+    assert_eq!(
+        report["journals"]["synced"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    let client = client(&real);
+    for entry in report["journals"]["synced"].as_array().expect("synced") {
+        let run_id = entry["run_id"].as_str().expect("run id");
+        let run = client.get_run(run_id).expect("the run is on the server");
+        assert!(run.data.metric("test_f1").is_some(), "{run_id}");
+    }
+}
+
+#[test]
+fn a_read_only_command_fails_within_seconds_naming_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for uri in [closed_port_uri(), blackhole_uri()] {
+        let started = Instant::now();
+        let out = vigie(
+            dir.path(),
+            &["runs", "compare", "vigie-tiny", "--tracking-uri", &uri],
+        );
+        assert!(
+            started.elapsed() < GENEROUS,
+            "{uri}: {:?}",
+            started.elapsed()
+        );
+        assert!(!out.status.success());
+        let port = uri.rsplit(':').next().expect("port");
+        assert!(stderr(&out).contains(port), "{}", stderr(&out));
+    }
+}
