@@ -116,3 +116,72 @@ fn a_read_only_command_fails_within_seconds_naming_the_server() {
         assert!(stderr(&out).contains(port), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn a_sweep_against_an_unreachable_server_runs_on_a_local_store_that_syncs_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    tiny_dataset(dir);
+    std::fs::write(dir.join("base.toml"), SVM_CONFIG).expect("write base");
+    std::fs::write(
+        dir.join("sweep.toml"),
+        "base = \"base.toml\"\n[[search.space]]\n[search.space.grid]\n\"model.c\" = [0.5, 2.0]\n",
+    )
+    .expect("write sweep");
+    let started = Instant::now();
+    let out = vigie(
+        dir,
+        &[
+            "--json",
+            "--data-dir",
+            "data",
+            "--datasets-dir",
+            "datasets",
+            "sweep",
+            "sweep.toml",
+            "--tracking-uri",
+            &closed_port_uri(),
+            "--out",
+            "out/sweep",
+            "--journal-dir",
+            "journal",
+        ],
+    );
+    assert!(started.elapsed() < GENEROUS, "{:?}", started.elapsed());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let outcome = json(&out);
+    assert_eq!(
+        outcome["leaderboard"]["rows"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let store = outcome["offline_store"].as_str().expect("offline store");
+    assert!(Path::new(store).is_dir(), "{store}");
+    assert_eq!(
+        stderr(&out)
+            .matches("cannot reach the tracking server")
+            .count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+
+    let real = server_uri();
+    let synced = vigie(
+        dir,
+        &[
+            "--json",
+            "mlflow",
+            "sync",
+            "--to",
+            &real,
+            "--from-store",
+            store,
+            "--journal-dir",
+            "journal",
+        ],
+    );
+    assert!(synced.status.success(), "{}", stderr(&synced));
+    let report = json(&synced);
+    // The parent and its two trials.
+    assert_eq!(report["local_store"]["runs_created"], 3, "{report}");
+}

@@ -157,7 +157,12 @@ pub struct SweepOutcome {
     /// Time the publisher thread spent sending finished trials while the workers trained.
     pub tracking_background_seconds: f64,
     pub out_dir: PathBuf,
+    /// The local store the sweep ran on because its server could not be reached.
+    pub offline_store: Option<PathBuf>,
 }
+
+/// The folder, in a sweep's `out_dir`, of the local store it falls back to.
+const OFFLINE_STORE_DIR: &str = "offline-mlruns";
 
 /// Crowns `best` under `name` ([`champion::crown`]); when this invocation published it, its
 /// logged model is known and its run is not read back.
@@ -223,7 +228,18 @@ pub fn run_sweep(
     let started = Instant::now();
     let mut tracking = Duration::ZERO;
     let timed = |tracking: &mut Duration, since: Instant| *tracking += since.elapsed();
-    let store = DefaultStore::from_uri(options.tracking_uri.as_deref())?;
+    let (store, offline_store) = reachable_store(spec, options)?;
+    let offline_options;
+    let options = match &offline_store {
+        Some(dir) => {
+            offline_options = SweepOptions {
+                tracking_uri: Some(dir.display().to_string()),
+                ..options.clone()
+            };
+            &offline_options
+        }
+        None => options,
+    };
     let host = owner::host_name();
     let pid = std::process::id();
     let shard_label = options
@@ -617,7 +633,42 @@ pub fn run_sweep(
         tracking_overhead_pct: overhead_pct(tracking_seconds, wall_seconds),
         tracking_background_seconds: trial_tracking.background,
         out_dir: options.out_dir.clone(),
+        offline_store,
     })
+}
+
+/// The store the sweep runs on: its tracking URI's; or, when that is a server that cannot be
+/// reached at all, a local store in the sweep's folder (every trial still runs, and
+/// `vigie mlflow sync --from-store` sends the whole sweep once the server is back), said once.
+fn reachable_store(
+    spec: &SweepSpec,
+    options: &SweepOptions,
+) -> Result<(DefaultStore, Option<PathBuf>)> {
+    let store = DefaultStore::from_uri(options.tracking_uri.as_deref())?;
+    let DefaultStore::Server(client) = &store else {
+        return Ok((store, None));
+    };
+    match client.get_experiment_by_name(&spec.experiment) {
+        Err(error) if vigie_mlflow::sync::is_unreachable(&error) => {
+            let dir = std::path::absolute(options.out_dir.join(OFFLINE_STORE_DIR))
+                .unwrap_or_else(|_| options.out_dir.join(OFFLINE_STORE_DIR));
+            let message = format!(
+                "cannot reach the tracking server {} ({error}): the sweep runs on the local store {} \
+                 (resume, shards and the champion need the server); `vigie mlflow sync --to {} \
+                 --from-store {}` sends it when the server is back",
+                client.tracking_uri(),
+                dir.display(),
+                client.tracking_uri(),
+                dir.display()
+            );
+            tracing::warn!("{message}");
+            Ok((
+                DefaultStore::from_uri(Some(&dir.display().to_string()))?,
+                Some(dir),
+            ))
+        }
+        _ => Ok((store, None)),
+    }
 }
 
 /// Where a trial stands, from its runs in the store.

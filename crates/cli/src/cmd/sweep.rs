@@ -371,6 +371,13 @@ fn print_summary(outcome: &SweepOutcome, quiet: bool) -> anyhow::Result<()> {
     if let Some(champion) = &outcome.champion {
         eprintln!("  {}", champion.summary());
     }
+    if let Some(store) = &outcome.offline_store {
+        eprintln!(
+            "  the tracking server was unreachable: the sweep is in the local store {}; `vigie mlflow sync --from-store {}` sends it",
+            store.display(),
+            store.display()
+        );
+    }
     if outcome.interrupted {
         eprintln!("  interrupted: run the same command again to resume");
     }
