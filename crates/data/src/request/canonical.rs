@@ -34,6 +34,12 @@ pub fn canonicalize(
     scratch: &mut CanonicalScratch,
     out: &mut String,
 ) {
+    out.clear();
+    if !has_escape(raw) {
+        // Most fields: nothing to decode, so one pass, reading `+` as the space it means.
+        collapse_into(raw, options.plus_is_space, out);
+        return;
+    }
     let CanonicalScratch { bytes, text, next } = scratch;
     text.clear();
     if options.plus_is_space {
@@ -47,13 +53,17 @@ pub fn canonicalize(
         }
         std::mem::swap(text, next);
     }
-    out.clear();
-    collapse_into(text, out);
+    collapse_into(text, false, out);
+}
+
+/// Whether `text` holds what a decoding round reads (`%` or `&`).
+fn has_escape(text: &str) -> bool {
+    text.bytes().any(|b| b == b'%' || b == b'&')
 }
 
 /// One pass of `%XX`, `%uXXXX` and HTML character references; false when nothing was decoded.
 fn decode_once(text: &str, bytes: &mut Vec<u8>, out: &mut String) -> bool {
-    if !text.contains(['%', '&']) {
+    if !has_escape(text) {
         return false;
     }
     let unicode = decode_percent_u(text);
@@ -177,54 +187,79 @@ fn html_entity(tail: &str) -> Option<(char, usize)> {
 }
 
 /// Lowercases, drops null bytes, turns `/* … */` comments (an unterminated one runs to the end)
-/// and every whitespace run into one space, and trims. A MySQL executable comment `/*! … */`
-/// keeps its content: MySQL runs it.
-fn collapse_into(text: &str, out: &mut String) {
+/// and every whitespace run (and `+` with `plus_is_space`) into one space, and trims. A MySQL
+/// executable comment `/*! … */` keeps its content: MySQL runs it. Appends to `out`.
+fn collapse_into(text: &str, plus_is_space: bool, out: &mut String) {
+    let bytes = text.as_bytes();
     let mut pending_space = false;
-    let mut chars = text.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
-        if c == '/' && text[at + 1..].starts_with('*') {
-            chars.next();
-            if text[at + 2..].starts_with('!') {
-                // MySQL's `/*!50000select*/`: keep what it runs, drop the markers and version.
-                chars.next();
-                while chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) {
-                    chars.next();
-                }
-            } else {
-                let end = text[at + 2..]
-                    .find("*/")
-                    .map_or(text.len(), |e| at + 2 + e + 2);
-                while chars.peek().is_some_and(|(i, _)| *i < end) {
-                    chars.next();
-                }
+    let mut at = 0;
+    while at < bytes.len() {
+        // A run of ASCII bytes that stay (lowercased), copied at once.
+        let run = bytes[at..]
+            .iter()
+            .take_while(|&&b| is_plain_ascii(b, plus_is_space))
+            .count();
+        if run > 0 {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
             }
-            pending_space = true;
+            pending_space = false;
+            let start = out.len();
+            out.push_str(&text[at..at + run]);
+            out[start..].make_ascii_lowercase();
+            at += run;
             continue;
         }
-        if c == '*' && text[at + 1..].starts_with('/') {
-            // The end of an executable comment.
-            chars.next();
-            pending_space = true;
-            continue;
-        }
-        if c == '\0' {
-            continue;
-        }
-        if c.is_whitespace() || c.is_control() {
-            pending_space = true;
-            continue;
-        }
-        if pending_space && !out.is_empty() {
-            out.push(' ');
-        }
-        pending_space = false;
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(c.to_lowercase());
+        match bytes[at] {
+            b'/' if bytes.get(at + 1) == Some(&b'*') => {
+                if bytes.get(at + 2) == Some(&b'!') {
+                    // MySQL's `/*!50000select*/`: keep what it runs, drop the markers and version.
+                    at += 3;
+                    while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+                        at += 1;
+                    }
+                } else {
+                    at = text[at + 2..]
+                        .find("*/")
+                        .map_or(text.len(), |end| at + 2 + end + 2);
+                }
+                pending_space = true;
+            }
+            b'*' if bytes.get(at + 1) == Some(&b'/') => {
+                // The end of an executable comment.
+                at += 2;
+                pending_space = true;
+            }
+            b'\0' => at += 1,
+            b'+' if plus_is_space => {
+                pending_space = true;
+                at += 1;
+            }
+            _ => {
+                let Some(c) = text[at..].chars().next() else {
+                    break;
+                };
+                at += c.len_utf8();
+                if c.is_whitespace() || c.is_control() {
+                    pending_space = true;
+                    continue;
+                }
+                if pending_space && !out.is_empty() {
+                    out.push(' ');
+                }
+                pending_space = false;
+                // ASCII never gets here but as `/` or `*` outside a comment mark.
+                out.extend(c.to_lowercase());
+            }
         }
     }
+}
+
+/// An ASCII byte [`collapse_into`] copies as it is (lowercased): not a comment mark, a null,
+/// whitespace, a control or (with `plus_is_space`) `+`.
+#[inline]
+fn is_plain_ascii(byte: u8, plus_is_space: bool) -> bool {
+    byte > b' ' && byte < 0x7f && byte != b'/' && byte != b'*' && !(plus_is_space && byte == b'+')
 }
 
 #[cfg(test)]

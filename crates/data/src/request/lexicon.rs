@@ -10,7 +10,7 @@
 
 use std::sync::LazyLock;
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// SQL keywords, functions and catalogue names that injections use.
 const SQL: &[&str] = &[
@@ -336,11 +336,138 @@ const PATH_TARGETS: &[&str] = &[
     "tcp", "root", "usr", "tmp", "var",
 ];
 
-static VALUE_WORDS: LazyLock<FxHashSet<&'static str>> =
-    LazyLock::new(|| SQL.iter().chain(SCRIPT).chain(SHELL).copied().collect());
+/// A token as an integer, defined by its text alone so that equal texts have equal ids
+/// whatever made them (the frame marker `^` and a `^` in a value are one token, as their
+/// terms are one string): a one-char token is its code point, a longer one
+/// [`LONG_TOKEN_BASE`] plus its place among the class tokens and then the words above.
+pub type TokenId = u32;
 
-static PATH_WORDS: LazyLock<FxHashSet<&'static str>> =
-    LazyLock::new(|| PATH_TARGETS.iter().copied().collect());
+/// First id of the tokens longer than one char: above every code point.
+pub const LONG_TOKEN_BASE: TokenId = 0x11_0000;
+
+/// Ids of the class tokens longer than one char (`w` and `0` are one-char tokens).
+const HEX_ID: TokenId = LONG_TOKEN_BASE;
+const OPAQUE_ID: TokenId = LONG_TOKEN_BASE + 1;
+const DOTS_ID: TokenId = LONG_TOKEN_BASE + 2;
+const CLASS_TOKENS: [&str; 3] = ["0x", "b64", ".."];
+
+/// Bits a [`TokenId`] takes.
+pub const TOKEN_ID_BITS: u32 = 22;
+
+/// One token of a field: its text and its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    pub text: &'a str,
+    pub id: TokenId,
+}
+
+impl<'a> Token<'a> {
+    const WORD: Token<'static> = Token::one_char("w");
+    const NUMBER: Token<'static> = Token::one_char("0");
+    const DOT: Token<'static> = Token::one_char(".");
+    const HEX: Token<'static> = Token {
+        text: "0x",
+        id: HEX_ID,
+    };
+    const OPAQUE: Token<'static> = Token {
+        text: "b64",
+        id: OPAQUE_ID,
+    };
+    const DOTS: Token<'static> = Token {
+        text: "..",
+        id: DOTS_ID,
+    };
+
+    /// A token of one ASCII char, at compile time.
+    const fn one_char(text: &'static str) -> Token<'static> {
+        Token {
+            text,
+            id: text.as_bytes()[0] as TokenId,
+        }
+    }
+
+    /// The token `c`, spelt by `text`.
+    fn char(text: &'a str, c: char) -> Self {
+        Token {
+            text,
+            id: TokenId::from(c),
+        }
+    }
+}
+
+/// A token longer than one char: its id and which lexicons keep it as a word.
+#[derive(Debug, Clone, Copy)]
+struct LongToken {
+    id: TokenId,
+    in_values: bool,
+    in_paths: bool,
+}
+
+/// Every token longer than one char (classes, then words), each once, in id order.
+static LONG_TOKEN_TEXTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut texts: Vec<&'static str> = CLASS_TOKENS.to_vec();
+    for &word in SQL.iter().chain(SCRIPT).chain(SHELL) {
+        if !texts.contains(&word) {
+            texts.push(word);
+        }
+    }
+    texts
+});
+
+static LONG_TOKENS: LazyLock<FxHashMap<&'static str, LongToken>> = LazyLock::new(|| {
+    let value_words: FxHashSet<&str> = SQL.iter().chain(SCRIPT).chain(SHELL).copied().collect();
+    (LONG_TOKEN_BASE..)
+        .zip(LONG_TOKEN_TEXTS.iter())
+        .map(|(id, &text)| {
+            let token = LongToken {
+                id,
+                in_values: value_words.contains(text),
+                in_paths: PATH_TARGETS.contains(&text),
+            };
+            (text, token)
+        })
+        .collect()
+});
+
+/// The id of the token spelt `text`, if the lexicon can make such a token.
+pub fn token_id(text: &str) -> Option<TokenId> {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Some(TokenId::from(c)),
+        _ => LONG_TOKENS.get(text).map(|token| token.id),
+    }
+}
+
+/// The text of the token `id` (see [`TokenId`]), written onto `out`.
+pub fn push_token_text(id: TokenId, out: &mut String) {
+    if let Some(c) = char::from_u32(id) {
+        out.push(c);
+    } else if let Some(text) = id
+        .checked_sub(LONG_TOKEN_BASE)
+        .and_then(|index| LONG_TOKEN_TEXTS.get(index as usize))
+    {
+        out.push_str(text);
+    }
+}
+
+/// Longest word a lexicon keeps (every kept word is longer than one char).
+const LONGEST_WORD: usize = longest_word(&[SQL, SCRIPT, SHELL]);
+
+const fn longest_word(lists: &[&[&str]]) -> usize {
+    let mut longest = 0;
+    let mut list = 0;
+    while list < lists.len() {
+        let mut word = 0;
+        while word < lists[list].len() {
+            if lists[list][word].len() > longest {
+                longest = lists[list][word].len();
+            }
+            word += 1;
+        }
+        list += 1;
+    }
+    longest
+}
 
 /// Which words a field keeps as themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,11 +479,21 @@ pub enum Lexicon {
 }
 
 impl Lexicon {
-    fn keeps(self, word: &str) -> bool {
-        match self {
-            Lexicon::Value => VALUE_WORDS.contains(word),
-            Lexicon::Path => PATH_WORDS.contains(word),
+    /// The token of `word` when this lexicon keeps it.
+    fn kept(self, word: &str) -> Option<Token<'_>> {
+        if !(2..=LONGEST_WORD).contains(&word.len()) {
+            // Most of a value's words (`w`, keys, names) are no lookup.
+            return None;
         }
+        let token = LONG_TOKENS.get(word)?;
+        let kept = match self {
+            Lexicon::Value => token.in_values,
+            Lexicon::Path => token.in_paths,
+        };
+        kept.then_some(Token {
+            text: word,
+            id: token.id,
+        })
     }
 }
 
@@ -365,7 +502,7 @@ const OPAQUE_MIN_LEN: usize = 16;
 
 /// Calls `emit` with each token of a canonical field (see the module docs): kept words and
 /// punctuation as themselves, other tokens as their class. Whitespace separates tokens.
-pub fn for_each_token<'a>(canonical: &'a str, lexicon: Lexicon, mut emit: impl FnMut(&'a str)) {
+pub fn for_each_token<'a>(canonical: &'a str, lexicon: Lexicon, mut emit: impl FnMut(Token<'a>)) {
     if lexicon == Lexicon::Path {
         for_each_path_token(canonical, &mut emit);
         return;
@@ -376,7 +513,7 @@ pub fn for_each_token<'a>(canonical: &'a str, lexicon: Lexicon, mut emit: impl F
 /// A path's tokens: a plain name (letters, digits, `-`, `_`, `.`, `~`, as `jquery-ui-1.7.2.js`
 /// or `com-img-global.jpg`) is one `w` unless it holds a traversal target (`cmd.exe`,
 /// `boot.ini`), which keeps its tokens; `..`, `/` and every other character stay themselves.
-fn for_each_path_token<'a>(canonical: &'a str, emit: &mut impl FnMut(&'a str)) {
+fn for_each_path_token<'a>(canonical: &'a str, emit: &mut impl FnMut(Token<'a>)) {
     let mut at = 0;
     while at < canonical.len() {
         let rest = &canonical[at..];
@@ -385,9 +522,10 @@ fn for_each_path_token<'a>(canonical: &'a str, emit: &mut impl FnMut(&'a str)) {
             .find(|&(_, c)| !is_name_char(c))
             .map_or(rest.len(), |(i, _)| i);
         if name_len == 0 {
-            let len = rest.chars().next().map_or(1, char::len_utf8);
-            if &rest[..len] != " " {
-                emit(&rest[..len]);
+            let Some(c) = rest.chars().next() else { break };
+            let len = c.len_utf8();
+            if c != ' ' {
+                emit(Token::char(&rest[..len], c));
             }
             at += len;
             continue;
@@ -395,11 +533,15 @@ fn for_each_path_token<'a>(canonical: &'a str, emit: &mut impl FnMut(&'a str)) {
         let name = &rest[..name_len];
         let dots_only = name.bytes().all(|b| b == b'.');
         if dots_only {
-            emit(if name.len() >= 2 { ".." } else { "." });
+            emit(if name.len() >= 2 {
+                Token::DOTS
+            } else {
+                Token::DOT
+            });
         } else if has_path_target(name) {
             for_each_value_token(name, Lexicon::Path, emit);
         } else {
-            emit("w");
+            emit(Token::WORD);
         }
         at += name_len;
     }
@@ -411,10 +553,14 @@ fn is_name_char(c: char) -> bool {
 
 fn has_path_target(name: &str) -> bool {
     name.split(|c: char| !c.is_alphanumeric())
-        .any(|word| Lexicon::Path.keeps(word))
+        .any(|word| Lexicon::Path.kept(word).is_some())
 }
 
-fn for_each_value_token<'a>(canonical: &'a str, lexicon: Lexicon, emit: &mut impl FnMut(&'a str)) {
+fn for_each_value_token<'a>(
+    canonical: &'a str,
+    lexicon: Lexicon,
+    emit: &mut impl FnMut(Token<'a>),
+) {
     let bytes = canonical.as_bytes();
     let mut at = 0;
     while at < canonical.len() {
@@ -425,7 +571,7 @@ fn for_each_value_token<'a>(canonical: &'a str, lexicon: Lexicon, emit: &mut imp
             continue;
         }
         if let Some(len) = opaque_run(rest) {
-            emit("b64");
+            emit(Token::OPAQUE);
             at += len;
             continue;
         }
@@ -435,13 +581,11 @@ fn for_each_value_token<'a>(canonical: &'a str, lexicon: Lexicon, emit: &mut imp
                 .find(|&(_, d)| !(is_word_char(d) || d.is_ascii_digit()))
                 .map_or(rest.len(), |(i, _)| i);
             let word = &rest[..len];
-            if lexicon.keeps(word) {
-                emit(word);
-            } else if is_opaque(word) {
-                emit("b64");
-            } else {
-                emit("w");
-            }
+            emit(match lexicon.kept(word) {
+                Some(token) => token,
+                None if is_opaque(word) => Token::OPAQUE,
+                None => Token::WORD,
+            });
             at += len;
         } else if c.is_ascii_digit() {
             let hex = bytes.get(at + 1) == Some(&b'x')
@@ -449,7 +593,7 @@ fn for_each_value_token<'a>(canonical: &'a str, lexicon: Lexicon, emit: &mut imp
                 && bytes.get(at + 2).is_some_and(u8::is_ascii_hexdigit);
             let (class, len) = if hex {
                 (
-                    "0x",
+                    Token::HEX,
                     2 + rest[2..].bytes().take_while(u8::is_ascii_hexdigit).count(),
                 )
             } else {
@@ -461,16 +605,21 @@ fn for_each_value_token<'a>(canonical: &'a str, lexicon: Lexicon, emit: &mut imp
                         .char_indices()
                         .find(|&(_, d)| !(is_word_char(d) || d.is_ascii_digit()))
                         .map_or(rest.len(), |(i, _)| i);
-                    (if is_opaque(&rest[..len]) { "b64" } else { "w" }, len)
+                    let class = if is_opaque(&rest[..len]) {
+                        Token::OPAQUE
+                    } else {
+                        Token::WORD
+                    };
+                    (class, len)
                 } else {
-                    ("0", digits)
+                    (Token::NUMBER, digits)
                 }
             };
             emit(class);
             at += len;
         } else {
             let len = c.len_utf8();
-            emit(&rest[..len]);
+            emit(Token::char(&rest[..len], c));
             at += len;
         }
     }
@@ -517,7 +666,10 @@ mod tests {
 
     fn tokens(canonical: &str, lexicon: Lexicon) -> Vec<String> {
         let mut out = Vec::new();
-        for_each_token(canonical, lexicon, |t| out.push(t.to_string()));
+        for_each_token(canonical, lexicon, |t| {
+            assert_eq!(token_id(t.text), Some(t.id), "{t:?}");
+            out.push(t.text.to_string())
+        });
         out
     }
 
@@ -558,6 +710,13 @@ mod tests {
     }
 
     #[test]
+    fn every_kept_word_is_within_the_lengths_looked_up() {
+        for word in SQL.iter().chain(SCRIPT).chain(SHELL) {
+            assert!((2..=LONGEST_WORD).contains(&word.len()), "{word}");
+        }
+    }
+
+    #[test]
     fn opaque_tokens_are_one_class() {
         assert_eq!(
             tokens("l3nrexblyxjsl2nul21lbwjlckfyzwe=", Lexicon::Value),
@@ -573,5 +732,21 @@ mod tests {
         );
         assert_eq!(tokens("l3nrexblyxjsl2nul21pbgvh", Lexicon::Value), ["b64"]);
         assert_eq!(tokens("1493630444524", Lexicon::Value), ["0"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_token_id_names_its_text(
+            canonical in "\\PC{0,40}|[a-z0-9_.@$ /<>'=-]{0,40}|(select|union|etc|passwd|0x1f|[.]{1,3}|/| ){0,8}",
+            path in proptest::bool::ANY,
+        ) {
+            let lexicon = if path { Lexicon::Path } else { Lexicon::Value };
+            for_each_token(&canonical, lexicon, |token| {
+                let mut text = String::new();
+                push_token_text(token.id, &mut text);
+                assert_eq!(text, token.text);
+                assert_eq!(token_id(token.text), Some(token.id));
+            });
+        }
     }
 }

@@ -10,15 +10,18 @@
 //! * [`lexicon`] reduces a canonical field to tokens where only words that mean an attack stay
 //!   themselves.
 //! * [`terms`] turns a request into the tagged terms of the `request` analyzer
-//!   ([`crate::text::Analyzer::Request`]).
+//!   ([`crate::text::Analyzer::Request`]), as strings or as [`term_key::TermKey`]s.
 
 pub mod canonical;
 pub mod lexicon;
 pub mod parse;
+pub mod term_key;
 pub mod terms;
 
 pub use canonical::{CanonicalOptions, CanonicalScratch, canonicalize};
 pub use parse::{Field, FieldKind, ParsedRequest, parse, parse_into};
+pub use term_key::{MAX_KEY_NGRAM, TermKey};
 pub use terms::{
-    FIELD_MARK, RequestScratch, RequestTermOptions, field_texts, for_each_request_term,
+    FIELD_MARK, RequestScratch, RequestTermOptions, field_texts, for_each_field_term_keys,
+    for_each_request_term, for_each_request_term_key,
 };

@@ -125,7 +125,13 @@ impl Fields<'_> {
 
 /// `METHOD ` at the start: the method's span and where the rest begins.
 fn split_method(text: &str) -> Option<(Range<usize>, usize)> {
-    let end = text.find([' ', '\t'])?;
+    // No method is longer than this: a text whose first blank comes later has none, and the
+    // rest of a long text is not searched.
+    const LONGEST_METHOD: usize = 7;
+    let end = text
+        .bytes()
+        .take(LONGEST_METHOD + 1)
+        .position(|b| b == b' ' || b == b'\t')?;
     METHODS.contains(&&text[..end]).then(|| (0..end, end + 1))
 }
 
@@ -135,7 +141,8 @@ fn looks_like_url(text: &str) -> bool {
 
 /// The end of `scheme://authority` at the start of `text`, if it has one.
 fn scheme_end(text: &str) -> Option<usize> {
-    let colon = text.find("://")?;
+    // The first `:` ends the scheme (a scheme holds none), so it must start the `://`.
+    let colon = text.find(':').filter(|&at| text[at..].starts_with("://"))?;
     let scheme = &text[..colon];
     if scheme.is_empty()
         || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -428,6 +435,18 @@ mod tests {
             vec![(Payload, "<script>alert(1)</script>")]
         );
         assert!(fields("").is_empty());
+    }
+
+    #[test]
+    fn a_method_is_a_known_word_before_the_first_blank() {
+        assert_eq!(
+            fields("OPTIONS /a")[..2],
+            [(Method, "OPTIONS"), (PathSegment, "a")]
+        );
+        assert_eq!(fields("CONNECT\t/a")[0], (Method, "CONNECT"));
+        assert_eq!(fields("GETTING /a"), vec![(Payload, "GETTING /a")]);
+        assert_eq!(fields("x:y://h/a")[0], (Payload, "x:y://h/a"));
+        assert_eq!(fields("https://h/a?b=1")[0], (PathSegment, "a"));
     }
 
     #[test]

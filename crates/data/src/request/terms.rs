@@ -16,22 +16,26 @@
 //! value's span), so that a model scoring fields apart sees the rules' verdict undiluted by
 //! the value's n-grams.
 
+use libinjectionrs::{SqliFlags, SqliState};
 use rustc_hash::FxHashSet;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::canonical::{CanonicalOptions, CanonicalScratch, canonicalize};
-use super::lexicon::{Lexicon, for_each_token};
+use super::lexicon::{Lexicon, TokenId, for_each_token, push_token_text};
 use super::parse::{Field, FieldKind, parse_into};
+use super::term_key::TermKey;
 
-/// Reusable buffers for [`for_each_request_term`].
+/// Reusable buffers for [`for_each_request_term`] and the key functions.
 #[derive(Debug, Default, Clone)]
 pub struct RequestScratch {
     fields: Vec<Field>,
     term_fields: Vec<TermField>,
-    canonical: String,
-    canonical_scratch: CanonicalScratch,
+    canonical: CanonicalField,
+    /// The current field's tokens, framed by `^` and `$`.
+    tokens: Vec<TokenId>,
     term: String,
     seen: FxHashSet<u64>,
+    keys: Vec<TermKey>,
 }
 
 /// Options of the `request` analyzer's terms.
@@ -157,9 +161,10 @@ pub fn for_each_request_term(
         fields,
         term_fields: found,
         canonical,
-        canonical_scratch,
+        tokens,
         term,
         seen,
+        keys: _,
     } = scratch;
     seen.clear();
     // By 64-bit hash: two distinct terms of one request colliding is vanishingly rare, and
@@ -170,58 +175,229 @@ pub fn for_each_request_term(
         }
     };
     term_fields(text, Mark::Honoured, fields, found);
+    canonical.forget();
     for field in found.iter() {
-        let (tag, lexicon, plus_is_space) = match field.tag {
-            b'p' => ("p:", Lexicon::Path, false),
-            b'n' => ("n:", Lexicon::Path, true),
-            b'r' if !options.rules => continue,
-            _ => ("v:", Lexicon::Value, true),
-        };
-        canonicalize(
-            &text[field.span.clone()],
-            CanonicalOptions { plus_is_space },
-            canonical_scratch,
-            canonical,
-        );
-        if canonical.is_empty() || (field.tag == b'n' && is_plain_identifier(canonical)) {
-            continue;
+        match field_terms(field, text, options, canonical, tokens) {
+            FieldTerms::Nothing => {}
+            FieldTerms::Ngrams { tag, framed } => {
+                for_each_ngram(framed.len(), options, |start, n| {
+                    term.clear();
+                    term.push(char::from(tag));
+                    term.push(':');
+                    for (i, &id) in framed[start..start + n].iter().enumerate() {
+                        if i > 0 {
+                            term.push(' ');
+                        }
+                        push_token_text(id, term);
+                    }
+                    emit_once(term);
+                });
+            }
+            FieldTerms::Rules(verdicts) => {
+                if verdicts.sqli {
+                    emit_once("r:sqli");
+                    if let Some(fingerprint) = &verdicts.fingerprint {
+                        term.clear();
+                        term.push_str("r:fp:");
+                        term.push_str(fingerprint.as_str());
+                        emit_once(term);
+                    }
+                }
+                if verdicts.xss {
+                    emit_once("r:xss");
+                }
+            }
         }
-        if field.tag == b'r' {
-            rule_terms(canonical, term, &mut emit_once);
-            continue;
-        }
-        let mut field_tokens: Vec<&str> = Vec::with_capacity(canonical.len() / 2 + 1);
-        for_each_token(canonical, lexicon, |token| field_tokens.push(token));
-        emit_ngrams(
-            tag,
-            &field_tokens,
-            options.ngram_min,
-            options.ngram_max,
-            term,
-            &mut emit_once,
-        );
     }
 }
 
-/// libinjection on a canonical value: `r:sqli` and `r:fp:<fingerprint>` when it reads SQL
-/// injection, `r:xss` when it reads script.
-fn rule_terms(canonical: &str, term: &mut String, emit: &mut impl FnMut(&str)) {
-    if cannot_be_injection(canonical) {
-        return;
+/// The keys ([`TermKey`]) of the terms of `text` read as [`for_each_request_term`] reads it,
+/// in the same order, repeats included; a term no key holds is left out (see [`TermKey`]).
+pub fn for_each_request_term_key(
+    text: &str,
+    options: RequestTermOptions,
+    scratch: &mut RequestScratch,
+    mut emit: impl FnMut(TermKey),
+) {
+    let RequestScratch {
+        fields,
+        term_fields: found,
+        canonical,
+        tokens,
+        keys,
+        ..
+    } = scratch;
+    term_fields(text, Mark::Honoured, fields, found);
+    canonical.forget();
+    for field in found.iter() {
+        let terms = field_terms(field, text, options, canonical, tokens);
+        field_term_keys(terms, options, keys);
+        keys.iter().copied().for_each(&mut emit);
     }
-    let sqli = libinjectionrs::detect_sqli(canonical.as_bytes());
-    if sqli.is_injection() {
-        emit("r:sqli");
-        if let Some(fingerprint) = &sqli.fingerprint {
-            term.clear();
-            term.push_str("r:fp:");
-            term.push_str(fingerprint.as_str());
-            emit(term);
+}
+
+/// Calls `each_field` with the term keys of each field [`field_texts`] gives, in order (a
+/// field with no terms too): each field text's keys as [`for_each_request_term_key`] gives
+/// them, without building the field texts.
+pub fn for_each_field_term_keys(
+    text: &str,
+    options: RequestTermOptions,
+    scratch: &mut RequestScratch,
+    mut each_field: impl FnMut(&[TermKey]),
+) {
+    let RequestScratch {
+        fields,
+        term_fields: found,
+        canonical,
+        tokens,
+        keys,
+        ..
+    } = scratch;
+    term_fields(text, Mark::Ignored, fields, found);
+    canonical.forget();
+    for field in found.iter() {
+        let terms = field_terms(field, text, options, canonical, tokens);
+        field_term_keys(terms, options, keys);
+        each_field(keys);
+    }
+}
+
+/// What one field gives.
+enum FieldTerms<'t> {
+    Nothing,
+    /// The n-grams of `framed` (the field's tokens between `^` and `$`) under `tag`.
+    Ngrams {
+        tag: u8,
+        framed: &'t [TokenId],
+    },
+    /// libinjection's reading of a value.
+    Rules(RuleVerdicts),
+}
+
+/// libinjection's verdicts on one value.
+struct RuleVerdicts {
+    sqli: bool,
+    /// The SQLi fingerprint, when `sqli`.
+    fingerprint: Option<libinjectionrs::Fingerprint>,
+    xss: bool,
+}
+
+/// The terms of `field` of `text`: canonicalised in `canonical`, its tokens into `tokens`.
+fn field_terms<'t>(
+    field: &TermField,
+    text: &str,
+    options: RequestTermOptions,
+    canonical: &mut CanonicalField,
+    tokens: &'t mut Vec<TokenId>,
+) -> FieldTerms<'t> {
+    let tag = field.tag;
+    let (lexicon, plus_is_space) = match tag {
+        b'p' => (Lexicon::Path, false),
+        b'n' => (Lexicon::Path, true),
+        b'r' if !options.rules => return FieldTerms::Nothing,
+        b'r' => (Lexicon::Value, true),
+        _ => (Lexicon::Value, true),
+    };
+    let canonical = canonical.read(text, field.span.clone(), plus_is_space);
+    if canonical.is_empty() || (tag == b'n' && is_plain_identifier(canonical)) {
+        return FieldTerms::Nothing;
+    }
+    if tag == b'r' {
+        return match rule_verdicts(canonical) {
+            Some(verdicts) => FieldTerms::Rules(verdicts),
+            None => FieldTerms::Nothing,
+        };
+    }
+    tokens.clear();
+    tokens.push(FRAME_START);
+    for_each_token(canonical, lexicon, |token| tokens.push(token.id));
+    tokens.push(FRAME_END);
+    FieldTerms::Ngrams {
+        // Payloads and every other value kind are values.
+        tag: if tag == b'p' || tag == b'n' {
+            tag
+        } else {
+            b'v'
+        },
+        framed: tokens,
+    }
+}
+
+/// The canonical form of the field read last, kept for the next when it reads the same span
+/// the same way: a value's rules' field follows the value.
+#[derive(Debug, Default, Clone)]
+struct CanonicalField {
+    text: String,
+    scratch: CanonicalScratch,
+    /// The span and `plus_is_space` of `text`, in the request read now.
+    of: Option<(std::ops::Range<usize>, bool)>,
+}
+
+impl CanonicalField {
+    /// The canonical form of `text[span]`.
+    fn read(&mut self, text: &str, span: std::ops::Range<usize>, plus_is_space: bool) -> &str {
+        if self.of.as_ref() != Some(&(span.clone(), plus_is_space)) {
+            canonicalize(
+                &text[span.clone()],
+                CanonicalOptions { plus_is_space },
+                &mut self.scratch,
+                &mut self.text,
+            );
+            self.of = Some((span, plus_is_space));
+        }
+        &self.text
+    }
+
+    /// A new request: nothing read yet.
+    fn forget(&mut self) {
+        self.of = None;
+    }
+}
+
+/// The frame markers, as the one-char tokens they are spelt as.
+const FRAME_START: TokenId = '^' as TokenId;
+const FRAME_END: TokenId = '$' as TokenId;
+
+/// The keys of one field's terms into `keys` (cleared first).
+fn field_term_keys(terms: FieldTerms<'_>, options: RequestTermOptions, keys: &mut Vec<TermKey>) {
+    keys.clear();
+    match terms {
+        FieldTerms::Nothing => {}
+        FieldTerms::Ngrams { tag, framed } => {
+            for_each_ngram(framed.len(), options, |start, n| {
+                keys.extend(TermKey::ngram(tag, &framed[start..start + n]));
+            });
+        }
+        FieldTerms::Rules(verdicts) => {
+            if verdicts.sqli {
+                keys.extend(TermKey::rule(&[b"sqli"]));
+                if let Some(fingerprint) = &verdicts.fingerprint {
+                    keys.extend(TermKey::rule(&[b"fp:", fingerprint.as_str().as_bytes()]));
+                }
+            }
+            if verdicts.xss {
+                keys.extend(TermKey::rule(&[b"xss"]));
+            }
         }
     }
-    if libinjectionrs::detect_xss(canonical.as_bytes()).is_injection() {
-        emit("r:xss");
+}
+
+/// libinjection on a canonical value (`r:sqli` and `r:fp:<fingerprint>` when it reads SQL
+/// injection, `r:xss` when it reads script); `None` when it reads neither.
+fn rule_verdicts(canonical: &str) -> Option<RuleVerdicts> {
+    if cannot_be_injection(canonical) {
+        return None;
     }
+    // `detect_sqli`'s own steps, but its fingerprint (one more tokenising pass over the
+    // value) read only for a value it flags: the one time the fingerprint is a term.
+    let mut sqli = SqliState::new(canonical.as_bytes(), SqliFlags::FLAG_NONE);
+    let is_sqli = sqli.detect();
+    let verdicts = RuleVerdicts {
+        sqli: is_sqli,
+        fingerprint: is_sqli.then(|| sqli.get_fingerprint()),
+        xss: libinjectionrs::detect_xss(canonical.as_bytes()).is_injection(),
+    };
+    (verdicts.sqli || verdicts.xss).then_some(verdicts)
 }
 
 /// One word, number or identifier (`[a-z0-9_.]`): neither detector flags it (property-tested
@@ -237,40 +413,20 @@ fn is_plain_identifier(name: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
 }
 
-/// `tag` + the n-grams of `^ tokens… $`, joined by single spaces; the frame markers alone are
-/// no term.
-fn emit_ngrams(
-    tag: &str,
-    tokens: &[&str],
-    ngram_min: usize,
-    ngram_max: usize,
-    term: &mut String,
-    emit: &mut impl FnMut(&str),
+/// Calls `each(start, n)` for the n-grams of a framed field of `framed_len` tokens, in the
+/// analyzer's order (by length, then start); the frame markers alone are no n-gram.
+#[inline]
+fn for_each_ngram(
+    framed_len: usize,
+    options: RequestTermOptions,
+    mut each: impl FnMut(usize, usize),
 ) {
-    let framed_len = tokens.len() + 2;
-    let token_at = |i: usize| -> &str {
-        if i == 0 {
-            "^"
-        } else if i == framed_len - 1 {
-            "$"
-        } else {
-            tokens[i - 1]
-        }
-    };
-    for n in ngram_min..=ngram_max.min(framed_len) {
+    for n in options.ngram_min..=options.ngram_max.min(framed_len) {
         for start in 0..=framed_len - n {
             if n == 1 && (start == 0 || start == framed_len - 1) {
                 continue;
             }
-            term.clear();
-            term.push_str(tag);
-            for i in start..start + n {
-                if i > start {
-                    term.push(' ');
-                }
-                term.push_str(token_at(i));
-            }
-            emit(term);
+            each(start, n);
         }
     }
 }
@@ -334,6 +490,27 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn the_rules_read_values_as_detect_sqli_and_detect_xss_do(
+            value in "\\PC{1,40}|[a-z0-9 '\"<>=();,/*#-]{1,40}|(1|'|\"|union|select|or|and|<script>|alert|onerror|=| |--|#|/\\*|\\)|\\(){1,10}",
+        ) {
+            let sqli = libinjectionrs::detect_sqli(value.as_bytes());
+            let xss = libinjectionrs::detect_xss(value.as_bytes()).is_injection();
+            match rule_verdicts(&value) {
+                Some(verdicts) => {
+                    proptest::prop_assert_eq!(verdicts.sqli, sqli.is_injection());
+                    proptest::prop_assert_eq!(verdicts.xss, xss);
+                    let flagged = sqli.is_injection();
+                    let expected = sqli.fingerprint.filter(|_| flagged);
+                    proptest::prop_assert_eq!(
+                        verdicts.fingerprint.as_ref().map(|f| f.as_str()),
+                        expected.as_ref().map(|f| f.as_str())
+                    );
+                }
+                None => proptest::prop_assert!(!sqli.is_injection() && !xss),
+            }
+        }
+
+        #[test]
         fn libinjection_flags_no_plain_identifier(value in "[a-z0-9_.]{1,24}|(select|union|sleep|or|and|script|alert)[0-9_.]{0,3}") {
             proptest::prop_assert!(cannot_be_injection(&value));
             proptest::prop_assert!(!libinjectionrs::detect_sqli(value.as_bytes()).is_injection());
@@ -361,5 +538,35 @@ mod tests {
     #[test]
     fn a_payload_is_a_value() {
         assert!(terms("' or 1=1--", 3).contains(&"v:' or 0".to_string()));
+    }
+
+    #[test]
+    fn the_keys_are_the_terms_in_order() {
+        let options = RequestTermOptions {
+            ngram_min: 1,
+            ngram_max: 3,
+            rules: true,
+        };
+        let texts = [
+            "/cn/scripts/common.js?id=1'&id=1'",
+            "/a/../../etc/passwd?<script>=1&q=%27%20union%20select%20null--",
+            "POST /x HTTP/1.1\r\nCookie: a=<b>\r\n\r\nq=caf\u{e9}+\u{2603}",
+            "\u{1f}v1' or 1=1--",
+            "\u{1f}r<script>alert(1)</script>",
+        ];
+        for text in texts {
+            let mut scratch = RequestScratch::default();
+            let mut expected = Vec::new();
+            for_each_request_term(text, options, &mut scratch, &mut |term| {
+                expected.push(TermKey::parse(term).expect(term));
+            });
+            let mut keys = Vec::new();
+            for_each_request_term_key(text, options, &mut scratch, |key| {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            });
+            assert_eq!(keys, expected, "{text:?}");
+        }
     }
 }

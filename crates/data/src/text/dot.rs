@@ -19,6 +19,7 @@
 use super::ascii_ngrams::{
     CountSet, Key, MAX_PACKED, for_each_packed_ngram, hash_slot, normalize_ascii_into, pack,
 };
+use super::request_dot::{RequestKeyScratch, RequestKeys};
 use super::tfidf::{FittedTfidf, Norm, sublinear_tf};
 use super::tokenize::TokenScratch;
 use crate::prefetch::prefetch;
@@ -34,7 +35,7 @@ const MAX_PACKED_TEXT: usize = 1 << 16;
 /// What scoring needs of one vocabulary term, in one load: its idf (1 without idf) and
 /// weight, in single precision to keep tables small; the sums run in `f64`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Entry {
+pub(super) struct Entry {
     idf: f32,
     weight: f32,
 }
@@ -50,6 +51,9 @@ pub struct TfidfDot {
     sublinear: Vec<f64>,
     /// Present for the char analyzer with n-grams of at most [`MAX_PACKED`] chars.
     ascii: Option<AsciiChars>,
+    /// Present for the `request` analyzer (see [`RequestKeys::new`]); boxed to keep the
+    /// scorer, held by value in every model enum, small.
+    request: Option<Box<RequestKeys>>,
 }
 
 /// The char analyzer's ASCII n-grams as integer keys.
@@ -71,13 +75,13 @@ struct AsciiChars {
 /// probes measured a little faster than a table half the size). Keys are never
 /// 0 (they carry the n-gram's length), which marks an empty slot.
 #[derive(Debug, Clone)]
-struct HashTable<K> {
+pub(super) struct HashTable<K> {
     slots: Vec<(K, Entry)>,
     bits: u32,
 }
 
 impl<K: Key> HashTable<K> {
-    fn new(items: &[(K, Entry)]) -> Self {
+    pub(super) fn new(items: &[(K, Entry)]) -> Self {
         let capacity = (items.len() * 4).next_power_of_two().max(16);
         let bits = capacity.trailing_zeros();
         let empty = Entry {
@@ -97,14 +101,14 @@ impl<K: Key> HashTable<K> {
 
     /// Prefetches the slot where a lookup of `key` starts.
     #[inline]
-    fn prefetch(&self, key: K) {
+    pub(super) fn prefetch(&self, key: K) {
         if let Some(slot) = self.slots.get(hash_slot(key.spread(), self.bits)) {
             prefetch(slot);
         }
     }
 
     #[inline]
-    fn get(&self, key: K) -> Option<Entry> {
+    pub(super) fn get(&self, key: K) -> Option<Entry> {
         let mask = self.slots.len() - 1;
         let mut slot = hash_slot(key.spread(), self.bits);
         loop {
@@ -181,6 +185,7 @@ pub struct TfidfDotScratch {
     /// `1 + ln(count)` for every count up to the longest ASCII text scored so far: the
     /// summing loops then hold no call (around which their sums would leave the registers).
     sublinear: Vec<f64>,
+    request: RequestKeyScratch,
 }
 
 impl TfidfDotScratch {
@@ -192,7 +197,7 @@ impl TfidfDotScratch {
 
 /// The running sums of one text.
 #[derive(Debug, Default, Clone, Copy)]
-struct Sums {
+pub(super) struct Sums {
     dot: f64,
     norm: f64,
 }
@@ -328,6 +333,7 @@ impl TfidfDot {
             .collect();
         Self {
             ascii: AsciiChars::new(&tfidf, &entries),
+            request: RequestKeys::new(&tfidf, &entries).map(Box::new),
             tfidf,
             entries,
             sublinear,
@@ -346,6 +352,10 @@ impl TfidfDot {
 
     /// `w · tfidf(text)`.
     pub fn dot(&self, text: &str, scratch: &mut TfidfDotScratch) -> f64 {
+        if let Some(request) = &self.request {
+            let sums = request.sum(self, text, &mut scratch.request);
+            return self.normalized(sums);
+        }
         let sums = match &self.ascii {
             Some(ascii) if text.is_ascii() && text.len() <= MAX_PACKED_TEXT => {
                 let mut padded = std::mem::take(&mut scratch.padded);
@@ -364,6 +374,30 @@ impl TfidfDot {
             }
             _ => self.sum_general(text, scratch),
         };
+        self.normalized(sums)
+    }
+
+    /// For the `request` analyzer, calls `each` with `w · tfidf(field)` of each field text
+    /// `field_texts` gives for `text`, in order, without building the field texts; false (and
+    /// nothing called) for another analyzer.
+    pub fn for_each_field_dot(
+        &self,
+        text: &str,
+        scratch: &mut TfidfDotScratch,
+        mut each: impl FnMut(f64),
+    ) -> bool {
+        let Some(request) = &self.request else {
+            return false;
+        };
+        request.sum_each_field(self, text, &mut scratch.request, |sums| {
+            each(self.normalized(sums));
+        });
+        true
+    }
+
+    /// The dot product of a row normalised as the vectoriser normalises it.
+    #[inline]
+    fn normalized(&self, sums: Sums) -> f64 {
         let norm = match self.tfidf.config().norm {
             Norm::L2 => sums.norm.sqrt(),
             Norm::L1 => sums.norm,
@@ -410,7 +444,7 @@ impl TfidfDot {
 
     /// Adds a term seen `count` times.
     #[inline(always)]
-    fn add(&self, sums: &mut Sums, entry: Entry, count: u32) {
+    pub(super) fn add(&self, sums: &mut Sums, entry: Entry, count: u32) {
         let tf = if self.tfidf.config().sublinear_tf {
             match self.sublinear.get(count as usize) {
                 Some(&tf) => tf,
@@ -542,6 +576,11 @@ mod tests {
                 ngram_min: 1,
                 ngram_max: 2,
             },
+            Analyzer::Request {
+                ngram_min: 1,
+                ngram_max: 3,
+                rules: true,
+            },
         ];
         let probes = [
             "GET /index.php?id=2' OR 2=2--",
@@ -579,6 +618,74 @@ mod tests {
         let mut general = fast.clone();
         general.ascii = None;
         (w, fast, general)
+    }
+
+    /// Requests whose fields give every kind of term: paths, odd names, values, payloads, the
+    /// rules' verdicts, repeats, non-ASCII tokens, escapes, headers and cookies.
+    const REQUESTS: [&str; 12] = [
+        "GET /index.php?id=1' OR 1=1--&q=select&q=select",
+        "/a/b/../../etc/passwd?file=cmd.exe&x=<script>alert(1)</script>",
+        "POST http://localhost:8080/tienda1/miembros/editar.jsp?modo=registro login=bob&pwd=x'",
+        "/search?q=%253Cscript%253E&n=union%20select%20null,null,null,null&<img>=1",
+        "/?a=&b=&c=1e5&d=0x41424344&e=l3nrexblyxjsl2nul21lbwjlckfyzwe=",
+        "POST /login HTTP/1.1\r\nHost: a.example\r\nCookie: sid=abc; theme=<b>\r\n\r\nuser=x",
+        "' or 1=1-- ",
+        "/caf\u{e9}/\u{2603}?x=\u{2603}\u{2603}&y=\u{0663}+\u{0663}",
+        "/x?v=^ $ ^$&w=..%2f..%2f&z=/*!50000union*/ select",
+        "\u{1f}p<script>alert(1)</script>",
+        "/",
+        "",
+    ];
+
+    #[test]
+    fn the_key_path_and_the_string_path_give_the_same_bits() {
+        for rules in [true, false] {
+            let config = TfidfConfig {
+                tokenizer: TokenizerConfig {
+                    analyzer: Analyzer::Request {
+                        ngram_min: 1,
+                        ngram_max: 3,
+                        rules,
+                    },
+                    lowercase: true,
+                },
+                sublinear_tf: true,
+                ..TfidfConfig::default()
+            };
+            // The requests and their field texts, as a pooled model is fitted.
+            let mut request_scratch = crate::request::RequestScratch::default();
+            let mut fields = Vec::new();
+            let mut corpus: Vec<String> = REQUESTS.iter().map(|t| t.to_string()).collect();
+            for text in REQUESTS {
+                crate::request::field_texts(text, &mut request_scratch, &mut fields);
+                corpus.extend(fields.iter().cloned());
+            }
+            let tfidf =
+                TfidfVectorizer::fit(config, corpus.iter().map(String::as_str)).expect("fit");
+            let w = weights(tfidf.vocabulary().len());
+            let keyed = TfidfDot::new(tfidf.clone(), &w);
+            assert!(
+                keyed.request.is_some(),
+                "every term of the vocabulary has a key"
+            );
+            let mut by_strings = keyed.clone();
+            by_strings.request = None;
+            let mut scratch = TfidfDotScratch::new();
+            let probes = ["/unseen?q=zz'", "\u{1f}v1' or 2=2"];
+            for text in corpus.iter().map(String::as_str).chain(probes) {
+                let a = keyed.dot(text, &mut scratch);
+                let b = by_strings.dot(text, &mut scratch);
+                assert_eq!(a.to_bits(), b.to_bits(), "{text:?}: {a} != {b}");
+                let mut by_field = Vec::new();
+                assert!(keyed.for_each_field_dot(text, &mut scratch, |d| by_field.push(d)));
+                crate::request::field_texts(text, &mut request_scratch, &mut fields);
+                let expected: Vec<f64> = fields
+                    .iter()
+                    .map(|field| by_strings.dot(field, &mut scratch))
+                    .collect();
+                assert_eq!(by_field, expected, "{text:?}");
+            }
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod dot;
 mod error;
 mod hashing;
 mod pyspace;
+mod request_dot;
 mod sequence;
 mod sparse;
 mod term_index;

@@ -658,9 +658,14 @@ impl LinearModel {
             return self.bias + self.scorer.dot(text, scratch);
         }
         let mut best = f64::NEG_INFINITY;
-        for_each_field_text(text, |field| {
-            best = best.max(self.bias + self.scorer.dot(field, scratch));
+        let keyed = self.scorer.for_each_field_dot(text, scratch, |dot| {
+            best = best.max(self.bias + dot);
         });
+        if !keyed {
+            for_each_field_text(text, |field| {
+                best = best.max(self.bias + self.scorer.dot(field, scratch));
+            });
+        }
         if best == f64::NEG_INFINITY {
             // No field gives terms (`/`, an empty body): the score of no evidence.
             best = self.bias + self.scorer.dot("", scratch);
