@@ -17,7 +17,7 @@
 //! the value's n-grams.
 
 use libinjectionrs::{SqliFlags, SqliState};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::canonical::{CanonicalOptions, CanonicalScratch, canonicalize};
@@ -36,6 +36,41 @@ pub struct RequestScratch {
     term: String,
     seen: FxHashSet<u64>,
     keys: Vec<TermKey>,
+    rule_memo: RuleMemo,
+}
+
+impl RequestScratch {
+    /// A new batch of requests: the libinjection verdicts remembered so far are dropped, so
+    /// that a batch's cost does not depend on what was scored before it.
+    pub fn start_batch(&mut self) {
+        self.rule_memo.verdicts.clear();
+    }
+}
+
+/// libinjection's verdicts on the values of the batch being scored, by canonical value: traffic
+/// repeats its values (`id=1`, `lang=en`, session tokens), and libinjection is the costliest
+/// step of a value. Exact (a verdict depends on the value alone); bounded by clearing it when
+/// full.
+#[derive(Debug, Default, Clone)]
+struct RuleMemo {
+    verdicts: FxHashMap<Box<str>, Option<RuleVerdicts>>,
+}
+
+impl RuleMemo {
+    /// Values remembered at most; a batch of requests rarely has more distinct ones.
+    const CAPACITY: usize = 1 << 15;
+
+    fn verdicts(&mut self, canonical: &str) -> Option<RuleVerdicts> {
+        if let Some(known) = self.verdicts.get(canonical) {
+            return known.clone();
+        }
+        let verdicts = rule_verdicts(canonical);
+        if self.verdicts.len() >= Self::CAPACITY {
+            self.verdicts.clear();
+        }
+        self.verdicts.insert(canonical.into(), verdicts.clone());
+        verdicts
+    }
 }
 
 /// Options of the `request` analyzer's terms.
@@ -165,6 +200,7 @@ pub fn for_each_request_term(
         term,
         seen,
         keys: _,
+        rule_memo,
     } = scratch;
     seen.clear();
     // By 64-bit hash: two distinct terms of one request colliding is vanishingly rare, and
@@ -177,7 +213,7 @@ pub fn for_each_request_term(
     term_fields(text, Mark::Honoured, fields, found);
     canonical.forget();
     for field in found.iter() {
-        match field_terms(field, text, options, canonical, tokens) {
+        match field_terms(field, text, options, canonical, rule_memo, tokens) {
             FieldTerms::Nothing => {}
             FieldTerms::Ngrams { tag, framed } => {
                 for_each_ngram(framed.len(), options, |start, n| {
@@ -225,12 +261,13 @@ pub fn for_each_request_term_key(
         canonical,
         tokens,
         keys,
+        rule_memo,
         ..
     } = scratch;
     term_fields(text, Mark::Honoured, fields, found);
     canonical.forget();
     for field in found.iter() {
-        let terms = field_terms(field, text, options, canonical, tokens);
+        let terms = field_terms(field, text, options, canonical, rule_memo, tokens);
         field_term_keys(terms, options, keys);
         keys.iter().copied().for_each(&mut emit);
     }
@@ -251,12 +288,13 @@ pub fn for_each_field_term_keys(
         canonical,
         tokens,
         keys,
+        rule_memo,
         ..
     } = scratch;
     term_fields(text, Mark::Ignored, fields, found);
     canonical.forget();
     for field in found.iter() {
-        let terms = field_terms(field, text, options, canonical, tokens);
+        let terms = field_terms(field, text, options, canonical, rule_memo, tokens);
         field_term_keys(terms, options, keys);
         each_field(keys);
     }
@@ -275,6 +313,7 @@ enum FieldTerms<'t> {
 }
 
 /// libinjection's verdicts on one value.
+#[derive(Debug, Clone)]
 struct RuleVerdicts {
     sqli: bool,
     /// The SQLi fingerprint, when `sqli`.
@@ -288,6 +327,7 @@ fn field_terms<'t>(
     text: &str,
     options: RequestTermOptions,
     canonical: &mut CanonicalField,
+    rule_memo: &mut RuleMemo,
     tokens: &'t mut Vec<TokenId>,
 ) -> FieldTerms<'t> {
     let tag = field.tag;
@@ -303,7 +343,7 @@ fn field_terms<'t>(
         return FieldTerms::Nothing;
     }
     if tag == b'r' {
-        return match rule_verdicts(canonical) {
+        return match rule_memo.verdicts(canonical) {
             Some(verdicts) => FieldTerms::Rules(verdicts),
             None => FieldTerms::Nothing,
         };
@@ -538,6 +578,38 @@ mod tests {
     #[test]
     fn a_payload_is_a_value() {
         assert!(terms("' or 1=1--", 3).contains(&"v:' or 0".to_string()));
+    }
+
+    #[test]
+    fn remembered_verdicts_give_the_keys_a_fresh_scratch_gives() {
+        let options = RequestTermOptions {
+            ngram_min: 1,
+            ngram_max: 3,
+            rules: true,
+        };
+        let texts = [
+            "/a?id=1' or 1=1--&q=<script>alert(1)</script>",
+            "/b?x=1' or 1=1--&y=plain",
+            "/a?id=1' or 1=1--&q=<script>alert(1)</script>",
+            "/c?q=<script>alert(1)</script>&z=1 union select null",
+        ];
+        let keys_of = |text: &str, scratch: &mut RequestScratch| {
+            let mut keys = Vec::new();
+            for_each_field_term_keys(text, options, scratch, |field| keys.push(field.to_vec()));
+            keys
+        };
+        let mut warm = RequestScratch::default();
+        for text in texts.iter().chain(texts.iter()) {
+            let remembered = keys_of(text, &mut warm);
+            assert_eq!(
+                remembered,
+                keys_of(text, &mut RequestScratch::default()),
+                "{text}"
+            );
+        }
+        assert!(!warm.rule_memo.verdicts.is_empty());
+        warm.start_batch();
+        assert!(warm.rule_memo.verdicts.is_empty());
     }
 
     #[test]

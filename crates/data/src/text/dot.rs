@@ -189,6 +189,11 @@ pub struct TfidfDotScratch {
 }
 
 impl TfidfDotScratch {
+    /// A new batch of requests: libinjection verdicts remembered from the last are dropped.
+    pub fn start_batch(&mut self) {
+        self.request.start_batch();
+    }
+
     /// Empty buffers.
     pub fn new() -> Self {
         Self::default()

@@ -40,6 +40,12 @@ pub(super) struct RequestKeyScratch {
     summed: CountSet<TermKey>,
 }
 
+impl RequestKeyScratch {
+    pub(super) fn start_batch(&mut self) {
+        self.request.start_batch();
+    }
+}
+
 impl RequestKeys {
     /// `None` unless `tfidf` is a `request` analyzer whose every term has a key: then
     /// scoring by key gives what the string path gives.

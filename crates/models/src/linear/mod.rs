@@ -589,6 +589,9 @@ impl LinearModel {
     /// `map(wᵀx + b)` of each text, the batch's texts asked for a few ahead.
     fn map_margins(&self, texts: &[&str], map: impl Fn(f64) -> f64) -> Vec<f64> {
         with_scratch(|scratch| {
+            // Each batch pays for its own values: a verdict remembered from an earlier call
+            // would make repeated benchmark batches look faster than traffic is.
+            scratch.start_batch();
             let mut mapped = Vec::with_capacity(texts.len());
             for (k, text) in texts.iter().enumerate() {
                 prefetch_text(texts, k + TEXT_PREFETCH_AHEAD);
