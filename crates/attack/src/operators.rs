@@ -255,6 +255,11 @@ static EQUALS_OR_LIKE: LazyLock<Regex> = LazyLock::new(|| pattern(r"(?i)[ \t]+li
 static SPECIAL_CHARACTER: LazyLock<Regex> =
     LazyLock::new(|| pattern(r#"%[0-13-9a-fA-F][0-9a-fA-F]|%2[0-46-9a-fA-F]|['"<>()=;, ]"#));
 
+/// An HTML character reference (`&#86;`, `&#x56;`, `&lt;`), raw or percent-encoded.
+static CHARACTER_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    pattern(r"(?i)(?:&|%26)(?:(?:#|%23)(?:x[0-9a-f]+|[0-9]+)|[a-z][a-z0-9]*)(?:;|%3b)")
+});
+
 /// A start or end tag, up to its `>` (or the end of the text).
 static TAG: LazyLock<Regex> = LazyLock::new(|| pattern(r"</?[a-zA-Z][a-zA-Z0-9]*[^<>]*>?"));
 
@@ -292,7 +297,7 @@ fn sites(text: &str, spans: &[Range<usize>], regex: &Regex, group: usize) -> Vec
 }
 
 /// The byte ranges of `/* ... */` comments (an unterminated one runs to the end), MySQL's
-/// executable `/*! ... */` excepted: its content is code.
+/// executable `/*! ... */` included: nothing is rewritten inside a comment.
 fn block_comments(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut from = 0;
@@ -300,9 +305,9 @@ fn block_comments(text: &str) -> Vec<Range<usize>> {
         let end = text[open + 2..]
             .find("*/")
             .map_or(text.len(), |at| open + 2 + at + 2);
-        if !text[open + 2..].starts_with('!') {
-            out.push(open..end);
-        }
+        // MySQL's executable `/*! ... */` too: its content is code, but a comment written
+        // inside it would end it early.
+        out.push(open..end);
         from = end;
     }
     out
@@ -548,7 +553,30 @@ fn comment_padding(text: &str, spans: &[Range<usize>], rng: &mut Rng) -> Option<
 }
 
 fn double_encoding(text: &str, spans: &[Range<usize>], rng: &mut Rng) -> Option<String> {
-    let sites = sites(text, spans, &SPECIAL_CHARACTER, 0);
+    // A character reference is left whole: encoding one of its characters twice splits it, and
+    // what it then means depends on the order the server and the browser decode in.
+    let references: Vec<Range<usize>> = CHARACTER_REFERENCE
+        .find_iter(text)
+        .map(|m| m.range())
+        .collect();
+    // Nor is a quote of a tag: an attribute whose quote is encoded is no longer quoted for the
+    // attribute rewrites that may follow.
+    let tags = tags(text, spans);
+    let sites: Vec<Site> = sites(text, spans, &SPECIAL_CHARACTER, 0)
+        .into_iter()
+        .filter(|site| {
+            !references
+                .iter()
+                .any(|r| r.start < site.range.end && site.range.start < r.end)
+        })
+        .filter(|site| {
+            let quote = matches!(
+                text[site.range.clone()].to_ascii_lowercase().as_str(),
+                "'" | "\"" | "%22" | "%27"
+            );
+            !(quote && within(&tags, &site.range))
+        })
+        .collect();
     rewrite_one(text, &sites, rng, |old, _| {
         Some(match old.strip_prefix('%') {
             Some(hex) => format!("%25{hex}"),

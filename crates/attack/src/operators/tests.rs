@@ -199,6 +199,22 @@ fn examples() {
 }
 
 #[test]
+fn double_encoding_leaves_character_references_whole() {
+    // Found by the XSS property: `%3B` ending `%26%2386` encoded twice left `&#86` to be
+    // decoded before its `;`, by the canonicaliser as by a browser.
+    let payload = "<a href='ja%26%2386%3BAscript:alert(1)'>x</a>";
+    let mut rewrites = 0;
+    for seed in 0..200 {
+        if let Some(rewritten) = Operator::DoubleEncoding.apply(payload, &mut Rng::with_seed(seed))
+        {
+            rewrites += 1;
+            assert!(rewritten.contains("%26%2386%3B"), "{rewritten}");
+        }
+    }
+    assert!(rewrites > 0, "other characters are still encoded");
+}
+
+#[test]
 fn the_url_outside_the_values_is_left_alone() {
     let url = "/shop/2024/item.php?id=1' or 1=1--&cat=2";
     for operator in SQL_OPERATORS {
