@@ -41,10 +41,10 @@ pub fn adapt(global: &GlobalArgs, args: &AdaptArgs) -> anyhow::Result<()> {
     };
     let uri = tracking_uri(args.tracking_uri.as_deref());
     let reference: ModelRef = args.model.parse()?;
-    let parent = vigie_score::resolve(&reference, &open_store(uri.as_deref())?, &args.cache_dir)
+    let store = open_store(uri.as_deref())?;
+    let parent = vigie_score::resolve(&reference, &store, &args.cache_dir)
         .with_context(|| format!("loading the parent model {}", args.model))?;
-    let (parent_config, parent_run_id) =
-        parent_config(args, &reference, &parent, &open_store(uri.as_deref())?)?;
+    let (parent_config, parent_run_id) = parent_config(args, &reference, &parent, &store)?;
     check_describes(&parent_config, &parent)?;
     let config = adapted_config(args, parent_config, &source)?;
     let site_config = config
@@ -85,13 +85,8 @@ pub fn adapt(global: &GlobalArgs, args: &AdaptArgs) -> anyhow::Result<()> {
         field_data: Some(source.clone()),
     };
     let mut progress = TerminalProgress::new(global.quiet);
-    let outcome = train_run(
-        &request,
-        &source,
-        open_store(uri.as_deref())?,
-        &mut progress,
-    )
-    .with_context(|| format!("adapting {} to {}", parent.identity, site.name))?;
+    let outcome = train_run(&request, &source, store, &mut progress)
+        .with_context(|| format!("adapting {} to {}", parent.identity, site.name))?;
     progress.finish();
     let adaptation = Adaptation {
         parent: parent.identity.clone(),

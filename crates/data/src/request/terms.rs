@@ -255,22 +255,9 @@ pub fn for_each_request_term_key(
     scratch: &mut RequestScratch,
     mut emit: impl FnMut(TermKey),
 ) {
-    let RequestScratch {
-        fields,
-        term_fields: found,
-        canonical,
-        tokens,
-        keys,
-        rule_memo,
-        ..
-    } = scratch;
-    term_fields(text, Mark::Honoured, fields, found);
-    canonical.forget();
-    for field in found.iter() {
-        let terms = field_terms(field, text, options, canonical, rule_memo, tokens);
-        field_term_keys(terms, options, keys);
-        keys.iter().copied().for_each(&mut emit);
-    }
+    for_each_field_keys(text, Mark::Honoured, options, scratch, |keys| {
+        keys.iter().copied().for_each(&mut emit)
+    });
 }
 
 /// Calls `each_field` with the term keys of each field [`field_texts`] gives, in order (a
@@ -278,6 +265,17 @@ pub fn for_each_request_term_key(
 /// them, without building the field texts.
 pub fn for_each_field_term_keys(
     text: &str,
+    options: RequestTermOptions,
+    scratch: &mut RequestScratch,
+    each_field: impl FnMut(&[TermKey]),
+) {
+    for_each_field_keys(text, Mark::Ignored, options, scratch, each_field);
+}
+
+/// The term keys of each field of `text`, read with the field mark as `mark` says.
+fn for_each_field_keys(
+    text: &str,
+    mark: Mark,
     options: RequestTermOptions,
     scratch: &mut RequestScratch,
     mut each_field: impl FnMut(&[TermKey]),
@@ -291,7 +289,7 @@ pub fn for_each_field_term_keys(
         rule_memo,
         ..
     } = scratch;
-    term_fields(text, Mark::Ignored, fields, found);
+    term_fields(text, mark, fields, found);
     canonical.forget();
     for field in found.iter() {
         let terms = field_terms(field, text, options, canonical, rule_memo, tokens);
