@@ -175,3 +175,48 @@ fn libinjectionrs_agrees_with_the_c_library_on_every_value_of_the_datasets() {
         counts[2]
     );
 }
+
+/// The workspace patches libinjectionrs' keyword lookup (vendor/libinjectionrs/VIGIE-PATCH.md):
+/// it answers as upstream's upper-case binary search does, for every keyword in both cases
+/// and for words no keyword matches.
+#[test]
+fn lookup_word_reads_as_upstream() {
+    use libinjectionrs::sqli::TokenType;
+    use libinjectionrs::sqli::sqli_data::{SQL_KEYWORDS, lookup_word};
+
+    let upstream = |word: &str| {
+        let upper = word.to_ascii_uppercase();
+        match SQL_KEYWORDS.binary_search_by(|k| k.word.cmp(&upper)) {
+            Ok(at) => match SQL_KEYWORDS[at].token_type {
+                b'k' => TokenType::Keyword,
+                b'f' => TokenType::Function,
+                b'U' => TokenType::Union,
+                b'E' => TokenType::Expression,
+                b'T' => TokenType::Tsql,
+                b't' => TokenType::SqlType,
+                b'o' => TokenType::Operator,
+                b'&' => TokenType::LogicOperator,
+                b'v' => TokenType::Variable,
+                b'1' => TokenType::Number,
+                b'A' => TokenType::Collate,
+                b'B' => TokenType::Group,
+                b'F' => TokenType::Fingerprint,
+                _ => TokenType::Bareword,
+            },
+            Err(_) => TokenType::Bareword,
+        }
+    };
+    let mut words: Vec<String> = SQL_KEYWORDS
+        .iter()
+        .flat_map(|k| [k.word.to_string(), k.word.to_ascii_lowercase()])
+        .collect();
+    words.extend(["", "not_a_keyword", "sélect", "SELECTX"].map(String::from));
+    let longest = SQL_KEYWORDS.iter().map(|k| k.word.len()).max().unwrap_or(0);
+    words.push("x".repeat(longest + 1));
+    words.push(format!("{}x", SQL_KEYWORDS[0].word));
+    for word in &words {
+        assert_eq!(lookup_word(word), upstream(word), "{word:?}");
+    }
+    assert_eq!(lookup_word("select"), TokenType::Expression);
+    assert_eq!(lookup_word("UnIoN"), TokenType::Union);
+}
