@@ -365,6 +365,7 @@ impl<'a> Token<'a> {
     const WORD: Token<'static> = Token::one_char("w");
     const NUMBER: Token<'static> = Token::one_char("0");
     const DOT: Token<'static> = Token::one_char(".");
+    const EQUALS: Token<'static> = Token::one_char("=");
     const HEX: Token<'static> = Token {
         text: "0x",
         id: HEX_ID,
@@ -582,7 +583,7 @@ fn for_each_value_token<'a>(
                 .map_or(rest.len(), |(i, _)| i);
             let word = &rest[..len];
             emit(match lexicon.kept(word) {
-                Some(token) => token,
+                Some(token) => operator_class(token),
                 None if is_opaque(word) => Token::OPAQUE,
                 None => Token::WORD,
             });
@@ -617,12 +618,37 @@ fn for_each_value_token<'a>(
             };
             emit(class);
             at += len;
+        } else if let Some(token) = doubled_logic_operator(rest, lexicon) {
+            emit(token);
+            at += 2;
         } else {
             let len = c.len_utf8();
             emit(Token::char(&rest[..len], c));
             at += len;
         }
     }
+}
+
+/// Spellings of one operator that injections swap for each other read as one token: `like`,
+/// `rlike` and `regexp` as `=` (`1 like 1` is `1=1` to the model, as to the database).
+fn operator_class(token: Token<'_>) -> Token<'_> {
+    match token.text {
+        "like" | "rlike" | "regexp" => Token::EQUALS,
+        _ => token,
+    }
+}
+
+/// `||` and `&&` in a value, as the `or` and `and` they mean in SQL (MySQL) and script.
+fn doubled_logic_operator(rest: &str, lexicon: Lexicon) -> Option<Token<'static>> {
+    if lexicon != Lexicon::Value {
+        return None;
+    }
+    let word = match rest.as_bytes().get(..2)? {
+        b"||" => "or",
+        b"&&" => "and",
+        _ => return None,
+    };
+    lexicon.kept(word)
 }
 
 fn is_word_char(c: char) -> bool {
@@ -688,6 +714,19 @@ mod tests {
         );
         assert_eq!(tokens("showpage@login", Lexicon::Value), ["w"]);
         assert_eq!(tokens("0x41424344 3f9a2c", Lexicon::Value), ["0x", "w"]);
+    }
+
+    #[test]
+    fn swapped_spellings_of_an_operator_are_one_token() {
+        let equals = tokens("1=1", Lexicon::Value);
+        for spelling in ["1 like 1", "1 rlike 1", "1 regexp 1"] {
+            assert_eq!(tokens(spelling, Lexicon::Value), equals, "{spelling}");
+        }
+        assert_eq!(
+            tokens("a||b&&c", Lexicon::Value),
+            tokens("a or b and c", Lexicon::Value)
+        );
+        assert_eq!(tokens("a|b&c", Lexicon::Value), ["w", "|", "w", "&", "w"]);
     }
 
     #[test]

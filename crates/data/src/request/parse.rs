@@ -135,8 +135,11 @@ fn split_method(text: &str) -> Option<(Range<usize>, usize)> {
     METHODS.contains(&&text[..end]).then(|| (0..end, end + 1))
 }
 
+/// A path or an absolute URL. A text opening with `/*` is a bare payload led by a SQL comment
+/// (`/*!union*/ select`): no request target starts so, and read as a path its words would be a
+/// site's folder names, no evidence.
 fn looks_like_url(text: &str) -> bool {
-    text.starts_with('/') || scheme_end(text).is_some()
+    (text.starts_with('/') && !text.starts_with("/*")) || scheme_end(text).is_some()
 }
 
 /// The end of `scheme://authority` at the start of `text`, if it has one.
@@ -435,6 +438,11 @@ mod tests {
             vec![(Payload, "<script>alert(1)</script>")]
         );
         assert!(fields("").is_empty());
+        assert_eq!(
+            fields("/*!50000ORDER*/ BY 26"),
+            vec![(Payload, "/*!50000ORDER*/ BY 26")]
+        );
+        assert_eq!(fields("/**/or 1=1"), vec![(Payload, "/**/or 1=1")]);
     }
 
     #[test]
