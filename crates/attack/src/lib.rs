@@ -6,7 +6,8 @@
 //! tag and attribute spelling for XSS), each meaning-preserving and applied only to payloads of
 //! its language, inside their injected values ([`spans`]). [`search`] runs the greedy (or beam)
 //! search on a model's score, one batch per round, deterministic for a seed. [`report`] writes
-//! the evading payloads as JSON Lines and the chart of evasion against rounds. The `vigie attack`
+//! the evading payloads as JSON Lines and the chart of evasion against rounds. [`variants`]
+//! draws random operator chains without a model, for training data. The `vigie attack`
 //! command (crates/cli) resolves the model, reads the payloads and logs the search as an MLflow
 //! run.
 
@@ -15,6 +16,7 @@ pub mod operators;
 pub mod report;
 pub mod search;
 pub mod spans;
+pub mod variants;
 
 pub use error::{AttackError, Result};
 pub use operators::{Operator, Scope};
@@ -22,3 +24,4 @@ pub use search::{
     AttackOutcome, FamilyStats, OperatorUse, Payload, PayloadOutcome, RoundStats, SearchConfig,
     Target, run_search,
 };
+pub use variants::random_variant;

@@ -18,7 +18,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use vigie_data::features::{AttackFamilies, AttackFamily, attack_families};
-use vigie_score::Engine;
 
 use crate::error::{AttackError, Result};
 use crate::operators::Operator;
@@ -40,13 +39,14 @@ pub trait Target {
 
 /// A saved model as `vigie score` applies it: each payload decoded like the model's training
 /// data, then scored by the model's `score_batch`.
-impl Target for Engine {
+#[cfg(feature = "engine")]
+impl Target for vigie_score::Engine {
     fn score(&self, payloads: &[&str]) -> Vec<f64> {
-        Engine::score(self, payloads)
+        vigie_score::Engine::score(self, payloads)
     }
 
     fn threshold(&self) -> f64 {
-        Engine::threshold(self)
+        vigie_score::Engine::threshold(self)
     }
 }
 
@@ -313,7 +313,7 @@ fn score_checked(target: &dyn Target, texts: &[&str]) -> Result<Vec<f64>> {
 }
 
 /// One candidate: a random applicable operator at a random place.
-fn mutate(
+pub(crate) fn mutate(
     text: &str,
     operators: &[Operator],
     rng: &mut fastrand::Rng,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, Origin};
 use crate::error::{DataError, Result};
 use crate::label::Label;
 
@@ -274,6 +274,56 @@ impl PreparedDataset {
             config: config.clone(),
             digest,
         })
+    }
+
+    /// This dataset with `texts` appended to the training split under `label`, but for those
+    /// it already holds (in any split, with any label, or twice in `texts`): no test request
+    /// leaks into training. The added requests have no line in the dataset's files (their
+    /// origins point past them); the digest covers them. Returns how many were added.
+    pub fn with_training(self, texts: Vec<String>, label: Label) -> (PreparedDataset, usize) {
+        let mut known: std::collections::HashSet<&str> =
+            self.data.texts.iter().map(String::as_str).collect();
+        let keep: Vec<bool> = texts.iter().map(|t| known.insert(t.as_str())).collect();
+        drop(known);
+        let added: Vec<String> = texts
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(text, keep)| keep.then_some(text))
+            .collect();
+        let count = added.len();
+        let PreparedDataset {
+            data,
+            counts_before_dedup,
+            dedup,
+            mut split,
+            config,
+            ..
+        } = self;
+        split.extend(std::iter::repeat_n(Split::Train, count));
+        let name = data.name.clone();
+        let extra = Dataset {
+            name: name.clone(),
+            labels: vec![label; count],
+            origins: Vec::new(),
+            files: Vec::new(),
+            texts: added,
+        };
+        let mut data = Dataset::union(name, vec![data, extra]);
+        let past_files = data.files.len() as u32;
+        data.origins.extend((1..=count as u64).map(|line| Origin {
+            file: past_files,
+            line,
+        }));
+        let digest = dataset_digest(&data.texts, &data.labels, &split);
+        let prepared = PreparedDataset {
+            data,
+            counts_before_dedup,
+            dedup,
+            split,
+            config,
+            digest,
+        };
+        (prepared, count)
     }
 
     /// Indices of the requests in `part`.

@@ -10,6 +10,7 @@ use vigie_data::{Catalog, PrepareConfig, SplitConfig};
 use vigie_models::metrics::ThresholdRule;
 use vigie_models::spec::ModelSpec;
 
+use crate::augment::AugmentConfig;
 use crate::error::{Result, RunError};
 use crate::site::SiteConfig;
 
@@ -52,6 +53,9 @@ pub struct DataConfig {
     /// A site's own traffic to adapt to (`vigie adapt` writes it): see [`crate::site`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<SiteConfig>,
+    /// Rewritten variants of the training attacks: see [`crate::augment`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentConfig>,
 }
 
 fn default_true() -> bool {
@@ -137,6 +141,9 @@ impl RunConfig {
         if let Some(site) = &self.data.site {
             let base: Vec<&str> = self.data.dataset_names().collect();
             site.validate(catalog, &base)?;
+        }
+        if let Some(augment) = &self.data.augment {
+            augment.validate()?;
         }
         self.model.validate().map_err(|e| invalid(e.to_string()))?;
         self.threshold

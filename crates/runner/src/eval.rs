@@ -56,6 +56,7 @@ fn prepare_named(dataset: &str, source: &DataSource) -> Result<PreparedDataset> 
         dedup: true,
         split: Default::default(),
         site: None,
+        augment: None,
     };
     prepare_data(&data, source)
 }

@@ -39,6 +39,7 @@ use vigie_models::metrics::{
 use vigie_models::spec::TrainedModel;
 use vigie_models::{LabelledTexts, Scorer, TrainData, TrainObserver};
 
+use crate::augment;
 use crate::config::{DataConfig, DataSource, RunConfig};
 use crate::error::{Result, RunError};
 use crate::field::{self, FieldMetrics};
@@ -181,7 +182,16 @@ pub fn prepare_data(data: &DataConfig, source: &DataSource) -> Result<PreparedDa
     } else {
         vigie_data::Dataset::union(data.dataset.clone(), parts)
     };
-    let prepared = PreparedDataset::new(dataset, &data.prepare_config())?;
+    let mut prepared = PreparedDataset::new(dataset, &data.prepare_config())?;
+    if let Some(augment_config) = &data.augment {
+        let (augmented, summary) = augment::extend_training(prepared, augment_config);
+        tracing::info!(
+            "data.augment: {} variants of {} training attacks added",
+            summary.variants,
+            summary.attacks
+        );
+        prepared = augmented;
+    }
     match &data.site {
         Some(site_config) if site_config.train => {
             let base: Vec<&str> = data.dataset_names().collect();

@@ -24,13 +24,13 @@
 //! site is a catalog dataset with malicious requests): false alarms on site traffic the model
 //! never saw, under the same `field_*` names as every other run.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use vigie_data::{Catalog, Dataset, DatasetDef, Label, PreparedDataset, Split, dedup};
+use vigie_data::{Catalog, Dataset, DatasetDef, Label, PreparedDataset, dedup};
 use vigie_models::rules::{LibinjectionConfig, LibinjectionModel};
 
 use crate::config::DataSource;
@@ -345,48 +345,7 @@ fn in_holdout(text: &str, config: &SiteConfig) -> bool {
 /// but for those the base dataset already holds (in any split, with any label). The digest
 /// covers them, so a reproduction with other traffic is told apart.
 pub fn extend_training(prepared: PreparedDataset, site: &SiteRequests) -> PreparedDataset {
-    let known: HashSet<&str> = prepared.data.texts.iter().map(String::as_str).collect();
-    let added: Vec<String> = site
-        .adapt
-        .iter()
-        .filter(|text| !known.contains(text.as_str()))
-        .cloned()
-        .collect();
-    let PreparedDataset {
-        data,
-        counts_before_dedup,
-        dedup,
-        mut split,
-        config,
-        ..
-    } = prepared;
-    split.extend(std::iter::repeat_n(Split::Train, added.len()));
-    let count = added.len();
-    let site_part = Dataset {
-        name: site.name.clone(),
-        labels: vec![Label::Benign; count],
-        origins: Vec::new(),
-        files: Vec::new(),
-        texts: added,
-    };
-    let name = data.name.clone();
-    let mut data = Dataset::union(name, vec![data, site_part]);
-    // The site's requests have no origin in the base files; they point past them.
-    let site_file = data.files.len() as u32;
-    data.origins
-        .extend((1..=count as u64).map(|line| vigie_data::Origin {
-            file: site_file,
-            line,
-        }));
-    let digest = vigie_data::dataset_digest(&data.texts, &data.labels, &split);
-    PreparedDataset {
-        data,
-        counts_before_dedup,
-        dedup,
-        split,
-        config,
-        digest,
-    }
+    prepared.with_training(site.adapt.clone(), Label::Benign).0
 }
 
 /// The lowest threshold at which at most `rate` of `scores` are flagged (`score >=
@@ -418,6 +377,7 @@ pub fn recall_floor_threshold(malicious: &[f64], threshold: f64, max_loss: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigie_data::Split;
 
     #[test]
     fn the_alert_threshold_flags_at_most_the_budget() {

@@ -194,6 +194,7 @@ fn dataset_payloads(
         dedup: true,
         split: Default::default(),
         site: None,
+        augment: None,
     };
     let prepared = vigie_runner::run::prepare_data(&data, source)
         .with_context(|| format!("loading {dataset}"))?;
