@@ -18,12 +18,14 @@
 //!    parent, and crown the best trial's model champion when it beats the current one.
 //!
 //! Ctrl-C (the `stop` flag) stops handing out trials and stops running networks at their next
+//! batch (their runs end KILLED); a SIGKILL leaves RUNNING runs that step 1 repairs.
 //!
-//! Files: `options.rs` and `outcome.rs` hold what goes in and comes out; `store.rs` the store
-//! (or its offline fallback); `resume.rs` step 1's rules; `parent.rs` the parent run; `data.rs`
-//! the datasets' loading; `pool.rs` the workers, `trial.rs` one trial, `publish.rs` the
-//! publisher, `heartbeat.rs` the parent's heartbeat, `prune.rs` the pruning rule; `rank.rs`
-//! and `crown.rs` step 4; `timing.rs` the tracking time's accounts.
+//! This file holds the flow, each step a named function; the others one job each:
+//! `options.rs` and `outcome.rs` what goes in and comes out, `store.rs` the store (or its
+//! offline fallback), `resume.rs` step 1's rules, `parent.rs` the parent run, `data.rs` the
+//! datasets' loading, `pool.rs` the workers (where a trial is scheduled), `trial.rs` one trial,
+//! `publish.rs` the publisher, `heartbeat.rs` the parent's heartbeat, `prune.rs` the pruning
+//! rule, `rank.rs` and `crown.rs` step 4, `timing.rs` the tracking time's accounts.
 
 mod crown;
 mod data;
@@ -52,25 +54,24 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use vigie_mlflow::{
-    DefaultStore, Metric, Run, RunStatus, Tag, TrackingStore, mlflow_tags, now_millis,
-};
+use vigie_mlflow::DefaultStore;
 use vigie_runner::config::DataSource;
 
-use crate::champion;
 use crate::error::{Result, SweepError};
-use crate::spec::{SweepPlan, SweepSpec, Trial};
-use crate::{owner, tags};
-use crown::crown_best;
+use crate::owner;
+use crate::spec::{Shard, SweepPlan, SweepSpec, Trial};
+use crown::{crown_so_far, early_registry, upload_and_crown};
 use data::DataLoader;
-use parent::{create_parent, log_plan_artifacts};
-use pool::{EarlyCrown, run_trials};
-use rank::rank_trials;
-use resume::{Prior, prior_of, stale};
-use store::reachable_store;
-use timing::waited_before_trials;
+use outcome::failed_count;
+use parent::{ParentTotals, fail_parent, finish_parent, log_plan_beside_trials, open_parent};
+use pool::{EarlyCrown, TrialsRun, run_trials};
+use prune::load_pruner;
+use rank::{published_trials, rank_sweep, seen_whole_sweep, write_leaderboard};
+use resume::{Prior, Staleness, SweepRuns, end_stale_runs, priors_of, trials_to_run};
+use store::{on_offline_store, reachable_store};
+use timing::TrackingClock;
 use trial::TrialContext;
 
 /// Runs the trials of `plan` (this shard's) that are not done yet, then ranks the sweep.
@@ -83,394 +84,87 @@ pub fn run_sweep(
     progress: &dyn SweepProgress,
 ) -> Result<SweepOutcome> {
     let started = Instant::now();
-    let mut tracking = Duration::ZERO;
-    let timed = |tracking: &mut Duration, since: Instant| *tracking += since.elapsed();
+    let mut waited = TrackingClock::default();
     let (store, offline_store) = reachable_store(spec, options)?;
-    let offline_options;
-    let options = match &offline_store {
-        Some(dir) => {
-            offline_options = SweepOptions {
-                tracking_uri: Some(dir.display().to_string()),
-                ..options.clone()
-            };
-            &offline_options
-        }
-        None => options,
-    };
+    let options = &on_offline_store(options, offline_store.as_deref());
     let host = owner::host_name();
-    let pid = std::process::id();
-    let shard_label = options
-        .shard
-        .as_ref()
-        .map_or_else(|| "all".to_owned(), ToString::to_string);
-
-    let selected: Vec<&Trial> = match &options.shard {
-        Some(shard) => shard.select(&plan.trials),
-        None => plan.trials.iter().collect(),
-    };
+    let (shard_label, selected) = this_shard(plan, options.shard.as_ref());
     // The data loads while the store is read and the parent opened.
     let loader = DataLoader::spawn(&selected, source);
 
-    let t = Instant::now();
-    let experiment_id = store.experiment_id(&spec.experiment)?;
-    let existing = store.find_runs_by_tag(&experiment_id, tags::SWEEP, &spec.name)?;
-    timed(&mut tracking, t);
-    let by_id: HashMap<&str, &Run> = existing
-        .iter()
-        .map(|run| (run.info.run_id.as_str(), run))
-        .collect();
-    let stale_after = Duration::from_secs(spec.stale_after_minutes.saturating_mul(60));
-    let now = now_millis();
-    let is_stale = |run: &Run| stale(run, &by_id, &host, stale_after, now);
-
-    let mut priors: Vec<(&Trial, Prior)> = Vec::new();
-    for trial in &selected {
-        let runs: Vec<&Run> = existing
-            .iter()
-            .filter(|r| {
-                r.data.tag(tags::ROLE) == Some(tags::ROLE_TRIAL)
-                    && r.data.tag(tags::TRIAL_ID) == Some(trial.id.as_str())
-            })
-            .collect();
-        priors.push((trial, prior_of(&runs, &is_stale)));
-    }
-
-    // The parent: this shard's, taken back when an earlier invocation left it.
-    let parents: Vec<&Run> = existing
-        .iter()
-        .filter(|r| {
-            r.data.tag(tags::ROLE) == Some(tags::ROLE_PARENT)
-                && r.data.tag(tags::SHARD) == Some(shard_label.as_str())
-        })
-        .collect();
-    if let Some(live) = parents
-        .iter()
-        .find(|p| p.info.status == RunStatus::Running && !is_stale(p))
-    {
-        return Err(SweepError::Invalid(format!(
-            "shard {shard_label} of sweep {} is already running (run {}, {} pid {}); wait for it, \
-             or for its heartbeat to be {} minutes old if it was killed",
-            spec.name,
-            live.info.run_id,
-            live.data.tag(tags::OWNER_HOST).unwrap_or("?"),
-            live.data.tag(tags::OWNER_PID).unwrap_or("?"),
-            spec.stale_after_minutes
-        )));
-    }
-    let owner_tags = vec![
-        Tag::new(tags::OWNER_HOST, &host),
-        Tag::new(tags::OWNER_PID, pid.to_string()),
-        Tag::new(tags::HEARTBEAT, now_millis().to_string()),
-    ];
-    let t = Instant::now();
-    let parent_run_id = match parents.first() {
-        Some(parent) => {
-            store.reopen_run(&parent.info.run_id)?;
-            store.log_batch(&parent.info.run_id, &[], &[], &owner_tags)?;
-            parent.info.run_id.clone()
-        }
-        None => create_parent(&store, spec, plan, &experiment_id, &shard_label, owner_tags)?,
-    };
-    // The champion's registered model is made now, while the data loads, rather than on the
-    // sweep's last stretch (where every call is waited on).
-    if let (Some(name), DefaultStore::Server(client)) = (&spec.registered_model, &store) {
-        champion::ensure_registered_model(client, name)?;
-    }
-    timed(&mut tracking, t);
-
-    // Stale runs end KILLED before their trial runs again, so each trial has at most one
-    // RUNNING run and, in the end, exactly one FINISHED one.
-    let mut stale_count = 0;
-    for (_, prior) in &priors {
-        if let Prior::Run { stale } = prior {
-            for run_id in stale {
-                let t = Instant::now();
-                store.log_batch(
-                    run_id,
-                    &[],
-                    &[],
-                    &[Tag::new(
-                        mlflow_tags::NOTE_CONTENT,
-                        format!(
-                            "stale: its process was gone; marked KILLED by {host} pid {pid} and run again"
-                        ),
-                    )],
-                )?;
-                store.end_run(run_id, RunStatus::Killed, now_millis())?;
-                timed(&mut tracking, t);
-                stale_count += 1;
-            }
-        }
-    }
-
-    let to_run: Vec<&Trial> = priors
-        .iter()
-        .filter(|(_, p)| matches!(p, Prior::Run { .. }))
-        .map(|(t, _)| *t)
-        .collect();
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let parallel = options
-        .max_parallel
-        .or(spec.max_parallel)
-        .unwrap_or(cores)
-        .clamp(1, to_run.len().max(1));
-    let summary = PlanSummary {
-        planned: plan.trials.len(),
-        in_shard: selected.len(),
-        done: priors.iter().filter(|(_, p)| *p == Prior::Done).count(),
-        running_elsewhere: priors
-            .iter()
-            .filter(|(_, p)| *p == Prior::RunningElsewhere)
-            .count(),
-        stale: stale_count,
-        to_run: to_run.len(),
-        parallel,
-        threads_per_trial: (cores / parallel).max(1),
-    };
+    // 1 and 2: where each trial stands, the parent run, the stale runs ended.
+    let found = waited.time(|| SweepRuns::read(&store, spec))?;
+    let staleness = Staleness::new(&found.runs, &host, spec.stale_after_minutes);
+    let priors = priors_of(&selected, &found.runs, &staleness);
+    let parent_run_id =
+        waited.time(|| open_parent(&store, spec, plan, &found, &shard_label, &staleness, &host))?;
+    let stale = waited.time(|| end_stale_runs(&store, &priors, &host))?;
+    let to_run = trials_to_run(&priors);
+    let summary = plan_summary(spec, plan, options, &selected, &priors, stale, to_run.len());
     progress.planned(&summary);
+    let pruner = waited.time(|| load_pruner(spec, &store, &found.runs))?;
 
-    let pruner = spec
-        .pruning
-        .as_ref()
-        .map(|rule| Pruner::new(rule.clone(), spec.objective.direction));
-    if let Some(pruner) = &pruner {
-        let t = Instant::now();
-        pruner.load_finished(&store, &existing)?;
-        timed(&mut tracking, t);
-    }
-
-    // The plan's files go up while the first trials train.
-    let plan_logger = |out: &Path| {
-        let started = Instant::now();
-        let logged = log_plan_artifacts(&store, spec, plan, &parent_run_id, out);
-        if let Err(error) = &logged {
-            tracing::warn!(%error, "could not log the sweep's plan on its parent run");
-            progress.note(&format!(
-                "warning: the sweep file and plan could not be logged on the parent run: {error}"
-            ));
-        }
-        started.elapsed().as_secs_f64()
+    // 3: the trials, once their data is ready.
+    let sweep = Sweep {
+        spec,
+        plan,
+        options,
+        store: &store,
+        progress,
+        parent_run_id: &parent_run_id,
+        found: &found,
     };
-    // While the last trials train, the best trial so far is crowned (when it beats the current
-    // champion), so that the sweep's end has a crown to make only when one of them wins. Only
-    // when this invocation sees the whole sweep (as for ranking without reading it back).
-    let early_registry = match (&spec.registered_model, &store) {
-        (Some(name), DefaultStore::Server(client))
-            if options.shard.is_none() && summary.running_elsewhere == 0 =>
-        {
-            Some((name.as_str(), client))
-        }
-        _ => None,
+    let ctx = TrialContext {
+        spec,
+        options,
+        stop,
+        progress,
+        pruner: pruner.as_ref(),
+        parent_run_id: &parent_run_id,
+        experiment_id: &found.experiment_id,
+        shard_label: &shard_label,
+        host: &host,
+        threads_per_trial: summary.threads_per_trial,
+        source,
     };
-    let crown_early = |published: &BTreeMap<usize, &StoredTrial>| {
-        let (name, client) = early_registry?;
-        let leaderboard = rank_trials(spec, plan, &existing, published);
-        let best = leaderboard.best()?;
-        Some(crown_best(client, name, spec, best, published))
-    };
-    let early_crown: Option<&EarlyCrown<'_>> = early_registry.is_some().then_some(&crown_early);
-    // Trials start once the data is ready: the store's calls so far were waited on only for
-    // as long as they outlasted the loading. A resume with nothing to run does not wait for
-    // the data at all (the loader is left to finish in the background).
-    let main_ready = Instant::now();
-    let loaded = if to_run.is_empty() {
-        Ok((HashMap::new(), started))
-    } else {
-        loader.wait(progress)
-    };
-    let result = loaded.and_then(|(datasets, data_ready)| {
-        let calls = tracking;
-        tracking = waited_before_trials(main_ready, data_ready, calls);
-        tracing::debug!(
-            calls = calls.as_secs_f64(),
-            waited = tracking.as_secs_f64(),
-            "tracking before the trials (the data loaded meanwhile)"
-        );
-        run_trials(
-            &TrialContext {
-                spec,
-                options,
-                stop,
-                progress,
-                pruner: pruner.as_ref(),
-                parent_run_id: &parent_run_id,
-                experiment_id: &experiment_id,
-                shard_label: &shard_label,
-                host: &host,
-                threads_per_trial: summary.threads_per_trial,
-                source,
-            },
-            &to_run,
-            &datasets,
-            parallel,
-            &plan_logger,
-            early_crown,
-        )
-    });
-    let (results, trial_tracking, early_decision) = match result {
-        Ok(done) => done,
-        Err(error) => {
-            let _ = store.log_batch(
-                &parent_run_id,
-                &[],
-                &[],
-                &[Tag::new(
-                    mlflow_tags::NOTE_CONTENT,
-                    format!("failed: {error}"),
-                )],
-            );
-            let _ = store.end_run(&parent_run_id, RunStatus::Failed, now_millis());
-            return Err(error);
-        }
-    };
+    let trials = train_trials(
+        &sweep,
+        &ctx,
+        &to_run,
+        loader,
+        &summary,
+        &mut waited,
+        started,
+    )
+    .inspect_err(|error| fail_parent(&store, &parent_run_id, error))?;
     let interrupted = stop.load(Ordering::SeqCst);
-    tracing::debug!(
-        parent_before_trials = tracking.as_secs_f64(),
-        on_workers = trial_tracking.on_workers,
-        drain = trial_tracking.drain,
-        background = trial_tracking.background,
-        "tracking time"
-    );
 
-    // The leaderboard covers the whole sweep, whoever ran each trial. When this invocation
-    // ran every unfinished trial itself and each reached the store, the runs read at the
-    // start and the trials it published are the whole sweep: no need to read it all back.
-    let published: BTreeMap<usize, &StoredTrial> = results
-        .iter()
-        .filter_map(|(index, result)| match result {
-            TrialResult::Finished {
-                stored: Some(stored),
-                ..
-            } => Some((*index, stored.as_ref())),
-            _ => None,
-        })
-        .collect();
-    let seen_whole_sweep = options.shard.is_none()
-        && summary.running_elsewhere == 0
-        && results
-            .values()
-            .all(|r| !matches!(r, TrialResult::Finished { stored: None, .. }));
-    let leaderboard = if seen_whole_sweep {
-        rank_trials(spec, plan, &existing, &published)
-    } else {
-        let t = Instant::now();
-        let leaderboard = sweep_leaderboard(&store, spec, plan, &experiment_id)?;
-        tracing::debug!(seconds = t.elapsed().as_secs_f64(), "leaderboard read");
-        timed(&mut tracking, t);
-        leaderboard
-    };
-    std::fs::create_dir_all(&options.out_dir)
-        .map_err(|e| SweepError::io(&options.out_dir, "cannot create", e))?;
-    let markdown_path = options.out_dir.join("leaderboard.md");
-    let json_path = options.out_dir.join("leaderboard.json");
-    write(&markdown_path, leaderboard.to_markdown().as_bytes())?;
-    let json = serde_json::to_vec_pretty(&leaderboard)
-        .map_err(|e| SweepError::Invalid(format!("cannot serialise the leaderboard: {e}")))?;
-    write(&json_path, &json)?;
-
-    // The leaderboard's files go up while the champion is crowned.
-    let t = Instant::now();
-    let (uploaded, crowned) = std::thread::scope(|scope| {
-        let upload = scope.spawn(|| {
-            store
-                .log_artifacts(&parent_run_id, &markdown_path, None)
-                .and_then(|_| store.log_artifacts(&parent_run_id, &json_path, None))
-        });
-        let early_decision = match early_decision {
-            Some(Err(error)) => {
-                tracing::warn!(%error, "could not crown the best trial while the last trained");
-                None
-            }
-            Some(Ok(decision)) => Some(decision),
-            None => None,
-        };
-        let crowned = match (&spec.registered_model, leaderboard.best(), interrupted) {
-            // Crowned while the last trials trained, none of which did better.
-            (Some(_), Some(best), false)
-                if early_decision
-                    .as_ref()
-                    .is_some_and(|early| early.run_id == best.run_id) =>
-            {
-                Ok(early_decision)
-            }
-            // Interrupted after the early crown: it stands (it beat the champion it replaced).
-            (Some(_), _, true) if early_decision.is_some() => Ok(early_decision),
-            (Some(name), Some(best), false) => match &store {
-                DefaultStore::Server(client) => {
-                    let t = Instant::now();
-                    let decision = crown_best(client, name, spec, best, &published);
-                    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "champion crowned");
-                    decision.map(Some)
-                }
-                DefaultStore::Local(_) => {
-                    progress.note(&format!(
-                        "champion: the local store has no model registry; the best trial is {} \
-                         (run {}); sweep against an MLflow server to register it as {name}",
-                        best.run_name, best.run_id
-                    ));
-                    Ok(None)
-                }
-            },
-            _ => Ok(None),
-        };
-        let uploaded = upload
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (uploaded, crowned)
-    });
-    timed(&mut tracking, t);
-    uploaded?;
-    let champion_decision = crowned?;
-    if let Some(decision) = &champion_decision {
+    // 4: the whole sweep ranked, the champion crowned, the parent ended.
+    let published = published_trials(&trials.results);
+    let whole = seen_whole_sweep(options, &summary, &trials.results);
+    let leaderboard = rank_sweep(&sweep, &published, whole, &mut waited)?;
+    let files = write_leaderboard(&options.out_dir, &leaderboard)?;
+    let early = trials.early_decision;
+    let champion = waited
+        .time(|| upload_and_crown(&sweep, &files, &leaderboard, early, interrupted, &published))?;
+    if let Some(decision) = &champion {
         progress.note(&decision.summary());
     }
-
-    let finished_trials = leaderboard.rows.len();
-    let failed = results
-        .values()
-        .filter(|r| matches!(r, TrialResult::Failed { .. }))
-        .count();
-    let waited = |tracking: Duration| {
-        tracking.as_secs_f64() + trial_tracking.drain + trial_tracking.on_workers / parallel as f64
+    let totals = ParentTotals {
+        trials_planned: plan.trials.len(),
+        trials_failed: failed_count(&trials.results),
+        interrupted,
+        tracking_seconds: trials
+            .tracking
+            .waited_seconds(waited.total(), summary.parallel),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        tracking_background_seconds: trials.tracking.background,
     };
-    let tracking_seconds = waited(tracking);
-    let wall_seconds = started.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let mut metrics = vec![
-        Metric::new("trials_planned", plan.trials.len() as f64, 0),
-        Metric::new("trials_finished", finished_trials as f64, 0),
-        Metric::new("trials_failed_now", failed as f64, 0),
-        Metric::new("sweep_wall_seconds", wall_seconds, 0),
-        Metric::new("tracking_seconds", tracking_seconds, 0),
-        // Against the wall time so far: it includes every call counted.
-        Metric::new(
-            "tracking_overhead_pct",
-            overhead_pct(tracking_seconds, wall_seconds),
-            0,
-        ),
-        Metric::new("tracking_background_seconds", trial_tracking.background, 0),
-    ];
-    let mut parent_tags = Vec::new();
-    if let Some(best) = leaderboard.best() {
-        metrics.push(Metric::new(
-            format!("best_{}", spec.objective.metric),
-            best.value,
-            0,
-        ));
-        parent_tags.push(Tag::new(tags::BEST_RUN, &best.run_id));
-    }
-    store.log_batch(&parent_run_id, &metrics, &[], &parent_tags)?;
-    let status = if interrupted {
-        RunStatus::Killed
-    } else if failed > 0 {
-        RunStatus::Failed
-    } else {
-        RunStatus::Finished
-    };
-    store.end_run(&parent_run_id, status, now_millis())?;
-    timed(&mut tracking, t);
-    let tracking_seconds = waited(tracking);
-    tracing::debug!(parent_total = tracking.as_secs_f64(), "tracking time");
+    waited.time(|| finish_parent(&store, spec, &parent_run_id, &leaderboard, &totals))?;
+    tracing::debug!(parent_total = waited.total().as_secs_f64(), "tracking time");
+    let tracking_seconds = trials
+        .tracking
+        .waited_seconds(waited.total(), summary.parallel);
     // The whole invocation, the parent's last calls included (a resume with nothing left to
     // run is almost only those).
     let wall_seconds = started.elapsed().as_secs_f64();
@@ -481,17 +175,112 @@ pub fn run_sweep(
         parent_run_id,
         shard: shard_label,
         summary,
-        results,
+        results: trials.results,
         leaderboard,
-        champion: champion_decision,
+        champion,
         interrupted,
         wall_seconds,
         tracking_seconds,
         tracking_overhead_pct: overhead_pct(tracking_seconds, wall_seconds),
-        tracking_background_seconds: trial_tracking.background,
+        tracking_background_seconds: trials.tracking.background,
         out_dir: options.out_dir.clone(),
         offline_store,
     })
+}
+
+/// This shard's label (`I/N`, or `all`) and its trials, in plan order.
+fn this_shard<'p>(plan: &'p SweepPlan, shard: Option<&Shard>) -> (String, Vec<&'p Trial>) {
+    match shard {
+        Some(shard) => (shard.to_string(), shard.select(&plan.trials)),
+        None => ("all".to_owned(), plan.trials.iter().collect()),
+    }
+}
+
+/// What the steps of one invocation share once its parent run is open.
+struct Sweep<'a> {
+    spec: &'a SweepSpec,
+    plan: &'a SweepPlan,
+    options: &'a SweepOptions,
+    store: &'a DefaultStore,
+    progress: &'a dyn SweepProgress,
+    parent_run_id: &'a str,
+    /// The sweep's runs as read at the start.
+    found: &'a SweepRuns,
+}
+
+/// The plan by state, and how many trials run at once: `max_parallel` (the option, else the
+/// file's), else one per core, never more than there are trials to run; each trial gets an
+/// equal share of the cores.
+fn plan_summary(
+    spec: &SweepSpec,
+    plan: &SweepPlan,
+    options: &SweepOptions,
+    selected: &[&Trial],
+    priors: &[(&Trial, Prior)],
+    stale: usize,
+    to_run: usize,
+) -> PlanSummary {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let parallel = options
+        .max_parallel
+        .or(spec.max_parallel)
+        .unwrap_or(cores)
+        .clamp(1, to_run.max(1));
+    let count = |state: &Prior| priors.iter().filter(|(_, p)| p == state).count();
+    PlanSummary {
+        planned: plan.trials.len(),
+        in_shard: selected.len(),
+        done: count(&Prior::Done),
+        running_elsewhere: count(&Prior::RunningElsewhere),
+        stale,
+        to_run,
+        parallel,
+        threads_per_trial: (cores / parallel).max(1),
+    }
+}
+
+/// Step 3: waits for the data (not at all when nothing is left to run: the loader then
+/// finishes in the background), then runs the trials, while the plan's files go up and, when
+/// this invocation sees the whole sweep, the best trial so far is crowned as the last train.
+fn train_trials(
+    sweep: &Sweep<'_>,
+    ctx: &TrialContext<'_>,
+    to_run: &[&Trial],
+    loader: DataLoader,
+    summary: &PlanSummary,
+    waited: &mut TrackingClock,
+    started: Instant,
+) -> Result<TrialsRun> {
+    let log_plan = |out: &Path| log_plan_beside_trials(sweep, out);
+    let registry = early_registry(sweep, summary);
+    let crown_early =
+        |published: &BTreeMap<usize, &StoredTrial>| crown_so_far(sweep, registry?, published);
+    let early_crown: Option<&EarlyCrown<'_>> = registry.is_some().then_some(&crown_early);
+    // Trials start once the data is ready: the store's calls so far were waited on only for
+    // as long as they outlasted the loading.
+    let main_ready = Instant::now();
+    let (datasets, data_ready) = if to_run.is_empty() {
+        (HashMap::new(), started)
+    } else {
+        loader.wait(sweep.progress)?
+    };
+    waited.overlap_with_loading(main_ready, data_ready);
+    let trials = run_trials(
+        ctx,
+        to_run,
+        &datasets,
+        summary.parallel,
+        &log_plan,
+        early_crown,
+    )?;
+    tracing::debug!(
+        parent_before_trials = waited.total().as_secs_f64(),
+        on_workers = trials.tracking.on_workers,
+        drain = trials.tracking.drain,
+        background = trials.tracking.background,
+        "tracking time"
+    );
+    Ok(trials)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -89,9 +89,14 @@ pub struct SweepOutcome {
 
 impl SweepOutcome {
     pub fn failed(&self) -> usize {
-        self.results
-            .values()
-            .filter(|r| matches!(r, TrialResult::Failed { .. }))
-            .count()
+        failed_count(&self.results)
     }
+}
+
+/// How many of `results` failed.
+pub(super) fn failed_count(results: &BTreeMap<usize, TrialResult>) -> usize {
+    results
+        .values()
+        .filter(|r| matches!(r, TrialResult::Failed { .. }))
+        .count()
 }

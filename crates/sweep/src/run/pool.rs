@@ -138,21 +138,27 @@ pub(super) fn run_trials(
     });
     let results = std::mem::take(&mut *lock(results));
     let tracking = *lock(tracking);
-    Ok((results, tracking, early_decision))
+    Ok(TrialsRun {
+        results,
+        tracking,
+        early_decision,
+    })
 }
 
-/// Crowns the best of the trials published so far (see `run_sweep`); `None` when it has
+/// Crowns the best of the trials published so far (`crown::crown_so_far`); `None` when it has
 /// nothing to do.
 pub(super) type EarlyCrown<'a> =
     dyn Fn(&BTreeMap<usize, &StoredTrial>) -> Option<Result<ChampionDecision>> + Sync + 'a;
 
-/// What [`run_trials`] returns: each trial's result, where the tracking time went, and the
-/// early crown's decision, if it crowned.
-pub(super) type TrialsRun = (
-    BTreeMap<usize, TrialResult>,
-    TrialTracking,
-    Option<Result<ChampionDecision>>,
-);
+/// What [`run_trials`] returns.
+pub(super) struct TrialsRun {
+    /// Each trial's result, by plan index.
+    pub(super) results: BTreeMap<usize, TrialResult>,
+    /// Where the trials' tracking time went.
+    pub(super) tracking: TrialTracking,
+    /// The early crown's decision, if it crowned.
+    pub(super) early_decision: Option<Result<ChampionDecision>>,
+}
 
 /// Waits until the queue is empty and every trial but those still training has its result,
 /// then returns the published ones; `None` when no trial is left training by then (the sweep's

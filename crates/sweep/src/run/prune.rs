@@ -6,8 +6,23 @@ use std::sync::Mutex;
 use vigie_mlflow::{DefaultStore, Run, RunStatus, TrackingStore};
 
 use crate::error::Result;
-use crate::spec::{Direction, Pruning};
+use crate::spec::{Direction, Pruning, SweepSpec};
 use crate::tags;
+
+/// The sweep's pruner when its file asks for pruning, fed the trials an earlier invocation
+/// finished (`runs`: the sweep's runs).
+pub(super) fn load_pruner(
+    spec: &SweepSpec,
+    store: &DefaultStore,
+    runs: &[Run],
+) -> Result<Option<Pruner>> {
+    let Some(rule) = &spec.pruning else {
+        return Ok(None);
+    };
+    let pruner = Pruner::new(rule.clone(), spec.objective.direction);
+    pruner.load_finished(store, runs)?;
+    Ok(Some(pruner))
+}
 
 /// The median pruning rule: a trial whose per-epoch metric, at an epoch at or after
 /// `after_epochs`, is worse than the median of the finished trials at that epoch is stopped.
@@ -31,7 +46,7 @@ impl Pruner {
     }
 
     /// Takes in the histories of the trials an earlier invocation finished.
-    pub(super) fn load_finished(&self, store: &DefaultStore, runs: &[Run]) -> Result<()> {
+    fn load_finished(&self, store: &DefaultStore, runs: &[Run]) -> Result<()> {
         for run in runs {
             if run.info.status == RunStatus::Finished
                 && run.data.tag(tags::ROLE) == Some(tags::ROLE_TRIAL)

@@ -2,14 +2,106 @@
 //! or the rows this invocation published.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use vigie_mlflow::{DefaultStore, Run, RunStatus, TrackingStore};
 
-use super::outcome::StoredTrial;
-use crate::error::Result;
+use super::options::SweepOptions;
+use super::outcome::{PlanSummary, StoredTrial, TrialResult};
+use super::timing::TrackingClock;
+use super::{Sweep, write};
+use crate::error::{Result, SweepError};
 use crate::leaderboard::{Leaderboard, LeaderboardRow};
 use crate::spec::{SweepPlan, SweepSpec};
 use crate::tags;
+
+/// The trials this invocation published, by plan index, with the rows it kept.
+pub(super) fn published_trials(
+    results: &BTreeMap<usize, TrialResult>,
+) -> BTreeMap<usize, &StoredTrial> {
+    results
+        .iter()
+        .filter_map(|(index, result)| match result {
+            TrialResult::Finished {
+                stored: Some(stored),
+                ..
+            } => Some((*index, stored.as_ref())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether the runs read at the start and the trials this invocation published are the whole
+/// sweep: it ran every unfinished trial itself (no shard, nothing running elsewhere) and each
+/// that finished reached the store.
+pub(super) fn seen_whole_sweep(
+    options: &SweepOptions,
+    summary: &PlanSummary,
+    results: &BTreeMap<usize, TrialResult>,
+) -> bool {
+    options.shard.is_none()
+        && summary.running_elsewhere == 0
+        && results
+            .values()
+            .all(|r| !matches!(r, TrialResult::Finished { stored: None, .. }))
+}
+
+/// The leaderboard of the whole sweep, whoever ran each trial: ranked from what this
+/// invocation knows when it has seen the whole sweep, else read back from the store (the read
+/// counted in `waited`).
+pub(super) fn rank_sweep(
+    sweep: &Sweep<'_>,
+    published: &BTreeMap<usize, &StoredTrial>,
+    seen_whole_sweep: bool,
+    waited: &mut TrackingClock,
+) -> Result<Leaderboard> {
+    if seen_whole_sweep {
+        return Ok(rank_trials(
+            sweep.spec,
+            sweep.plan,
+            &sweep.found.runs,
+            published,
+        ));
+    }
+    waited.time(|| {
+        let started = Instant::now();
+        let leaderboard = sweep_leaderboard(
+            sweep.store,
+            sweep.spec,
+            sweep.plan,
+            &sweep.found.experiment_id,
+        );
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "leaderboard read"
+        );
+        leaderboard
+    })
+}
+
+/// The leaderboard's files in the sweep's folder.
+pub(super) struct LeaderboardFiles {
+    pub(super) markdown: PathBuf,
+    pub(super) json: PathBuf,
+}
+
+/// Writes `leaderboard.md` and `leaderboard.json` into `out_dir`.
+pub(super) fn write_leaderboard(
+    out_dir: &Path,
+    leaderboard: &Leaderboard,
+) -> Result<LeaderboardFiles> {
+    std::fs::create_dir_all(out_dir).map_err(|e| SweepError::io(out_dir, "cannot create", e))?;
+    let files = LeaderboardFiles {
+        markdown: out_dir.join("leaderboard.md"),
+        json: out_dir.join("leaderboard.json"),
+    };
+    write(&files.markdown, leaderboard.to_markdown().as_bytes())?;
+    let json = serde_json::to_vec_pretty(leaderboard)
+        .map_err(|e| SweepError::Invalid(format!("cannot serialise the leaderboard: {e}")))?;
+    write(&files.json, &json)?;
+    Ok(files)
+}
 
 /// Every trial of the sweep's plan with a FINISHED run (its latest), ranked.
 pub fn sweep_leaderboard(

@@ -4,9 +4,119 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use vigie_mlflow::{Run, RunStatus, mlflow_tags};
+use vigie_mlflow::{DefaultStore, Run, RunStatus, Tag, TrackingStore, mlflow_tags, now_millis};
 
+use crate::error::Result;
+use crate::spec::{SweepSpec, Trial};
 use crate::{owner, tags};
+
+/// The sweep's runs in its experiment (every shard's, every invocation's), read once at the
+/// start.
+pub(super) struct SweepRuns {
+    pub(super) experiment_id: String,
+    pub(super) runs: Vec<Run>,
+}
+
+impl SweepRuns {
+    pub(super) fn read(store: &DefaultStore, spec: &SweepSpec) -> Result<SweepRuns> {
+        let experiment_id = store.experiment_id(&spec.experiment)?;
+        let runs = store.find_runs_by_tag(&experiment_id, tags::SWEEP, &spec.name)?;
+        Ok(SweepRuns {
+            experiment_id,
+            runs,
+        })
+    }
+}
+
+/// Tells stale RUNNING runs from live ones ([`stale`]) among the sweep's runs, as of now.
+pub(super) struct Staleness<'a> {
+    by_id: HashMap<&'a str, &'a Run>,
+    host: &'a str,
+    stale_after: Duration,
+    now: i64,
+}
+
+impl<'a> Staleness<'a> {
+    /// `runs`: the sweep's; `host`: this process's.
+    pub(super) fn new(runs: &'a [Run], host: &'a str, stale_after_minutes: u64) -> Staleness<'a> {
+        Staleness {
+            by_id: runs
+                .iter()
+                .map(|run| (run.info.run_id.as_str(), run))
+                .collect(),
+            host,
+            stale_after: Duration::from_secs(stale_after_minutes.saturating_mul(60)),
+            now: now_millis(),
+        }
+    }
+
+    pub(super) fn is_stale(&self, run: &Run) -> bool {
+        stale(run, &self.by_id, self.host, self.stale_after, self.now)
+    }
+}
+
+/// Where each of `trials` stands, from its runs among the sweep's `runs`.
+pub(super) fn priors_of<'t>(
+    trials: &[&'t Trial],
+    runs: &[Run],
+    staleness: &Staleness<'_>,
+) -> Vec<(&'t Trial, Prior)> {
+    let is_stale = |run: &Run| staleness.is_stale(run);
+    trials
+        .iter()
+        .map(|trial| {
+            let of_trial: Vec<&Run> = runs
+                .iter()
+                .filter(|r| {
+                    r.data.tag(tags::ROLE) == Some(tags::ROLE_TRIAL)
+                        && r.data.tag(tags::TRIAL_ID) == Some(trial.id.as_str())
+                })
+                .collect();
+            (*trial, prior_of(&of_trial, &is_stale))
+        })
+        .collect()
+}
+
+/// Ends the stale runs of the trials to run KILLED, with a note, before their trial runs again,
+/// so that each trial has at most one RUNNING run and, in the end, exactly one FINISHED one.
+/// Returns how many it ended.
+pub(super) fn end_stale_runs(
+    store: &DefaultStore,
+    priors: &[(&Trial, Prior)],
+    host: &str,
+) -> Result<usize> {
+    let pid = std::process::id();
+    let mut ended = 0;
+    for (_, prior) in priors {
+        if let Prior::Run { stale } = prior {
+            for run_id in stale {
+                store.log_batch(
+                    run_id,
+                    &[],
+                    &[],
+                    &[Tag::new(
+                        mlflow_tags::NOTE_CONTENT,
+                        format!(
+                            "stale: its process was gone; marked KILLED by {host} pid {pid} and run again"
+                        ),
+                    )],
+                )?;
+                store.end_run(run_id, RunStatus::Killed, now_millis())?;
+                ended += 1;
+            }
+        }
+    }
+    Ok(ended)
+}
+
+/// The trials to run now, in plan order.
+pub(super) fn trials_to_run<'t>(priors: &[(&'t Trial, Prior)]) -> Vec<&'t Trial> {
+    priors
+        .iter()
+        .filter(|(_, p)| matches!(p, Prior::Run { .. }))
+        .map(|(t, _)| *t)
+        .collect()
+}
 
 /// Where a trial stands in the store before this invocation.
 #[derive(Debug, Clone, PartialEq)]

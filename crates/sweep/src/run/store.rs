@@ -1,7 +1,7 @@
 //! The tracking store a sweep runs on, and the local one it falls back to when the server
 //! cannot be reached.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use vigie_mlflow::DefaultStore;
 
@@ -43,5 +43,19 @@ pub(super) fn reachable_store(
             ))
         }
         _ => Ok((store, None)),
+    }
+}
+
+/// `options` aimed at the local store the sweep fell back to, if it did.
+pub(super) fn on_offline_store(
+    options: &SweepOptions,
+    offline_store: Option<&Path>,
+) -> SweepOptions {
+    match offline_store {
+        Some(dir) => SweepOptions {
+            tracking_uri: Some(dir.display().to_string()),
+            ..options.clone()
+        },
+        None => options.clone(),
     }
 }

@@ -18,6 +18,47 @@ pub(super) struct TrialTracking {
     pub(super) drain: f64,
 }
 
+impl TrialTracking {
+    /// The sweep's wall time spent on tracking: the sweep's own thread's waits (`parent`), the
+    /// final wait for the publisher, and the workers' calls divided by their number (what the
+    /// calls added to the wall time, CPU contention aside).
+    pub(super) fn waited_seconds(&self, parent: Duration, parallel: usize) -> f64 {
+        parent.as_secs_f64() + self.drain + self.on_workers / parallel as f64
+    }
+}
+
+/// The time the sweep's own thread waited on tracking calls (the parent's, the store's reads).
+#[derive(Debug, Default)]
+pub(super) struct TrackingClock {
+    waited: Duration,
+}
+
+impl TrackingClock {
+    /// Makes `call`, a tracking call the sweep waits on, and counts its time.
+    pub(super) fn time<T>(&mut self, call: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let result = call();
+        self.waited += started.elapsed();
+        result
+    }
+
+    pub(super) fn total(&self) -> Duration {
+        self.waited
+    }
+
+    /// Once the trials' data is ready (at `data_ready`, this thread at `main_ready`), the calls
+    /// so far count only for what they outlasted the loading ([`waited_before_trials`]).
+    pub(super) fn overlap_with_loading(&mut self, main_ready: Instant, data_ready: Instant) {
+        let calls = self.waited;
+        self.waited = waited_before_trials(main_ready, data_ready, calls);
+        tracing::debug!(
+            calls = calls.as_secs_f64(),
+            waited = self.waited.as_secs_f64(),
+            "tracking before the trials (the data loaded meanwhile)"
+        );
+    }
+}
+
 /// How long the trials waited on the tracking calls made before them (`calls` in all, on
 /// the main thread, which was ready at `main_ready`), given that the data they also needed
 /// was ready at `data_ready`: the calls delayed the start only by what outlasted the loading.
