@@ -283,12 +283,15 @@ fn train_trials(
     Ok(trials)
 }
 
+/// Locks `mutex`, taking it over when a panicking thread poisoned it: the results and
+/// timings it guards stay usable.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Writes a file of the sweep's folder, naming it in the error.
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| SweepError::io(path, "cannot write", e))
 }
