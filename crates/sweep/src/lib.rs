@@ -2,7 +2,7 @@
 //! parallel as child runs of one MLflow parent run, resumable and shardable.
 //!
 //! [`spec`] parses and checks a sweep file and expands its search space (grid or random) into
-//! trials, each identified by the hash of its resolved config. [`runner`] runs them through
+//! trials, each identified by the hash of its resolved config. [`run`] runs them through
 //! `vigie_runner::train_prepared` (skipping those already finished in the tracking store),
 //! ranks them in a [`leaderboard`] and crowns the best one [`champion`]. [`reproduce`] trains a
 //! logged run again from its config and compares the metrics.
@@ -12,11 +12,13 @@ pub mod error;
 pub mod leaderboard;
 pub mod owner;
 pub mod reproduce;
-pub mod runner;
+pub mod run;
 pub mod spec;
 pub mod tags;
 
 pub use error::{Result, SweepError};
 pub use leaderboard::{Leaderboard, LeaderboardRow, RunFilter};
-pub use runner::{NoProgress, SweepOptions, SweepOutcome, SweepProgress, TrialResult, run_sweep};
+pub use run::{
+    NoProgress, PlanSummary, SweepOptions, SweepOutcome, SweepProgress, TrialResult, run_sweep,
+};
 pub use spec::{Direction, Shard, SweepPlan, SweepSpec, Trial};

@@ -11,9 +11,9 @@ use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vigie_models::TrainObserver;
 use vigie_runner::DataSource;
-use vigie_sweep::runner::PlanSummary;
 use vigie_sweep::{
-    Shard, SweepOptions, SweepOutcome, SweepProgress, SweepSpec, Trial, TrialResult, run_sweep,
+    PlanSummary, Shard, SweepOptions, SweepOutcome, SweepProgress, SweepSpec, Trial, TrialResult,
+    run_sweep,
 };
 
 use crate::args::{FetchArgs, GlobalArgs, SweepArgs};

@@ -64,3 +64,36 @@ impl fmt::Display for Shard {
         write!(f, "{}/{}", self.index, self.count)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::test_sweeps::{error_of, plan};
+
+    #[test]
+    fn shards_parse_and_partition_the_plan() {
+        for bad in ["0/2", "3/2", "a/b", "1/0", "1", "1/", "-1/2"] {
+            let message = error_of(bad.parse::<Shard>());
+            assert!(message.contains(bad), "{bad}: {message}");
+        }
+        let shard: Shard = "2/3".parse().unwrap();
+        assert_eq!(shard, Shard { index: 2, count: 3 });
+        assert_eq!(shard.to_string(), "2/3");
+
+        let plan =
+            plan("[[search.space]]\n[search.space.grid]\nseed = [1, 2, 3, 4, 5, 6, 7]\n").unwrap();
+        for count in 1..=4 {
+            let mut seen: Vec<usize> = Vec::new();
+            for index in 1..=count {
+                let selected = Shard { index, count }.select(&plan.trials);
+                assert!(
+                    selected.iter().all(|t| (t.index - 1) % count == index - 1),
+                    "{index}/{count}"
+                );
+                seen.extend(selected.iter().map(|t| t.index));
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (1..=7).collect::<Vec<_>>(), "{count} shards");
+        }
+    }
+}
