@@ -14,6 +14,8 @@
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
 //!   (`MLFLOW_TRACKING_URI`).
 //! - `offline`: a closed port and a silent listener never hold a run; the journal syncs later.
+//! - `runs`: `vigie runs list|show|delete`, the columns of `runs compare`, `vigie experiments
+//!   list` on the real MLflow server and a local store; `vigie completions`.
 //! - `score`: `vigie score` and `vigie serve` give the training-time scores bit for bit.
 //! - `sweep`: `vigie sweep`, `vigie runs compare` and `vigie reproduce`: resume after SIGKILL,
 //!   shards against the real MLflow server, the champion alias, malformed sweep files.
@@ -30,6 +32,7 @@ mod field;
 mod libinjection;
 mod mlflow;
 mod offline;
+mod runs;
 mod score;
 mod sweep;
 mod train;

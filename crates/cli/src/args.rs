@@ -44,6 +44,21 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Colours on the terminal: auto (when the output is a terminal and NO_COLOR is unset),
+    /// always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorOpt::Auto)]
+    pub color: ColorOpt,
+}
+
+/// `--color`: when the output may carry ANSI colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorOpt {
+    /// On a terminal, unless NO_COLOR is set (to anything but an empty string).
+    Auto,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,9 +116,21 @@ pub enum Command {
         after_help = "Examples:\n  vigie sweep experiments/quickstart.toml\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie sweep experiments/fwaf-linear-grid.toml --shard 1/4\n  vigie sweep experiments/fwaf-neural-random.toml --dry-run"
     )]
     Sweep(SweepArgs),
-    /// Read runs back from the tracking store.
+    /// Runs in the tracking store: list, show, delete, compare.
+    ///
+    /// Every subcommand reads the store of --tracking-uri, else MLFLOW_TRACKING_URI, else the
+    /// local store ./mlruns; RUN is a run id or the start of one (the short ids `runs list`
+    /// prints).
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Experiments in the tracking store.
+    #[command(subcommand)]
+    Experiments(ExperimentsCommand),
+    /// Print a shell completion script for bash, zsh or fish on stdout.
+    #[command(
+        after_help = "Examples:\n  vigie completions bash > ~/.local/share/bash-completion/completions/vigie\n  vigie completions zsh > ~/.zfunc/_vigie\n  vigie completions fish > ~/.config/fish/completions/vigie.fish"
+    )]
+    Completions(CompletionsArgs),
     /// Train a logged run again from its resolved config and compare every metric with the
     /// original's (identical on the CPU backend). Exits with status 3 when they differ.
     #[command(
@@ -275,13 +302,92 @@ pub struct SweepArgs {
     pub heartbeat_seconds: u64,
 }
 
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentsCommand {
+    /// The experiments of the tracking store: id, name, creation time.
+    #[command(
+        after_help = "Examples:\n  vigie experiments list\n  vigie experiments list --tracking-uri http://127.0.0.1:5000 --json"
+    )]
+    List(ExperimentsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExperimentsListArgs {
+    /// Tracking store (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
+    /// The runs of an experiment (of every experiment when none is named), newest first: short
+    /// run id, name, status, start time (UTC), duration and a few key metrics.
+    #[command(
+        after_help = "Examples:\n  vigie runs list vigie-quickstart\n  vigie runs list vigie-quickstart --metric test_f1 --metric field_fpr --limit 10\n  vigie runs list --json"
+    )]
+    List(RunsListArgs),
+    /// One run: its params, metrics, tags, datasets, artifacts, and its model (the logged
+    /// model, and the registered versions with their aliases, on a server).
+    #[command(
+        after_help = "Examples:\n  vigie runs show 0123abcd\n  vigie runs show 0123456789abcdef0123456789abcdef --json"
+    )]
+    Show(RunsShowArgs),
+    /// Delete a run the way MLflow does: marked deleted, hidden from listings, restorable
+    /// (`mlflow runs restore --run-id ID`). Asks for confirmation on a terminal; elsewhere
+    /// needs --yes.
+    #[command(
+        after_help = "Examples:\n  vigie runs delete 0123abcd\n  vigie runs delete 0123abcd --yes"
+    )]
+    Delete(RunsDeleteArgs),
     /// The leaderboard of an experiment's finished runs, best first.
     #[command(
         after_help = "Examples:\n  vigie runs compare vigie-fwaf\n  vigie runs compare vigie-quickstart --sweep quickstart --metric test_f1 --top 5\n  vigie runs compare vigie-csic2010 --kind linear_svm --json"
     )]
     Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunsListArgs {
+    /// Experiment name [default: every experiment].
+    pub experiment: Option<String>,
+    /// A metric to show (repeat for more) [default: up to three of test_f1, test_fpr,
+    /// field_fpr, final_valid_f1, else the runs' most common metrics].
+    #[arg(long = "metric", value_name = "KEY")]
+    pub metrics: Vec<String>,
+    /// Show the N newest runs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Tracking store (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsShowArgs {
+    /// Run id, or its start (at least 4 characters, as `runs list` shows it).
+    pub run: String,
+    /// Tracking store (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsDeleteArgs {
+    /// Run id, or its start (at least 4 characters).
+    pub run: String,
+    /// Delete without asking (needed when standard input is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Tracking store (as for `vigie train`).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -707,4 +813,98 @@ pub struct BenchTfidfArgs {
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// Every `after_help` text of every command, with the command's path.
+    fn examples(command: &clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        if let Some(help) = command.get_after_help() {
+            out.push((path.to_owned(), help.to_string()));
+        }
+        for sub in command.get_subcommands() {
+            examples(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    /// A shell line's words: whitespace-separated, with '…' and "…" kept whole.
+    fn words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => quote = Some(c),
+                (None, c) if c.is_whitespace() => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                (None, c) => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        words
+    }
+
+    #[test]
+    fn every_help_example_parses_and_names_files_that_exist() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut found = Vec::new();
+        examples(&Cli::command(), "vigie", &mut found);
+        let mut checked = 0;
+        for (command, help) in found {
+            for line in help.lines().map(str::trim) {
+                // The `vigie ...` part of the line, up to a pipe or a redirection.
+                let Some(start) = line
+                    .find("vigie ")
+                    .filter(|&i| i == 0 || line[..i].ends_with(' '))
+                else {
+                    continue;
+                };
+                let invocation = line[start..]
+                    .replace("$RUN_ID", "0123456789abcdef0123456789abcdef")
+                    .replace("<trial>", "trial");
+                let invocation = invocation.split(['|', '>']).next().unwrap_or_default();
+                let args = words(invocation);
+                let parsed = Cli::try_parse_from(&args).or_else(|e| {
+                    // A tracking URI set by an earlier `export MLFLOW_TRACKING_URI=...` line.
+                    let exported = help.contains("export MLFLOW_TRACKING_URI=");
+                    if exported && e.kind() == clap::error::ErrorKind::MissingRequiredArgument {
+                        let mut with_uri = args.clone();
+                        with_uri.extend(["--tracking-uri".into(), "http://127.0.0.1:5000".into()]);
+                        Cli::try_parse_from(&with_uri)
+                    } else {
+                        Err(e)
+                    }
+                });
+                if let Err(e) = parsed {
+                    panic!("`{command} --help` example does not parse: {line}\n{e}");
+                }
+                for arg in &args {
+                    let shipped = ["configs/", "experiments/", "datasets/"]
+                        .iter()
+                        .any(|dir| arg.starts_with(dir));
+                    if shipped && arg.ends_with(".toml") {
+                        assert!(
+                            root.join(arg).is_file(),
+                            "`{command} --help` names {arg}, which does not exist"
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 30, "only {checked} examples found");
+    }
 }

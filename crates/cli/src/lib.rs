@@ -21,6 +21,7 @@ pub const EXIT_FAILURE: u8 = 1;
 /// Parse the arguments, run the command, print any error once with its causes.
 pub fn main_with_exit_code() -> ExitCode {
     let cli = args::Cli::parse();
+    output::init_color(cli.global.color);
     output::init_logging(cli.global.verbose, cli.global.quiet);
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,88 @@
 //! Terminal output: logging, JSON for scripts, progress on stderr only when it is a terminal.
 
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+
+/// Whether stdout and stderr may carry colours, decided once from `--color` and `NO_COLOR`.
+static COLOR: OnceLock<Colors> = OnceLock::new();
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Colors {
+    stdout: bool,
+    stderr: bool,
+}
+
+/// Decides colours for the whole process: `--color always` and `never` are obeyed as they
+/// are; `auto` colours a stream that is a terminal unless `NO_COLOR` is set to something.
+pub fn init_color(choice: crate::args::ColorOpt) {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let _ = COLOR.set(colors(
+        choice,
+        no_color,
+        std::io::stdout().is_terminal(),
+        std::io::stderr().is_terminal(),
+    ));
+}
+
+fn colors(
+    choice: crate::args::ColorOpt,
+    no_color: bool,
+    stdout_terminal: bool,
+    stderr_terminal: bool,
+) -> Colors {
+    use crate::args::ColorOpt;
+    match choice {
+        ColorOpt::Always => Colors {
+            stdout: true,
+            stderr: true,
+        },
+        ColorOpt::Never => Colors {
+            stdout: false,
+            stderr: false,
+        },
+        ColorOpt::Auto => Colors {
+            stdout: stdout_terminal && !no_color,
+            stderr: stderr_terminal && !no_color,
+        },
+    }
+}
+
+/// Whether what goes to stdout may be coloured (`false` before [`init_color`]).
+pub fn color_stdout() -> bool {
+    COLOR.get().is_some_and(|c| c.stdout)
+}
+
+/// Whether what goes to stderr may be coloured (`false` before [`init_color`]).
+pub fn color_stderr() -> bool {
+    COLOR.get().is_some_and(|c| c.stderr)
+}
+
+/// The ANSI colours Vigie uses.
+#[derive(Debug, Clone, Copy)]
+pub enum Paint {
+    Red,
+    Green,
+    Yellow,
+    Dim,
+}
+
+/// `text` in a colour when `on`, else as it is.
+pub fn paint(text: &str, colour: Paint, on: bool) -> String {
+    if !on {
+        return text.to_owned();
+    }
+    let code = match colour {
+        Paint::Red => "1;31",
+        Paint::Green => "32",
+        Paint::Yellow => "33",
+        Paint::Dim => "2",
+    };
+    format!("\u{1b}[{code}m{text}\u{1b}[0m")
+}
 
 /// Log to stderr; `RUST_LOG` overrides the level chosen by -v / -q.
 pub fn init_logging(verbose: u8, quiet: bool) {
@@ -19,7 +97,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(color_stderr())
         .try_init();
 }
 
@@ -89,7 +167,31 @@ macro_rules! say {
 
 #[cfg(test)]
 mod tests {
-    use super::thousands;
+    use super::*;
+    use crate::args::ColorOpt;
+
+    #[test]
+    fn no_color_and_the_color_option_decide_colours() {
+        let both = |c: Colors| (c.stdout, c.stderr);
+        assert_eq!(
+            both(colors(ColorOpt::Auto, false, true, false)),
+            (true, false)
+        );
+        assert_eq!(
+            both(colors(ColorOpt::Auto, true, true, true)),
+            (false, false)
+        );
+        assert_eq!(
+            both(colors(ColorOpt::Always, true, false, false)),
+            (true, true)
+        );
+        assert_eq!(
+            both(colors(ColorOpt::Never, false, true, true)),
+            (false, false)
+        );
+        assert_eq!(paint("x", Paint::Red, false), "x");
+        assert_eq!(paint("x", Paint::Green, true), "\u{1b}[32mx\u{1b}[0m");
+    }
 
     #[test]
     fn thousands_are_grouped_by_three() {

@@ -224,6 +224,67 @@ impl MlflowClient {
         )
     }
 
+    /// One page of model versions, e.g. with the filter `run_id = '<run id>'`. MLflow 3.17 does
+    /// not fill `aliases` here: [`MlflowClient::run_model_versions`] does.
+    pub fn search_model_versions(
+        &self,
+        search: &SearchRegisteredModels,
+    ) -> Result<Page<ModelVersion>> {
+        let max_results = search.max_results.map(|n| n.to_string());
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(filter) = &search.filter {
+            query.push(("filter", filter));
+        }
+        if let Some(n) = &max_results {
+            query.push(("max_results", n));
+        }
+        for key in &search.order_by {
+            query.push(("order_by", key));
+        }
+        if let Some(token) = &search.page_token {
+            query.push(("page_token", token));
+        }
+        let response: ModelVersionsPage = self.get("model-versions/search", &query)?;
+        Ok(page(response.model_versions, response.next_page_token))
+    }
+
+    /// The registered versions made from a run's models, with their aliases (read from each
+    /// registered model, as the version search leaves them out), by name then version number.
+    pub fn run_model_versions(&self, run_id: &str) -> Result<Vec<ModelVersion>> {
+        let search = SearchRegisteredModels {
+            filter: Some(format!("run_id = '{}'", run_id.replace('\'', "\\'"))),
+            ..SearchRegisteredModels::default()
+        };
+        let mut request = search.clone();
+        let mut versions = crate::client::collect_pages(
+            |token| {
+                request.page_token = token;
+                self.search_model_versions(&request)
+            },
+            None,
+        )?;
+        let mut aliases: std::collections::BTreeMap<String, Vec<RegisteredModelAlias>> =
+            std::collections::BTreeMap::new();
+        for version in &mut versions {
+            if !aliases.contains_key(&version.name) {
+                let model = self.get_registered_model(&version.name)?;
+                aliases.insert(version.name.clone(), model.aliases);
+            }
+            version.aliases = aliases
+                .get(&version.name)
+                .into_iter()
+                .flatten()
+                .filter(|a| a.version == version.version)
+                .map(|a| a.alias.clone())
+                .collect();
+        }
+        versions.sort_by(|a, b| {
+            let number = |v: &ModelVersion| v.version.parse::<u64>().unwrap_or(u64::MAX);
+            (a.name.as_str(), number(a)).cmp(&(b.name.as_str(), number(b)))
+        });
+        Ok(versions)
+    }
+
     /// Creates the next version of a registered model. For an MLflow 3 logged model, `source`
     /// is `models:/<model_id>` and `model_id` is set.
     pub fn create_model_version(&self, request: &CreateModelVersion) -> Result<ModelVersion> {

@@ -4,12 +4,17 @@
 //! A trainer's run logger and the journal replay code only speak [`TrackingStore`],
 //! so the same run can go to a server, to `./mlruns` when there is none, and from
 //! `./mlruns` to a server later. The methods are the few a run needs, plus the reads
-//! that make a replay idempotent (find a run by tag, read params and metric history).
+//! that make a replay idempotent (find a run by tag, read params and metric history), and the
+//! reads and the soft delete that let a person manage runs (list experiments and artifacts,
+//! the registered versions of a run's model).
 
 use std::path::Path;
 
 use crate::error::Result;
-use crate::types::{CreateRun, DatasetInput, Metric, Param, Run, RunStatus, Tag};
+use crate::types::{
+    CreateRun, DatasetInput, Experiment, FileInfo, LoggedModel, Metric, ModelVersion, Param, Run,
+    RunStatus, Tag,
+};
 
 /// Where runs are kept. Ids are the store's own (a server's run ids, or the folder names
 /// of a file store).
@@ -69,6 +74,25 @@ pub trait TrackingStore {
     /// Copy one artifact file of a run (`path` relative to the run's artifact root) to
     /// `local_file`.
     fn download_artifact(&self, run_id: &str, path: &str, local_file: &Path) -> Result<()>;
+
+    /// Every active experiment, with its tags.
+    fn list_experiments(&self) -> Result<Vec<Experiment>>;
+
+    /// The direct children of `path` (`None`: the root) among a run's artifacts, with paths
+    /// relative to the artifact root (`model/MLmodel`), as MLflow's `list_artifacts`; a missing
+    /// path lists as empty.
+    fn list_run_artifacts(&self, run_id: &str, path: Option<&str>) -> Result<Vec<FileInfo>>;
+
+    /// MLflow's soft delete: the run is marked `deleted` (hidden from listings, restorable) and
+    /// nothing is removed. Deleting a deleted run again is not an error.
+    fn delete_run(&self, run_id: &str) -> Result<()>;
+
+    /// The registered model versions made from a run, with their aliases; none in a store
+    /// without a model registry.
+    fn run_model_versions(&self, run_id: &str) -> Result<Vec<ModelVersion>>;
+
+    /// An MLflow 3 logged model by id; `None` in a store that keeps no logged models.
+    fn logged_model(&self, model_id: &str) -> Result<Option<LoggedModel>>;
 }
 
 impl TrackingStore for crate::MlflowClient {
@@ -164,6 +188,36 @@ impl TrackingStore for crate::MlflowClient {
         let run = crate::MlflowClient::get_run(self, run_id)?;
         self.download_file(&run.info.artifact_uri, path, local_file)?;
         Ok(())
+    }
+
+    fn list_experiments(&self) -> Result<Vec<Experiment>> {
+        self.search_experiments_all(&crate::SearchExperiments {
+            view_type: Some(crate::ViewType::ActiveOnly),
+            // The server reads a missing page size as 0 and refuses it.
+            max_results: Some(1000),
+            ..crate::SearchExperiments::default()
+        })
+    }
+
+    fn list_run_artifacts(&self, run_id: &str, path: Option<&str>) -> Result<Vec<FileInfo>> {
+        let root = self.run_artifact_uri(run_id)?;
+        crate::MlflowClient::list_artifacts(self, &root, path)
+    }
+
+    fn delete_run(&self, run_id: &str) -> Result<()> {
+        crate::MlflowClient::delete_run(self, run_id)
+    }
+
+    fn run_model_versions(&self, run_id: &str) -> Result<Vec<ModelVersion>> {
+        crate::MlflowClient::run_model_versions(self, run_id)
+    }
+
+    fn logged_model(&self, model_id: &str) -> Result<Option<LoggedModel>> {
+        match self.get_logged_model(model_id) {
+            Ok(model) => Ok(Some(model)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -287,6 +341,21 @@ impl TrackingStore for DefaultStore {
     }
     fn download_artifact(&self, run_id: &str, path: &str, local_file: &Path) -> Result<()> {
         self.inner().download_artifact(run_id, path, local_file)
+    }
+    fn list_experiments(&self) -> Result<Vec<Experiment>> {
+        self.inner().list_experiments()
+    }
+    fn list_run_artifacts(&self, run_id: &str, path: Option<&str>) -> Result<Vec<FileInfo>> {
+        self.inner().list_run_artifacts(run_id, path)
+    }
+    fn delete_run(&self, run_id: &str) -> Result<()> {
+        self.inner().delete_run(run_id)
+    }
+    fn run_model_versions(&self, run_id: &str) -> Result<Vec<ModelVersion>> {
+        self.inner().run_model_versions(run_id)
+    }
+    fn logged_model(&self, model_id: &str) -> Result<Option<LoggedModel>> {
+        self.inner().logged_model(model_id)
     }
 }
 

@@ -844,6 +844,13 @@ pub(crate) struct RegisteredModelsPage {
 }
 
 #[derive(Debug, Deserialize)]
+pub(crate) struct ModelVersionsPage {
+    #[serde(default)]
+    pub model_versions: Vec<ModelVersion>,
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
 pub(crate) struct ModelVersionResponse {
     pub model_version: ModelVersion,
 }

@@ -33,6 +33,8 @@ pub struct LeaderboardRow {
     pub run_id: String,
     pub run_name: String,
     pub status: String,
+    /// When the run started (ms since the epoch), when known.
+    pub start_time: Option<i64>,
     pub model_kind: String,
     /// The sweep trial's id (hash of its resolved config), when the run is a trial.
     pub trial_id: Option<String>,
@@ -69,6 +71,7 @@ impl LeaderboardRow {
                 .map(str::to_owned)
                 .unwrap_or_else(|| run.info.run_name.clone()),
             status: status_name(run.info.status).to_owned(),
+            start_time: run.info.start_time,
             model_kind: run
                 .data
                 .tag(run_tags::MODEL_KIND)
@@ -104,6 +107,7 @@ impl LeaderboardRow {
             run_id: run_id.to_owned(),
             run_name: run_name.to_owned(),
             status: status_name(RunStatus::Finished).to_owned(),
+            start_time: None,
             model_kind: model_kind.to_owned(),
             trial_id: trial_id.map(str::to_owned),
             value: value_of(metric).unwrap_or(f64::NAN),
@@ -224,32 +228,41 @@ impl Leaderboard {
         SHOWN_METRICS.into_iter().filter(|m| *m != self.metric)
     }
 
-    fn header(&self) -> Vec<String> {
-        let mut header = vec![
-            "rank".to_owned(),
-            "run".to_owned(),
+    fn header(&self, layout: Layout) -> Vec<String> {
+        let mut header = vec!["rank".to_owned()];
+        if layout == Layout::Runs {
+            header.extend(["id", "run", "status", "started (UTC)"].map(str::to_owned));
+        } else {
+            header.push("run".to_owned());
+        }
+        header.extend([
             "kind".to_owned(),
             format!("{} ({})", self.metric, arrow(self.direction)),
-        ];
+        ]);
         header.extend(self.shown().map(str::to_owned));
         header.push("changes".to_owned());
         header
     }
 
-    fn cells(&self) -> Vec<Vec<String>> {
+    fn cells(&self, layout: Layout) -> Vec<Vec<String>> {
         self.rows
             .iter()
             .map(|row| {
-                let mut cells = vec![
-                    row.rank.to_string(),
-                    if row.status == "FINISHED" {
+                let mut cells = vec![row.rank.to_string()];
+                match layout {
+                    Layout::Runs => cells.extend([
+                        short_id(&row.run_id).to_owned(),
+                        row.run_name.clone(),
+                        row.status.clone(),
+                        row.start_time.map_or("-".to_owned(), minute),
+                    ]),
+                    Layout::Trials => cells.push(if row.status == "FINISHED" {
                         row.run_name.clone()
                     } else {
                         format!("{} [{}]", row.run_name, row.status)
-                    },
-                    row.model_kind.clone(),
-                    number(row.value),
-                ];
+                    }),
+                }
+                cells.extend([row.model_kind.clone(), number(row.value)]);
                 cells.extend(
                     self.shown()
                         .map(|m| row.metrics.get(m).map_or("-".to_owned(), |v| number(*v))),
@@ -260,10 +273,21 @@ impl Leaderboard {
             .collect()
     }
 
-    /// A fixed-width table for the terminal.
+    /// A fixed-width table for the terminal: a sweep's trials.
     pub fn to_table(&self) -> String {
-        let header = self.header();
-        let cells = self.cells();
+        self.table(Layout::Trials)
+    }
+
+    /// A fixed-width table of runs read from a store (`vigie runs compare`): the trials'
+    /// columns plus each run's short id, status and start time, so a row leads to `vigie runs
+    /// show`.
+    pub fn to_runs_table(&self) -> String {
+        self.table(Layout::Runs)
+    }
+
+    fn table(&self, layout: Layout) -> String {
+        let header = self.header(layout);
+        let cells = self.cells(layout);
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
         for row in &cells {
             for (width, cell) in widths.iter_mut().zip(row) {
@@ -284,23 +308,46 @@ impl Leaderboard {
             let _ = writeln!(out, "{}", line(row));
         }
         if cells.is_empty() {
-            out.push_str("(no finished runs)\n");
+            out.push_str(match layout {
+                Layout::Trials => "(no finished runs)\n",
+                Layout::Runs => "(no runs kept)\n",
+            });
         }
         out
     }
 
     /// A Markdown table, logged as a sweep artifact.
     pub fn to_markdown(&self) -> String {
-        let header = self.header();
+        let header = self.header(Layout::Trials);
         let mut out = format!("# {}\n\n", self.title);
         let _ = writeln!(out, "| {} |", header.join(" | "));
         let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
-        for row in self.cells() {
+        for row in self.cells(Layout::Trials) {
             let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
             let _ = writeln!(out, "| {} |", escaped.join(" | "));
         }
         out
     }
+}
+
+/// Which columns a table has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// A sweep's trials: rank, run name (with its status when not FINISHED), metrics.
+    Trials,
+    /// Runs from a store: also the short run id, status and start time.
+    Runs,
+}
+
+/// The first 8 characters of a run id, as `vigie runs list` shows it.
+pub fn short_id(run_id: &str) -> &str {
+    run_id.get(..8).unwrap_or(run_id)
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC.
+fn minute(millis: i64) -> String {
+    let stamp = vigie_runner::system::utc_timestamp(millis);
+    stamp.get(..16).unwrap_or(&stamp).to_owned()
 }
 
 /// The latest value of a metric of a run.
@@ -384,6 +431,18 @@ mod tests {
         assert_eq!(names, ["a", "d", "c", "b"]);
         let table = board.to_table();
         assert!(table.contains("final_valid_f1 (min)"), "{table}");
+        let runs = board.to_runs_table();
+        let header = runs.lines().nth(1).expect("header");
+        assert!(
+            header.starts_with("rank  id    run  status    started (UTC)     kind"),
+            "{runs}"
+        );
+        // Run "a" started at 1 ms after the epoch; its id is shorter than 8 characters.
+        assert!(
+            runs.lines()
+                .any(|l| l.starts_with("1     id-a  a    FINISHED  1970-01-01 00:00")),
+            "{runs}"
+        );
         assert_eq!(board.to_markdown().lines().count(), 2 + 2 + 4);
     }
 

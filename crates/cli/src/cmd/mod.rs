@@ -4,8 +4,10 @@ pub mod adapt;
 pub mod attack;
 pub mod bench;
 pub mod bench_mlflow;
+pub mod completions;
 pub mod data;
 pub mod eval;
+pub mod experiments;
 pub mod fetch;
 pub mod mlflow;
 pub mod progress;
@@ -20,7 +22,8 @@ use anyhow::Context;
 use vigie_data::Catalog;
 
 use crate::args::{
-    BenchCommand, Cli, Command, DataCommand, GlobalArgs, MlflowCommand, RunsCommand,
+    BenchCommand, Cli, Command, DataCommand, ExperimentsCommand, GlobalArgs, MlflowCommand,
+    RunsCommand,
 };
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -41,8 +44,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::eval(global, &args),
         Command::Attack(args) => attack::attack(global, &args),
         Command::Sweep(args) => sweep::sweep(global, &args),
-        Command::Runs(RunsCommand::Compare(args)) => runs::compare(global, &args),
-        Command::Reproduce(args) => runs::reproduce(global, &args),
+        Command::Runs(RunsCommand::List(args)) => runs::list::list(global, &args),
+        Command::Runs(RunsCommand::Show(args)) => runs::show::show(global, &args),
+        Command::Runs(RunsCommand::Delete(args)) => runs::delete::delete(global, &args),
+        Command::Runs(RunsCommand::Compare(args)) => runs::compare::compare(global, &args),
+        Command::Experiments(ExperimentsCommand::List(args)) => experiments::list(global, &args),
+        Command::Reproduce(args) => runs::reproduce::reproduce(global, &args),
+        Command::Completions(args) => completions::completions(&args),
         Command::Score(args) => score::score(global, &args),
         Command::Serve(args) => score::serve(global, &args),
     }

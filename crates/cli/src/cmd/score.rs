@@ -144,7 +144,7 @@ fn score_requests(global: &GlobalArgs, args: &ScoreArgs, engine: &Engine) -> any
     if global.json {
         return print_json(&verdicts);
     }
-    let ansi = std::io::stdout().is_terminal();
+    let ansi = crate::output::color_stdout();
     let mut out = std::io::stdout().lock();
     for verdict in &verdicts {
         let label = match (verdict.malicious, ansi) {

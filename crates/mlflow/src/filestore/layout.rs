@@ -458,10 +458,14 @@ fn status_from_code(code: i64) -> RunStatus {
 }
 
 /// A run's `meta.yaml`, with the fields MLflow 3.17 writes (sorted like PyYAML). `status` must
-/// not be [`RunStatus::Unknown`] (checked by the callers).
-pub(crate) fn render_run_meta(info: &RunInfo) -> String {
-    yaml::render(&[
-        ("artifact_uri", Field::Str(&info.artifact_uri)),
+/// not be [`RunStatus::Unknown`] (checked by the callers). `deleted_time` (ms) is written, as
+/// MLflow does, when the run is being deleted.
+pub(crate) fn render_run_meta(info: &RunInfo, deleted_time: Option<i64>) -> String {
+    let mut fields = vec![("artifact_uri", Field::Str(&info.artifact_uri))];
+    if deleted_time.is_some() {
+        fields.push(("deleted_time", Field::OptInt(deleted_time)));
+    }
+    fields.extend([
         ("end_time", Field::OptInt(info.end_time)),
         ("entry_point_name", Field::Str("")),
         ("experiment_id", Field::Str(&info.experiment_id)),
@@ -475,7 +479,8 @@ pub(crate) fn render_run_meta(info: &RunInfo) -> String {
         ("status", Field::Int(status_code(info.status).unwrap_or(1))),
         ("tags", Field::EmptyList),
         ("user_id", Field::Str(&info.user_id)),
-    ])
+    ]);
+    yaml::render(&fields)
 }
 
 /// Reads a run's `meta.yaml`. Older MLflow versions wrote `run_uuid` instead of `run_id`.

@@ -62,8 +62,8 @@ use crate::error::{MlflowError, Result};
 use crate::mlflow_tags;
 use crate::store::TrackingStore;
 use crate::types::{
-    CreateRun, Dataset, DatasetInput, Experiment, Metric, Param, Run, RunData, RunInfo, RunInputs,
-    RunStatus, Tag, now_millis,
+    CreateRun, Dataset, DatasetInput, Experiment, FileInfo, LoggedModel, Metric, ModelVersion,
+    Param, Run, RunData, RunInfo, RunInputs, RunStatus, Tag, now_millis,
 };
 
 /// Id and name of the experiment MLflow creates in every store.
@@ -71,6 +71,8 @@ const DEFAULT_EXPERIMENT_ID: &str = "0";
 const DEFAULT_EXPERIMENT_NAME: &str = "Default";
 /// `lifecycle_stage` of live experiments and runs.
 const ACTIVE: &str = "active";
+/// `lifecycle_stage` of soft-deleted runs (restorable, hidden from listings).
+const DELETED: &str = "deleted";
 
 /// A local MLflow file store rooted at a folder (conventionally `./mlruns`).
 #[derive(Debug, Clone)]
@@ -255,7 +257,7 @@ impl FileStore {
 
     /// Rewrites a run's `meta.yaml`.
     fn write_run_meta(run_dir: &Path, info: &RunInfo) -> Result<()> {
-        let meta = layout::render_run_meta(info);
+        let meta = layout::render_run_meta(info, None);
         layout::write_atomic(&run_dir.join(META), run_dir, meta.as_bytes(), true)
     }
 }
@@ -787,6 +789,69 @@ impl TrackingStore for FileStore {
             .unwrap_or(Path::new("."));
         fs::create_dir_all(temp_dir).map_err(|e| MlflowError::io(temp_dir, e))?;
         layout::copy_atomic(&source, local_file, temp_dir)
+    }
+
+    fn list_experiments(&self) -> Result<Vec<Experiment>> {
+        FileStore::list_experiments(self)
+    }
+
+    fn list_run_artifacts(&self, run_id: &str, path: Option<&str>) -> Result<Vec<FileInfo>> {
+        let relative = match path {
+            Some(path) => crate::artifacts::relative_segments("artifact path", path)?,
+            None => Vec::new(),
+        };
+        let mut dir = self.artifact_dir(run_id)?;
+        dir.extend(&relative);
+        if !dir.is_dir() {
+            return Ok(Vec::new()); // As MLflow: a missing path lists as empty.
+        }
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| MlflowError::io(&dir, e))? {
+            let entry = entry.map_err(|e| MlflowError::io(&dir, e))?;
+            let entry_path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                return Err(layout::bad_file(
+                    &entry_path,
+                    None,
+                    "file name is not valid UTF-8",
+                ));
+            };
+            if name.starts_with(".tmp-") {
+                continue; // An atomic write in progress (or left by a crash).
+            }
+            let metadata =
+                fs::metadata(&entry_path).map_err(|e| MlflowError::io(&entry_path, e))?;
+            let mut full = relative.clone();
+            full.push(name);
+            files.push(FileInfo {
+                path: full.join("/"),
+                is_dir: metadata.is_dir(),
+                file_size: (!metadata.is_dir()).then_some(metadata.len()),
+            });
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    fn delete_run(&self, run_id: &str) -> Result<()> {
+        let location = self.locate_run("delete-run", run_id)?;
+        let mut info = layout::read_run_meta(&location.run_dir.join(META))?;
+        if info.lifecycle_stage == DELETED {
+            return Ok(()); // As the server: deleting again changes nothing.
+        }
+        info.lifecycle_stage = DELETED.into();
+        // MLflow's FileStore records when, for `mlflow gc`.
+        let meta = layout::render_run_meta(&info, Some(now_millis()));
+        let run_dir = &location.run_dir;
+        layout::write_atomic(&run_dir.join(META), run_dir, meta.as_bytes(), true)
+    }
+
+    fn run_model_versions(&self, _run_id: &str) -> Result<Vec<ModelVersion>> {
+        Ok(Vec::new()) // No model registry in a file store.
+    }
+
+    fn logged_model(&self, _model_id: &str) -> Result<Option<LoggedModel>> {
+        Ok(None) // Runs of this store keep their model among their artifacts.
     }
 }
 

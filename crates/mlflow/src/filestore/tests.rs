@@ -495,3 +495,91 @@ fn runs_are_listed_reopened_and_their_artifacts_copied_out() {
             .is_err()
     );
 }
+
+#[test]
+fn a_deleted_run_leaves_the_listings_stays_readable_and_takes_no_more_writes() {
+    let (_dir, store) = store();
+    let kept = new_run(&store, "e", "kept");
+    let gone = new_run(&store, "e", "gone");
+    let experiment_id = kept.info.experiment_id.clone();
+    store.delete_run(&gone.info.run_id).expect("deletes");
+
+    let listed: Vec<String> = TrackingStore::list_runs(&store, &experiment_id)
+        .expect("lists")
+        .into_iter()
+        .map(|r| r.info.run_id)
+        .collect();
+    assert_eq!(listed, std::slice::from_ref(&kept.info.run_id));
+    assert!(
+        store
+            .find_runs_by_tag(&experiment_id, "replay.id", "gone")
+            .expect("searches")
+            .is_empty()
+    );
+    let read = store.get_run(&gone.info.run_id).expect("still readable");
+    assert_eq!(read.info.lifecycle_stage, "deleted");
+    assert_eq!(read.info.run_name, "gone");
+    let meta = fs::read_to_string(
+        store
+            .root()
+            .join(&experiment_id)
+            .join(&gone.info.run_id)
+            .join("meta.yaml"),
+    )
+    .expect("meta");
+    assert!(meta.contains("deleted_time: "), "{meta}");
+    assert!(meta.contains("lifecycle_stage: \"deleted\""), "{meta}");
+
+    // Deleting again changes nothing; writes are refused; an unknown run is not found.
+    store.delete_run(&gone.info.run_id).expect("idempotent");
+    let refused = store
+        .log_batch(&gone.info.run_id, &[Metric::new("m", 1.0, 0)], &[], &[])
+        .expect_err("deleted runs take no writes");
+    assert_eq!(refused.error_code(), Some(INVALID_PARAMETER_VALUE));
+    let unknown = store.delete_run("0123abcd").expect_err("unknown");
+    assert_eq!(unknown.error_code(), Some(RESOURCE_DOES_NOT_EXIST));
+    assert!(unknown.to_string().contains("0123abcd"), "{unknown}");
+    assert!(store.delete_run("../x").is_err());
+}
+
+#[test]
+fn artifacts_are_listed_one_level_at_a_time_with_sizes() {
+    let (dir, store) = store();
+    let run = new_run(&store, "e", "files");
+    let run_id = &run.info.run_id;
+    let source = dir.path().join("model");
+    fs::create_dir_all(source.join("sub")).expect("mkdir");
+    fs::write(source.join("MLmodel"), "flavors: {}\n").expect("write");
+    fs::write(source.join("sub/weights.bin"), [0u8; 10]).expect("write");
+    store
+        .log_artifacts(run_id, &source, Some("model"))
+        .expect("logs");
+    fs::write(dir.path().join("notes.txt"), "hi").expect("write");
+    store
+        .log_artifacts(run_id, &dir.path().join("notes.txt"), None)
+        .expect("logs");
+
+    let root = store.list_run_artifacts(run_id, None).expect("root");
+    let shown: Vec<(&str, bool, Option<u64>)> = root
+        .iter()
+        .map(|f| (f.path.as_str(), f.is_dir, f.file_size))
+        .collect();
+    assert_eq!(
+        shown,
+        [("model", true, None), ("notes.txt", false, Some(2))]
+    );
+    let model = store
+        .list_run_artifacts(run_id, Some("model"))
+        .expect("model");
+    let paths: Vec<&str> = model.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["model/MLmodel", "model/sub"]);
+    assert!(
+        store
+            .list_run_artifacts(run_id, Some("absent"))
+            .expect("missing lists as empty")
+            .is_empty()
+    );
+    assert!(store.list_run_artifacts(run_id, Some("../..")).is_err());
+    assert!(store.run_model_versions(run_id).expect("none").is_empty());
+    assert!(store.logged_model("m-0123").expect("none").is_none());
+}

@@ -2,7 +2,8 @@
 //! by the Python MLflow client (`read_store.py`: search_experiments, search_runs, get_run,
 //! get_metric_history, list_artifacts, download_artifacts) and every param, metric point, tag,
 //! status and artifact must come back exactly; then `mlflow migrate-filestore` imports it into
-//! SQLite and the SQLite store reads back the same.
+//! SQLite and the SQLite store reads back the same. A run deleted by [`FileStore`] reads as
+//! deleted in Python too, and leaves its searches.
 //!
 //! Python runs from the project venv (`scripts/setup-python`; `VIGIE_PYTHON`), mlflow 3.17. The
 //! test fails, rather than skips, without it.
@@ -337,4 +338,42 @@ fn filestore_is_read_and_migrated_by_python_mlflow() {
     );
     let migrated = read_with_python(&target, &dir.path().join("download-sqlite"));
     check_python_view(&migrated, &expected, true);
+}
+
+#[test]
+fn a_deleted_run_reads_as_deleted_in_python() {
+    let python = python();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = FileStore::new(dir.path().join("mlruns")).expect("store");
+    let experiment_id = store.experiment_id("deleted-runs").expect("experiment");
+    let kept = store
+        .create_run(&CreateRun::new(&experiment_id))
+        .expect("run");
+    let gone = store
+        .create_run(&CreateRun::new(&experiment_id))
+        .expect("run");
+    store.delete_run(&gone.info.run_id).expect("deleted");
+    let script = "import sys\n\
+        from mlflow.tracking import MlflowClient\n\
+        c = MlflowClient(tracking_uri=sys.argv[1])\n\
+        active = [r.info.run_id for r in c.search_runs([sys.argv[2]])]\n\
+        print(' '.join(active), c.get_run(sys.argv[3]).info.lifecycle_stage)\n";
+    let output = Command::new(python)
+        .args([
+            "-c",
+            script,
+            &store.describe(),
+            &experiment_id,
+            &gone.info.run_id,
+        ])
+        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .output()
+        .expect("start python");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(printed.trim(), format!("{} deleted", kept.info.run_id));
 }
