@@ -72,6 +72,26 @@ impl Payload {
     }
 }
 
+/// The payloads of `families`, at most `limit` of each, in order.
+pub fn keep_families(
+    payloads: Vec<Payload>,
+    families: &[AttackFamily],
+    limit: usize,
+) -> Vec<Payload> {
+    let mut kept: BTreeMap<AttackFamily, usize> = BTreeMap::new();
+    payloads
+        .into_iter()
+        .filter(|payload| {
+            if !families.contains(&payload.family) {
+                return false;
+            }
+            let count = kept.entry(payload.family).or_default();
+            *count += 1;
+            *count <= limit
+        })
+        .collect()
+}
+
 /// The search's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchConfig {

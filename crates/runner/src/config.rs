@@ -12,6 +12,7 @@ use vigie_models::spec::ModelSpec;
 
 use crate::augment::AugmentConfig;
 use crate::error::{Result, RunError};
+use crate::robust::RobustnessConfig;
 use crate::site::SiteConfig;
 
 /// The whole run config.
@@ -33,6 +34,9 @@ pub struct RunConfig {
     pub threshold: ThresholdRule,
     #[serde(default)]
     pub tracking: TrackingConfig,
+    /// A small evasion search on the trained model: see [`crate::robust`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robustness: Option<RobustnessConfig>,
 }
 
 fn default_seed() -> u64 {
@@ -144,6 +148,9 @@ impl RunConfig {
         }
         if let Some(augment) = &self.data.augment {
             augment.validate()?;
+        }
+        if let Some(robustness) = &self.robustness {
+            robustness.validate()?;
         }
         self.model.validate().map_err(|e| invalid(e.to_string()))?;
         self.threshold

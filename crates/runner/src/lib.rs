@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod field;
+pub mod robust;
 pub mod run;
 pub mod site;
 pub mod system;

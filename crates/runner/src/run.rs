@@ -43,6 +43,7 @@ use crate::augment;
 use crate::config::{DataConfig, DataSource, RunConfig};
 use crate::error::{Result, RunError};
 use crate::field::{self, FieldMetrics};
+use crate::robust::{self, RobustnessMetrics};
 use crate::site::{self, SiteConfig, SiteRequests, SiteSummary};
 use crate::system;
 
@@ -104,6 +105,8 @@ pub struct RunOutcome {
     pub field: Option<FieldMetrics>,
     /// What `[data.site]` did, when the run adapts to a site ([`crate::site`]).
     pub site: Option<SiteSummary>,
+    /// The evasion search on the model, with `[robustness]` ([`crate::robust`]).
+    pub robustness: Option<RobustnessMetrics>,
     pub train_seconds: f64,
     pub scoring: ScoringSpeed,
     pub peak_rss_bytes: Option<u64>,
@@ -146,6 +149,7 @@ pub fn final_metric_names() -> Vec<String> {
         .map(str::to_owned),
     );
     names.extend(crate::field::FIELD_METRIC_NAMES.map(str::to_owned));
+    names.extend(crate::robust::ROBUST_METRIC_NAMES.map(str::to_owned));
     names
 }
 
@@ -980,6 +984,18 @@ fn train_and_write(
             threshold.threshold,
         ),
     };
+    let robustness = match &config.robustness {
+        Some(robustness) => {
+            progress.phase("robustness check", None);
+            Some(robust::check(
+                robustness,
+                &model,
+                valid,
+                threshold.threshold,
+            )?)
+        }
+        None => None,
+    };
     progress.phase("time scoring", None);
     let scoring = metrics::scoring_speed(&model, &test.texts, LATENCY_PROBES);
 
@@ -1046,6 +1062,9 @@ fn train_and_write(
     if let Some(site) = &site_summary {
         final_metrics.extend(site.metric_values());
     }
+    if let Some(robustness) = &robustness {
+        final_metrics.extend(robustness.metric_values());
+    }
     final_metrics.push(("train_seconds".into(), train_seconds));
     final_metrics.push(("score_requests_per_s".into(), scoring.batch_requests_per_s));
     final_metrics.push(("score_p50_us".into(), scoring.single_p50_us));
@@ -1073,6 +1092,7 @@ fn train_and_write(
         test_recall_by_family: by_family,
         field,
         site: site_summary,
+        robustness,
         train_seconds,
         scoring,
         peak_rss_bytes,

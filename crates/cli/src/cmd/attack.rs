@@ -2,7 +2,6 @@
 //! file or a dataset's malicious test split, its results printed, written under --out and logged
 //! as an MLflow run.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -11,7 +10,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use vigie_attack::{AttackOutcome, Operator, Payload, SearchConfig, report, run_search};
+use vigie_attack::{
+    AttackOutcome, Operator, Payload, SearchConfig, keep_families, report, run_search,
+};
 use vigie_data::Split;
 use vigie_data::features::AttackFamily;
 use vigie_mlflow::{Metric, Param, RunLogger, RunOptions, RunStatus, Tag};
@@ -207,22 +208,6 @@ fn dataset_payloads(
         .collect();
     fastrand::Rng::with_seed(seed).shuffle(&mut payloads);
     Ok(payloads)
-}
-
-/// The payloads of `families`, at most `limit` of each, in order.
-fn keep_families(payloads: Vec<Payload>, families: &[AttackFamily], limit: usize) -> Vec<Payload> {
-    let mut kept: BTreeMap<AttackFamily, usize> = BTreeMap::new();
-    payloads
-        .into_iter()
-        .filter(|payload| {
-            if !families.contains(&payload.family) {
-                return false;
-            }
-            let count = kept.entry(payload.family).or_default();
-            *count += 1;
-            *count <= limit
-        })
-        .collect()
 }
 
 fn round_bar(quiet: bool, rounds: usize) -> ProgressBar {
