@@ -80,6 +80,15 @@ fn attack_finds_evasions_that_score_under_the_threshold_and_is_logged() {
     assert!(first["operators_helped"].is_array());
     let threshold = first["threshold"].as_f64().expect("threshold");
 
+    // libinjection beside it, the same payloads and search: it reads `' or 'a'='a`, the union
+    // and both scripts as attacks, and its rate is a share of what it flagged.
+    let peer = &first["libinjection"];
+    let peer_detected = peer["detected"].as_u64().expect("libinjection detected");
+    assert!((1..=5).contains(&peer_detected), "{peer}");
+    let peer_rate = peer["evasion_rate"].as_f64().expect("libinjection rate");
+    let peer_evaded = peer["evaded"].as_u64().expect("libinjection evaded");
+    assert!((peer_rate - peer_evaded as f64 / peer_detected as f64).abs() < 1e-12);
+
     // The evading payloads, re-scored by `vigie score`: under the threshold.
     let evasions_text =
         fs::read_to_string(dir.path().join("out/attack-1/evasions.jsonl")).expect("evasions");
@@ -127,6 +136,7 @@ fn attack_finds_evasions_that_score_under_the_threshold_and_is_logged() {
         "rounds",
         "families",
         "operators_helped",
+        "libinjection",
     ] {
         assert_eq!(first[key], second[key], "{key}");
     }
@@ -153,6 +163,11 @@ fn attack_finds_evasions_that_score_under_the_threshold_and_is_logged() {
     steps.sort_unstable();
     assert_eq!(steps, (0..=ROUNDS as i64).collect::<Vec<_>>());
     assert!(run.data.metric("evasion_rate_sqli").is_some());
+    assert_eq!(
+        run.data.metric("libinjection_evasion_rate"),
+        Some(peer_rate),
+        "the peer's rate is logged beside the model's"
+    );
     let artifacts = store.artifact_dir(run_id).expect("artifacts");
     assert!(artifacts.join("evasions.jsonl").is_file());
     assert!(artifacts.join("evasion.png").is_file());

@@ -21,7 +21,7 @@ pub mod variants;
 pub use error::{AttackError, Result};
 pub use operators::{Operator, Scope};
 pub use search::{
-    AttackOutcome, FamilyStats, OperatorUse, Payload, PayloadOutcome, RoundStats, SearchConfig,
-    Target, keep_families, run_search,
+    AttackOutcome, DecodedTarget, FamilyStats, OperatorUse, Payload, PayloadOutcome, RoundStats,
+    SearchConfig, Target, keep_families, run_search,
 };
 pub use variants::random_variant;

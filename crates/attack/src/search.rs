@@ -37,6 +37,30 @@ pub trait Target {
     fn threshold(&self) -> f64;
 }
 
+/// A scoring function as a target: each raw payload decoded as `vigie score` decodes a request
+/// by default (`DecodeConfig::default()`: percent-decoded once, trimmed), then scored. For a
+/// model in memory (a run's robustness check) or a peer such as libinjection.
+pub struct DecodedTarget<S> {
+    pub scorer: S,
+    pub threshold: f64,
+}
+
+impl<S: Fn(&[&str]) -> Vec<f64>> Target for DecodedTarget<S> {
+    fn score(&self, payloads: &[&str]) -> Vec<f64> {
+        let decode = vigie_data::DecodeConfig::default();
+        let decoded: Vec<String> = payloads
+            .iter()
+            .map(|raw| decode.normalize(raw.as_bytes()).0)
+            .collect();
+        let texts: Vec<&str> = decoded.iter().map(String::as_str).collect();
+        (self.scorer)(&texts)
+    }
+
+    fn threshold(&self) -> f64 {
+        self.threshold
+    }
+}
+
 /// A saved model as `vigie score` applies it: each payload decoded like the model's training
 /// data, then scored by the model's `score_batch`.
 #[cfg(feature = "engine")]

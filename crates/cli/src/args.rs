@@ -595,6 +595,10 @@ pub struct AttackArgs {
     /// Do not log the search as an MLflow run.
     #[arg(long)]
     pub no_track: bool,
+    /// Do not run the same search against libinjection beside the model (it is reported and
+    /// logged as `libinjection_evasion_rate` otherwise).
+    #[arg(long)]
+    pub no_libinjection: bool,
     /// MLflow experiment of the run.
     #[arg(long, default_value = "vigie-attack")]
     pub experiment: String,

@@ -9,8 +9,7 @@
 //! guard the champion with it (`never_raise = ["robust_evasion_rate"]`).
 
 use serde::{Deserialize, Serialize};
-use vigie_attack::{Operator, Payload, SearchConfig, Target, keep_families, run_search};
-use vigie_data::DecodeConfig;
+use vigie_attack::{DecodedTarget, Operator, Payload, SearchConfig, keep_families, run_search};
 use vigie_data::features::AttackFamily;
 use vigie_models::{LabelledTexts, Scorer};
 
@@ -104,28 +103,6 @@ impl RobustnessMetrics {
     }
 }
 
-/// A model in memory as `vigie score` applies a saved one: raw payloads decoded, then scored.
-struct ModelTarget<'m> {
-    model: &'m dyn Scorer,
-    decode: DecodeConfig,
-    threshold: f64,
-}
-
-impl Target for ModelTarget<'_> {
-    fn score(&self, payloads: &[&str]) -> Vec<f64> {
-        let decoded: Vec<String> = payloads
-            .iter()
-            .map(|raw| self.decode.normalize(raw.as_bytes()).0)
-            .collect();
-        let texts: Vec<&str> = decoded.iter().map(String::as_str).collect();
-        self.model.score_batch(&texts)
-    }
-
-    fn threshold(&self) -> f64 {
-        self.threshold
-    }
-}
-
 /// Attacks `model` at `threshold` with the validation split's attacks.
 pub fn check(
     config: &RobustnessConfig,
@@ -149,9 +126,8 @@ pub fn check(
         operators: Operator::ALL.to_vec(),
         seed: config.seed,
     };
-    let target = ModelTarget {
-        model,
-        decode: DecodeConfig::default(),
+    let target = DecodedTarget {
+        scorer: |texts: &[&str]| model.score_batch(texts),
         threshold,
     };
     let outcome =

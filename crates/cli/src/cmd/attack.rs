@@ -20,6 +20,7 @@ use vigie_runner::DataSource;
 use vigie_runner::config::DataConfig;
 use vigie_score::Engine;
 
+use super::attack_beside::{self, Beside};
 use super::score::load_engine;
 use super::train::{default_out_dir, open_store};
 use crate::args::{AttackArgs, GlobalArgs};
@@ -44,6 +45,8 @@ struct Summary<'a> {
     out_dir: &'a Path,
     evasions: PathBuf,
     run_id: Option<String>,
+    /// The same search against libinjection (unless `--no-libinjection`).
+    libinjection: Option<&'a Beside>,
 }
 
 pub fn attack(global: &GlobalArgs, args: &AttackArgs) -> anyhow::Result<()> {
@@ -102,6 +105,11 @@ pub fn attack(global: &GlobalArgs, args: &AttackArgs) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
+    let beside = if args.no_libinjection || engine.manifest().kind == "libinjection" {
+        None
+    } else {
+        Some(attack_beside::libinjection(&payloads, &config)?)
+    };
 
     let out = args
         .out
@@ -113,7 +121,12 @@ pub fn attack(global: &GlobalArgs, args: &AttackArgs) -> anyhow::Result<()> {
         None
     } else {
         log_run(
-            args, &engine, &config, &outcome, &files, seconds, started_ms,
+            args,
+            &engine,
+            &config,
+            (&outcome, beside.as_ref()),
+            &files,
+            (seconds, started_ms),
         )
     };
 
@@ -133,6 +146,7 @@ pub fn attack(global: &GlobalArgs, args: &AttackArgs) -> anyhow::Result<()> {
         out_dir: &out,
         evasions: files.evasions.clone(),
         run_id,
+        libinjection: beside.as_ref(),
     };
     if global.json {
         return print_json(&summary);
@@ -251,10 +265,9 @@ fn log_run(
     args: &AttackArgs,
     engine: &Engine,
     config: &SearchConfig,
-    outcome: &AttackOutcome,
+    (outcome, beside): (&AttackOutcome, Option<&Beside>),
     files: &Files,
-    seconds: f64,
-    started_ms: i64,
+    (seconds, started_ms): (f64, i64),
 ) -> Option<String> {
     let logged = (|| -> anyhow::Result<Option<String>> {
         let mut options = RunOptions::new(&args.journal_dir, &args.experiment);
@@ -315,6 +328,21 @@ fn log_run(
         ] {
             metrics.push(Metric::new(key, value, last_step));
         }
+        if let Some(beside) = beside {
+            // The same search against libinjection, for the comparison in the MLflow UI.
+            metrics.push(Metric::new(
+                "libinjection_evasion_rate",
+                beside.evasion_rate,
+                last_step,
+            ));
+            for family in &beside.families {
+                metrics.push(Metric::new(
+                    format!("libinjection_evasion_rate_{}", family.family),
+                    family.evasion_rate,
+                    last_step,
+                ));
+            }
+        }
         logger.log_metrics(&metrics)?;
         for file in [&files.evasions, &files.outcome, &files.chart] {
             logger.log_artifact(file, None)?;
@@ -354,6 +382,24 @@ fn print_tables(summary: &Summary<'_>) {
             family.evaded,
             100.0 * family.evasion_rate
         );
+    }
+    if let Some(beside) = summary.libinjection {
+        println!();
+        println!(
+            "libinjection, the same payloads and search: {} flagged before the search, {} evade ({:.1} %)",
+            beside.detected,
+            beside.evaded,
+            100.0 * beside.evasion_rate
+        );
+        for family in &beside.families {
+            println!(
+                "  {}: {} flagged, {} evade ({:.1} %)",
+                family.family,
+                family.detected,
+                family.evaded,
+                100.0 * family.evasion_rate
+            );
+        }
     }
     println!();
     let names: Vec<&str> = summary.families.iter().map(|f| f.family.as_str()).collect();

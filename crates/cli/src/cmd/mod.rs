@@ -2,6 +2,7 @@
 
 pub mod adapt;
 pub mod attack;
+mod attack_beside;
 pub mod bench;
 pub mod bench_mlflow;
 pub mod completions;
