@@ -32,6 +32,10 @@ pub struct AugmentConfig {
     /// Keys the variants' generators.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Rounds of attack-then-retrain after the first fit ([`crate::adversarial`]): the search
+    /// on the training attacks, its evading variants added as malicious, the model fitted again.
+    #[serde(default)]
+    pub adversarial_rounds: usize,
 }
 
 fn default_variants() -> usize {
@@ -54,20 +58,35 @@ fn default_seed() -> u64 {
 const MAX_VARIANTS: usize = 16;
 /// Longest operator chain: the search's own variants rarely need more.
 const MAX_CHAIN: usize = 16;
+/// Most attack-then-retrain rounds: each is a search and a fit.
+const MAX_ADVERSARIAL_ROUNDS: usize = 5;
 
 impl AugmentConfig {
     pub fn validate(&self) -> Result<()> {
         let invalid = |message: String| Err(RunError::Invalid { message });
-        if !(1..=MAX_VARIANTS).contains(&self.variants) {
+        if self.variants > MAX_VARIANTS {
             return invalid(format!(
-                "invalid value for `data.augment.variants`: {} (1 to {MAX_VARIANTS})",
+                "invalid value for `data.augment.variants`: {} (0 to {MAX_VARIANTS})",
                 self.variants
             ));
+        }
+        if self.variants == 0 && self.adversarial_rounds == 0 {
+            return invalid(
+                "invalid value for `data.augment.variants`: 0 with no `adversarial_rounds` \
+                 adds nothing"
+                    .to_owned(),
+            );
         }
         if !(1..=MAX_CHAIN).contains(&self.max_chain) {
             return invalid(format!(
                 "invalid value for `data.augment.max_chain`: {} (1 to {MAX_CHAIN})",
                 self.max_chain
+            ));
+        }
+        if self.adversarial_rounds > MAX_ADVERSARIAL_ROUNDS {
+            return invalid(format!(
+                "invalid value for `data.augment.adversarial_rounds`: {} (0 to {MAX_ADVERSARIAL_ROUNDS})",
+                self.adversarial_rounds
             ));
         }
         if self.operators.is_empty() {

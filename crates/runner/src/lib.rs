@@ -6,6 +6,7 @@
 //! with a saved model; [`field`] scores every run's model on a site it never trained on; [`site`] adapts a run to a
 //! site's own traffic (`vigie adapt`). The sweep runner builds on [`run::train_run`].
 
+pub mod adversarial;
 pub mod augment;
 pub mod config;
 pub mod error;

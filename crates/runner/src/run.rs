@@ -39,6 +39,7 @@ use vigie_models::metrics::{
 use vigie_models::spec::TrainedModel;
 use vigie_models::{LabelledTexts, Scorer, TrainData, TrainObserver};
 
+use crate::adversarial;
 use crate::augment;
 use crate::config::{DataConfig, DataSource, RunConfig};
 use crate::error::{Result, RunError};
@@ -928,7 +929,23 @@ fn train_and_write(
         threads: config.threads,
     };
     let started = Instant::now();
-    let model = config.model.fit(&data, observer)?;
+    let mut model = config.model.fit(&data, observer)?;
+    let mut adversarial = None;
+    if let Some(augment) = config.data.augment.as_ref()
+        && augment.adversarial_rounds > 0
+    {
+        observer.phase("adversarial rounds", None);
+        let (hardened, summary) = adversarial::harden(
+            &config.model,
+            &config.threshold,
+            augment,
+            &data,
+            observer,
+            model,
+        )?;
+        model = hardened;
+        adversarial = Some(summary);
+    }
     let mut train_seconds = started.elapsed().as_secs_f64();
     // Families that do not ask during training (the linear solvers, Isolation Forest) are
     // stopped here, before the evaluation and the artifacts.
@@ -1064,6 +1081,9 @@ fn train_and_write(
     }
     if let Some(robustness) = &robustness {
         final_metrics.extend(robustness.metric_values());
+    }
+    if let Some(adversarial) = &adversarial {
+        final_metrics.extend(adversarial.metric_values());
     }
     final_metrics.push(("train_seconds".into(), train_seconds));
     final_metrics.push(("score_requests_per_s".into(), scoring.batch_requests_per_s));
