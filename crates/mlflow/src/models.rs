@@ -192,19 +192,7 @@ impl MlflowClient {
         search: &SearchRegisteredModels,
     ) -> Result<Page<RegisteredModel>> {
         let max_results = search.max_results.map(|n| n.to_string());
-        let mut query: Vec<(&str, &str)> = Vec::new();
-        if let Some(filter) = &search.filter {
-            query.push(("filter", filter));
-        }
-        if let Some(n) = &max_results {
-            query.push(("max_results", n));
-        }
-        for key in &search.order_by {
-            query.push(("order_by", key));
-        }
-        if let Some(token) = &search.page_token {
-            query.push(("page_token", token));
-        }
+        let query = search_query(search, max_results.as_deref());
         let response: RegisteredModelsPage = self.get("registered-models/search", &query)?;
         Ok(page(response.registered_models, response.next_page_token))
     }
@@ -231,19 +219,7 @@ impl MlflowClient {
         search: &SearchRegisteredModels,
     ) -> Result<Page<ModelVersion>> {
         let max_results = search.max_results.map(|n| n.to_string());
-        let mut query: Vec<(&str, &str)> = Vec::new();
-        if let Some(filter) = &search.filter {
-            query.push(("filter", filter));
-        }
-        if let Some(n) = &max_results {
-            query.push(("max_results", n));
-        }
-        for key in &search.order_by {
-            query.push(("order_by", key));
-        }
-        if let Some(token) = &search.page_token {
-            query.push(("page_token", token));
-        }
+        let query = search_query(search, max_results.as_deref());
         let response: ModelVersionsPage = self.get("model-versions/search", &query)?;
         Ok(page(response.model_versions, response.next_page_token))
     }
@@ -399,6 +375,28 @@ impl MlflowClient {
         let artifact_uri = self.resolve_model_uri(uri)?;
         self.download_dir(&artifact_uri, None, local_dir)
     }
+}
+
+/// The query parameters of a registered-model or model-version search (`max_results` given
+/// as text, so that the pairs borrow it).
+fn search_query<'a>(
+    search: &'a SearchRegisteredModels,
+    max_results: Option<&'a str>,
+) -> Vec<(&'static str, &'a str)> {
+    let mut query = Vec::new();
+    if let Some(filter) = &search.filter {
+        query.push(("filter", filter.as_str()));
+    }
+    if let Some(n) = max_results {
+        query.push(("max_results", n));
+    }
+    for key in &search.order_by {
+        query.push(("order_by", key.as_str()));
+    }
+    if let Some(token) = &search.page_token {
+        query.push(("page_token", token.as_str()));
+    }
+    query
 }
 
 #[cfg(test)]

@@ -5,17 +5,17 @@
 //! ([`crate::augment`]) teach what rewrites leave unchanged; these teach what the model itself
 //! still misses.
 
-use vigie_attack::{DecodedTarget, Operator, Payload, SearchConfig, keep_families, run_search};
+use vigie_attack::SearchConfig;
 use vigie_data::DecodeConfig;
-use vigie_data::features::AttackFamily;
 use vigie_models::metrics::{self, ThresholdRule};
 use vigie_models::spec::{ModelSpec, TrainedModel};
 use vigie_models::{LabelledTexts, Scorer, TrainData, TrainObserver};
 
 use crate::augment::AugmentConfig;
-use crate::error::{Result, RunError};
+use crate::error::Result;
+use crate::robust::{sample_attacks, search_model};
 
-/// Training attacks searched per family and round.
+/// Training attacks searched per family (SQLi, XSS) and round.
 const PAYLOADS_PER_FAMILY: usize = 300;
 /// The search of each round: `vigie attack`'s default, shorter.
 const ROUNDS: usize = 10;
@@ -95,39 +95,22 @@ fn evading_variants(
     config: &AugmentConfig,
     round: usize,
 ) -> Result<Vec<String>> {
-    let mut payloads: Vec<Payload> = train
-        .texts
-        .iter()
-        .zip(&train.labels)
-        .filter(|(_, label)| label.is_malicious())
-        .map(|(text, _)| Payload::new(*text, text))
-        .collect();
     let seed = config.seed.wrapping_add(round as u64);
-    fastrand::Rng::with_seed(seed).shuffle(&mut payloads);
-    let payloads = keep_families(
-        payloads,
-        &[AttackFamily::Sqli, AttackFamily::Xss],
-        PAYLOADS_PER_FAMILY,
-    );
+    let payloads = sample_attacks(train, seed, PAYLOADS_PER_FAMILY);
     let search = SearchConfig {
         rounds: ROUNDS,
         candidates: CANDIDATES,
         beam_width: 1,
-        operators: if config.operators.is_empty() {
-            Operator::ALL.to_vec()
-        } else {
-            config.operators.clone()
-        },
+        operators: config.operators.clone(),
         seed,
     };
-    let target = DecodedTarget {
-        scorer: |texts: &[&str]| model.score_batch(texts),
+    let outcome = search_model(
+        model,
         threshold,
-    };
-    let outcome =
-        run_search(&target, &payloads, &search, |_, _, _| {}).map_err(|e| RunError::Invalid {
-            message: format!("an adversarial round's search: {e}"),
-        })?;
+        &payloads,
+        &search,
+        "an adversarial round's search",
+    )?;
     let decode = DecodeConfig::default();
     Ok(outcome
         .outcomes

@@ -9,7 +9,9 @@
 //! guard the champion with it (`never_raise = ["robust_evasion_rate"]`).
 
 use serde::{Deserialize, Serialize};
-use vigie_attack::{DecodedTarget, Operator, Payload, SearchConfig, keep_families, run_search};
+use vigie_attack::{
+    AttackOutcome, DecodedTarget, Operator, Payload, SearchConfig, keep_families, run_search,
+};
 use vigie_data::features::AttackFamily;
 use vigie_models::{LabelledTexts, Scorer};
 
@@ -110,15 +112,7 @@ pub fn check(
     valid: &LabelledTexts<'_>,
     threshold: f64,
 ) -> Result<RobustnessMetrics> {
-    let mut payloads: Vec<Payload> = valid
-        .texts
-        .iter()
-        .zip(&valid.labels)
-        .filter(|(_, label)| label.is_malicious())
-        .map(|(text, _)| Payload::new(*text, text))
-        .collect();
-    fastrand::Rng::with_seed(config.seed).shuffle(&mut payloads);
-    let payloads = keep_families(payloads, &FAMILIES, config.payloads);
+    let payloads = sample_attacks(valid, config.seed, config.payloads);
     let search = SearchConfig {
         rounds: config.rounds,
         candidates: config.candidates,
@@ -126,14 +120,7 @@ pub fn check(
         operators: Operator::ALL.to_vec(),
         seed: config.seed,
     };
-    let target = DecodedTarget {
-        scorer: |texts: &[&str]| model.score_batch(texts),
-        threshold,
-    };
-    let outcome =
-        run_search(&target, &payloads, &search, |_, _, _| {}).map_err(|e| RunError::Invalid {
-            message: format!("the robustness check: {e}"),
-        })?;
+    let outcome = search_model(model, threshold, &payloads, &search, "the robustness check")?;
     let families = outcome
         .families
         .iter()
@@ -144,6 +131,42 @@ pub fn check(
         evaded: outcome.evaded,
         evasion_rate: outcome.evasion_rate,
         families,
+    })
+}
+
+/// The SQLi and XSS attacks of `split`, at most `per_family` of each, in an order shuffled by
+/// `seed` (a sample, not the split's first lines).
+pub(crate) fn sample_attacks(
+    split: &LabelledTexts<'_>,
+    seed: u64,
+    per_family: usize,
+) -> Vec<Payload> {
+    let mut payloads: Vec<Payload> = split
+        .texts
+        .iter()
+        .zip(&split.labels)
+        .filter(|(_, label)| label.is_malicious())
+        .map(|(text, _)| Payload::new(*text, text))
+        .collect();
+    fastrand::Rng::with_seed(seed).shuffle(&mut payloads);
+    keep_families(payloads, &FAMILIES, per_family)
+}
+
+/// `vigie attack`'s search on a model in memory at `threshold`; `what` names the caller in an
+/// error.
+pub(crate) fn search_model(
+    model: &dyn Scorer,
+    threshold: f64,
+    payloads: &[Payload],
+    search: &SearchConfig,
+    what: &str,
+) -> Result<AttackOutcome> {
+    let target = DecodedTarget {
+        scorer: |texts: &[&str]| model.score_batch(texts),
+        threshold,
+    };
+    run_search(&target, payloads, search, |_, _, _| {}).map_err(|e| RunError::Invalid {
+        message: format!("{what}: {e}"),
     })
 }
 
