@@ -22,6 +22,6 @@ pub use error::{AttackError, Result};
 pub use operators::{Operator, Scope};
 pub use search::{
     AttackOutcome, DecodedTarget, FamilyStats, OperatorUse, Payload, PayloadOutcome, RoundStats,
-    SearchConfig, Target, keep_families, run_search,
+    SearchConfig, Target, as_scored, keep_families, run_search,
 };
 pub use variants::random_variant;

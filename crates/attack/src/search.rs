@@ -37,8 +37,16 @@ pub trait Target {
     fn threshold(&self) -> f64;
 }
 
-/// A scoring function as a target: each raw payload decoded as `vigie score` decodes a request
-/// by default (`DecodeConfig::default()`: percent-decoded once, trimmed), then scored. For a
+/// A raw payload as a model reads it when `vigie score` receives it with the default decoding
+/// (`DecodeConfig::default()`: percent-decoded once, trimmed): what a variant an attacker sends
+/// is to a model, in a search and in training data alike.
+pub fn as_scored(raw: &str) -> String {
+    vigie_data::DecodeConfig::default()
+        .normalize(raw.as_bytes())
+        .0
+}
+
+/// A scoring function as a target: each raw payload read [`as_scored`], then scored. For a
 /// model in memory (a run's robustness check) or a peer such as libinjection.
 pub struct DecodedTarget<S> {
     pub scorer: S,
@@ -47,11 +55,7 @@ pub struct DecodedTarget<S> {
 
 impl<S: Fn(&[&str]) -> Vec<f64>> Target for DecodedTarget<S> {
     fn score(&self, payloads: &[&str]) -> Vec<f64> {
-        let decode = vigie_data::DecodeConfig::default();
-        let decoded: Vec<String> = payloads
-            .iter()
-            .map(|raw| decode.normalize(raw.as_bytes()).0)
-            .collect();
+        let decoded: Vec<String> = payloads.iter().map(|raw| as_scored(raw)).collect();
         let texts: Vec<&str> = decoded.iter().map(String::as_str).collect();
         (self.scorer)(&texts)
     }

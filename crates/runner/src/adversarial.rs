@@ -5,8 +5,7 @@
 //! ([`crate::augment`]) teach what rewrites leave unchanged; these teach what the model itself
 //! still misses.
 
-use vigie_attack::SearchConfig;
-use vigie_data::DecodeConfig;
+use vigie_attack::{SearchConfig, as_scored};
 use vigie_models::metrics::{self, ThresholdRule};
 use vigie_models::spec::{ModelSpec, TrainedModel};
 use vigie_models::{LabelledTexts, Scorer, TrainData, TrainObserver};
@@ -111,12 +110,11 @@ fn evading_variants(
         &search,
         "an adversarial round's search",
     )?;
-    let decode = DecodeConfig::default();
     Ok(outcome
         .outcomes
         .into_iter()
         .filter(|o| o.evaded_round.is_some())
-        .map(|o| decode.normalize(o.best.as_bytes()).0)
+        .map(|o| as_scored(&o.best))
         .collect())
 }
 

@@ -11,8 +11,8 @@
 //! dataset or on the other attacks.
 
 use serde::{Deserialize, Serialize};
-use vigie_attack::{Operator, Payload, random_variant};
-use vigie_data::{DecodeConfig, Label, PreparedDataset, Split};
+use vigie_attack::{Operator, Payload, as_scored, random_variant};
+use vigie_data::{Label, PreparedDataset, Split};
 
 use crate::error::{Result, RunError};
 
@@ -106,13 +106,12 @@ pub struct AugmentSummary {
 }
 
 /// `prepared` with variants of its training attacks added to the training split as malicious.
-/// A variant is decoded as a scored request is (`vigie score`'s default decoding), since
-/// that is what the model reads when an attacker sends it.
+/// A variant is added as the model reads it when an attacker sends it
+/// ([`vigie_attack::as_scored`]).
 pub fn extend_training(
     prepared: PreparedDataset,
     config: &AugmentConfig,
 ) -> (PreparedDataset, AugmentSummary) {
-    let decode = DecodeConfig::default();
     let mut summary = AugmentSummary::default();
     let mut added = Vec::new();
     for index in prepared.indices(Split::Train) {
@@ -128,7 +127,7 @@ pub fn extend_training(
             if let Some((variant, _)) =
                 random_variant(&payload, &config.operators, config.max_chain, &mut rng)
             {
-                added.push(decode.normalize(variant.as_bytes()).0);
+                added.push(as_scored(&variant));
             }
         }
         if added.len() > before {
