@@ -286,28 +286,11 @@ impl Leaderboard {
     }
 
     fn table(&self, layout: Layout) -> String {
-        let header = self.header(layout);
-        let cells = self.cells(layout);
-        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for row in &cells {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
+        let mut rows = vec![self.header(layout)];
+        rows.extend(self.cells(layout));
         let mut out = format!("{}\n", self.title);
-        let line = |cells: &[String]| -> String {
-            let parts: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect();
-            parts.join("  ").trim_end().to_owned()
-        };
-        let _ = writeln!(out, "{}", line(&header));
-        for row in &cells {
-            let _ = writeln!(out, "{}", line(row));
-        }
-        if cells.is_empty() {
+        out.push_str(&text_table(&rows, |_, cell| cell.to_owned()));
+        if rows.len() == 1 {
             out.push_str(match layout {
                 Layout::Trials => "(no finished runs)\n",
                 Layout::Runs => "(no runs kept)\n",
@@ -337,6 +320,30 @@ enum Layout {
     Trials,
     /// Runs from a store: also the short run id, status and start time.
     Runs,
+}
+
+/// Rows padded into columns two spaces apart, each line's trailing blanks trimmed; `paint` may
+/// colour a cell after it is padded (colour codes take no width on a terminal).
+pub fn text_table(rows: &[Vec<String>], paint: impl Fn(usize, &str) -> String) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(column, (cell, width))| paint(column, &format!("{cell:<width$}")))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// The first 8 characters of a run id, as `vigie runs list` shows it.

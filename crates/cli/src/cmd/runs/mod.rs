@@ -164,28 +164,8 @@ pub fn number(value: f64) -> String {
     }
 }
 
-/// Rows padded into columns two spaces apart; `paint` may colour a cell after it is padded.
-pub fn table(rows: &[Vec<String>], paint: impl Fn(usize, &str) -> String) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0; columns];
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(column, (cell, width))| paint(column, &format!("{cell:<width$}")))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
+/// Text tables, shared with the sweep's leaderboard.
+pub use vigie_sweep::leaderboard::text_table as table;
 
 #[cfg(test)]
 mod tests {
