@@ -50,6 +50,9 @@ pub enum DataError {
     /// Tokeniser or vectoriser configuration errors.
     #[error(transparent)]
     Text(#[from] crate::text::TextError),
+    /// A feedback file would contradict itself (a request given two verdicts).
+    #[error("{path}: {message}")]
+    FeedbackConflict { path: PathBuf, message: String },
     /// Writing a table or a chart failed.
     #[error("{path}: cannot write report: {message}")]
     Report { path: PathBuf, message: String },

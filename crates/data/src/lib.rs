@@ -22,6 +22,7 @@ scoring.
   n-grams) and vectorisers (TF-IDF into a sparse [`text::CsrMatrix`], feature
   hashing, token-id sequences for neural networks).
 * [`features`] extracts the targeted script and a rule-based attack family.
+* [`feedback`] keeps analysts' verdicts on alerts as an append-only dataset.
 * `report` (feature `report`) describes a dataset in polars tables and PNG charts.
 * [`source::RecordReader`] streams the raw records of any supported source.
 
@@ -51,6 +52,7 @@ pub mod decode;
 pub mod definition;
 pub mod error;
 pub mod features;
+pub mod feedback;
 pub mod label;
 pub mod prefetch;
 pub mod prepare;

@@ -281,14 +281,31 @@ impl PreparedDataset {
     /// leaks into training. The added requests have no line in the dataset's files (their
     /// origins point past them); the digest covers them. Returns how many were added.
     pub fn with_training(self, texts: Vec<String>, label: Label) -> (PreparedDataset, usize) {
+        self.with_training_copies(texts, label, 1)
+    }
+
+    /// [`with_training`](Self::with_training) with each new request appended `copies` times:
+    /// in a loss summed over training rows, `k` copies of a request weigh it as a sample weight
+    /// of `k` would. Returns how many distinct requests were added.
+    pub fn with_training_copies(
+        self,
+        texts: Vec<String>,
+        label: Label,
+        copies: usize,
+    ) -> (PreparedDataset, usize) {
         let mut known: std::collections::HashSet<&str> =
             self.data.texts.iter().map(String::as_str).collect();
         let keep: Vec<bool> = texts.iter().map(|t| known.insert(t.as_str())).collect();
         drop(known);
-        let added: Vec<String> = texts
+        let distinct: Vec<String> = texts
             .into_iter()
             .zip(keep)
             .filter_map(|(text, keep)| keep.then_some(text))
+            .collect();
+        let added_distinct = distinct.len();
+        let added: Vec<String> = distinct
+            .iter()
+            .flat_map(|text| std::iter::repeat_n(text.clone(), copies))
             .collect();
         let count = added.len();
         let PreparedDataset {
@@ -323,7 +340,7 @@ impl PreparedDataset {
             config,
             digest,
         };
-        (prepared, count)
+        (prepared, added_distinct)
     }
 
     /// Indices of the requests in `part`.
