@@ -12,6 +12,7 @@ use vigie_models::spec::ModelSpec;
 
 use crate::augment::AugmentConfig;
 use crate::error::{Result, RunError};
+use crate::feedback::FeedbackConfig;
 use crate::robust::RobustnessConfig;
 use crate::site::SiteConfig;
 
@@ -60,6 +61,9 @@ pub struct DataConfig {
     /// Rewritten variants of the training attacks: see [`crate::augment`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<AugmentConfig>,
+    /// Analysts' verdicts to train on and be measured on: see [`crate::feedback`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<FeedbackConfig>,
 }
 
 fn default_true() -> bool {
@@ -148,6 +152,9 @@ impl RunConfig {
         }
         if let Some(augment) = &self.data.augment {
             augment.validate()?;
+        }
+        if let Some(feedback) = &self.data.feedback {
+            feedback.validate(catalog)?;
         }
         if let Some(robustness) = &self.robustness {
             robustness.validate()?;

@@ -57,6 +57,7 @@ fn prepare_named(dataset: &str, source: &DataSource) -> Result<PreparedDataset> 
         split: Default::default(),
         site: None,
         augment: None,
+        feedback: None,
     };
     prepare_data(&data, source)
 }

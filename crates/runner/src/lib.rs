@@ -4,13 +4,15 @@
 //! names on its dataset, measures it and logs everything as one MLflow run through
 //! `vigie-mlflow` (a server, or the local `./mlruns` store); [`eval`] scores other datasets
 //! with a saved model; [`field`] scores every run's model on a site it never trained on; [`site`] adapts a run to a
-//! site's own traffic (`vigie adapt`). The sweep runner builds on [`run::train_run`].
+//! site's own traffic (`vigie adapt`); [`feedback`] trains on analysts' verdicts and measures
+//! the model on them. The sweep runner builds on [`run::train_run`].
 
 pub mod adversarial;
 pub mod augment;
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod feedback;
 pub mod field;
 pub mod robust;
 pub mod run;

@@ -43,6 +43,7 @@ use crate::adversarial;
 use crate::augment;
 use crate::config::{DataConfig, DataSource, RunConfig};
 use crate::error::{Result, RunError};
+use crate::feedback::{self, FeedbackMetrics};
 use crate::field::{self, FieldMetrics};
 use crate::robust::{self, RobustnessMetrics};
 use crate::site::{self, SiteConfig, SiteRequests, SiteSummary};
@@ -108,6 +109,8 @@ pub struct RunOutcome {
     pub site: Option<SiteSummary>,
     /// The evasion search on the model, with `[robustness]` ([`crate::robust`]).
     pub robustness: Option<RobustnessMetrics>,
+    /// The model on its analysts' verdicts, with `[data.feedback]` ([`crate::feedback`]).
+    pub feedback: Option<FeedbackMetrics>,
     pub train_seconds: f64,
     pub scoring: ScoringSpeed,
     pub peak_rss_bytes: Option<u64>,
@@ -151,6 +154,7 @@ pub fn final_metric_names() -> Vec<String> {
     );
     names.extend(crate::field::FIELD_METRIC_NAMES.map(str::to_owned));
     names.extend(crate::robust::ROBUST_METRIC_NAMES.map(str::to_owned));
+    names.extend(crate::feedback::FEEDBACK_METRIC_NAMES.map(str::to_owned));
     names
 }
 
@@ -197,14 +201,16 @@ pub fn prepare_data(data: &DataConfig, source: &DataSource) -> Result<PreparedDa
         );
         prepared = augmented;
     }
-    match &data.site {
-        Some(site_config) if site_config.train => {
-            let base: Vec<&str> = data.dataset_names().collect();
-            let site = site::requests(site_config, &base, source)?;
-            Ok(site::extend_training(prepared, &site))
-        }
-        _ => Ok(prepared),
+    if let Some(site_config) = data.site.as_ref().filter(|site| site.train) {
+        let base: Vec<&str> = data.dataset_names().collect();
+        let site = site::requests(site_config, &base, source)?;
+        prepared = site::extend_training(prepared, &site);
     }
+    if let Some(feedback_config) = &data.feedback {
+        let requests = feedback::load(feedback_config, source)?;
+        prepared = feedback::extend_training(prepared, &requests, feedback_config.weight);
+    }
+    Ok(prepared)
 }
 
 /// The site traffic of a run with `[data.site]`, from the run's data source.
@@ -227,6 +233,26 @@ fn site_requests(request: &RunRequest) -> Result<Option<Arc<SiteRequests>>> {
 fn labelled(prepared: &PreparedDataset, part: Split) -> LabelledTexts<'_> {
     let (texts, labels) = prepared.part(part);
     LabelledTexts::new(texts, labels)
+}
+
+/// The model on the run's feedback datasets at `threshold`, with `[data.feedback]`.
+fn feedback_check(
+    request: &RunRequest,
+    model: &dyn vigie_models::Scorer,
+    threshold: f64,
+) -> Result<Option<FeedbackMetrics>> {
+    let Some(config) = &request.config.data.feedback else {
+        return Ok(None);
+    };
+    let source = request
+        .field_data
+        .as_ref()
+        .ok_or_else(|| RunError::Invalid {
+            message: "a run with `[data.feedback]` needs its data source to read the feedback"
+                .to_owned(),
+        })?;
+    let requests = feedback::load(config, source)?;
+    Ok(Some(feedback::measure(model, &requests, threshold)))
 }
 
 /// Trains, evaluates and logs one run. `progress` sees the same events as the tracker (for a
@@ -1013,6 +1039,7 @@ fn train_and_write(
         }
         None => None,
     };
+    let feedback = feedback_check(request, &model, threshold.threshold)?;
     progress.phase("time scoring", None);
     let scoring = metrics::scoring_speed(&model, &test.texts, LATENCY_PROBES);
 
@@ -1085,6 +1112,13 @@ fn train_and_write(
     if let Some(adversarial) = &adversarial {
         final_metrics.extend(adversarial.metric_values());
     }
+    if let Some(feedback) = &feedback {
+        final_metrics.extend(feedback.metric_values());
+        write_file(
+            &out.join(feedback::REGRESSIONS_FILE),
+            feedback.regressions_text().as_bytes(),
+        )?;
+    }
     final_metrics.push(("train_seconds".into(), train_seconds));
     final_metrics.push(("score_requests_per_s".into(), scoring.batch_requests_per_s));
     final_metrics.push(("score_p50_us".into(), scoring.single_p50_us));
@@ -1113,6 +1147,7 @@ fn train_and_write(
         field,
         site: site_summary,
         robustness,
+        feedback,
         train_seconds,
         scoring,
         peak_rss_bytes,
