@@ -10,7 +10,7 @@ use vigie_mlflow::{CreateModelVersion, MlflowClient, Tag};
 
 use crate::error::{Result, SweepError};
 use crate::leaderboard::{LeaderboardRow, latest_metric};
-use crate::spec::Objective;
+use crate::spec::{FeedbackAllowance, Objective};
 use crate::tags;
 
 /// The alias that names the model to serve.
@@ -110,7 +110,17 @@ pub fn crown(
         champion: false,
         reason: String::new(),
     };
+    let feedback = FeedbackCounts::of(best);
+    let refusal = feedback
+        .and_then(|counts| counts.refusal(objective.feedback_allowed))
+        .filter(|_| !current_holds_it);
     match current {
+        _ if let Some(refusal) = refusal => {
+            decision.reason = match &current {
+                Some(current) => format!("{refusal}: the alias stays on {name}/{current}"),
+                None => format!("{refusal}: no champion crowned"),
+            };
+        }
         None => {
             decision.champion = true;
             decision.reason = "first champion".to_owned();
@@ -164,6 +174,9 @@ pub fn crown(
         Tag::new(tags::CHAMPION_METRIC, &metric),
         Tag::new(tags::CHAMPION_VALUE, best.value.to_string()),
     ];
+    if let Some(counts) = feedback {
+        version_tags.extend(counts.tags());
+    }
     if let Some((previous, value)) = &decision.previous {
         version_tags.push(Tag::new(
             tags::PREVIOUS_CHAMPION,
@@ -249,6 +262,51 @@ fn guard_raised(guard: &str, value: Option<f64>, champion_value: f64) -> Option<
     }
 }
 
+/// What the best trial's model does with the analysts' verdicts (`feedback_*` metrics); the
+/// guard holds only for trials measured on feedback.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FeedbackCounts {
+    /// Dismissed alarms raised again.
+    false_alarms: u64,
+    /// Confirmed attacks let through.
+    missed: u64,
+}
+
+impl FeedbackCounts {
+    /// From the row's metrics (every row carries them when its run has them).
+    fn of(best: &LeaderboardRow) -> Option<FeedbackCounts> {
+        let count = |key: &str| best.metrics.get(key).map(|v| v.max(0.0) as u64);
+        Some(FeedbackCounts {
+            false_alarms: count("feedback_false_alarms")?,
+            missed: count("feedback_missed")?,
+        })
+    }
+
+    /// Why the analysts' guard refuses the model, when it does.
+    fn refusal(self, allowed: FeedbackAllowance) -> Option<String> {
+        if self.false_alarms > allowed.false_alarms {
+            return Some(format!(
+                "raises again {} alarm(s) analysts dismissed (the sweep allows {})",
+                self.false_alarms, allowed.false_alarms
+            ));
+        }
+        if self.missed > allowed.missed {
+            return Some(format!(
+                "lets through {} attack(s) analysts confirmed (the sweep allows {})",
+                self.missed, allowed.missed
+            ));
+        }
+        None
+    }
+
+    fn tags(self) -> [Tag; 2] {
+        [
+            Tag::new(tags::FEEDBACK_FALSE_ALARMS, self.false_alarms.to_string()),
+            Tag::new(tags::FEEDBACK_MISSED, self.missed.to_string()),
+        ]
+    }
+}
+
 /// Creates the registered model `name` unless it exists.
 pub fn ensure_registered_model(client: &MlflowClient, name: &str) -> Result<()> {
     match client.create_registered_model(name, None, &[]) {
@@ -289,7 +347,29 @@ fn champion_value(
 
 #[cfg(test)]
 mod tests {
-    use super::guard_raised;
+    use super::{FeedbackAllowance, FeedbackCounts, guard_raised};
+
+    #[test]
+    fn the_analysts_guard_refuses_beyond_what_the_sweep_allows() {
+        let counts = FeedbackCounts {
+            false_alarms: 2,
+            missed: 1,
+        };
+        let strict = FeedbackAllowance::default();
+        let refusal = counts.refusal(strict).expect("refused");
+        assert!(refusal.contains("raises again 2 alarm(s)"), "{refusal}");
+        let lenient_alarms = FeedbackAllowance {
+            false_alarms: 2,
+            missed: 0,
+        };
+        let refusal = counts.refusal(lenient_alarms).expect("refused");
+        assert!(refusal.contains("lets through 1 attack(s)"), "{refusal}");
+        let lenient = FeedbackAllowance {
+            false_alarms: 2,
+            missed: 1,
+        };
+        assert_eq!(counts.refusal(lenient), None);
+    }
 
     #[test]
     fn a_guard_holds_back_a_trial_that_raises_it_or_lacks_it() {

@@ -26,6 +26,15 @@ pub const SHOWN_METRICS: [&str; 7] = [
     "train_seconds",
 ];
 
+/// Metrics a row carries besides the shown ones, for the champion's guards (not shown: most
+/// runs have no feedback).
+const GUARD_METRICS: [&str; 2] = ["feedback_false_alarms", "feedback_missed"];
+
+/// Every metric a row carries.
+fn carried_metrics() -> impl Iterator<Item = &'static str> {
+    SHOWN_METRICS.into_iter().chain(GUARD_METRICS)
+}
+
 /// One ranked run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LeaderboardRow {
@@ -40,7 +49,7 @@ pub struct LeaderboardRow {
     pub trial_id: Option<String>,
     /// The ranking metric's value (NaN when the run lacks it: ranked last).
     pub value: f64,
-    /// The [`SHOWN_METRICS`] the run has.
+    /// The [`SHOWN_METRICS`] the run has, and the champion guards' feedback metrics.
     pub metrics: BTreeMap<String, f64>,
     /// What the trial changed from the base config, or empty.
     pub overrides: String,
@@ -58,9 +67,8 @@ pub struct Leaderboard {
 impl LeaderboardRow {
     /// A run's row, unranked, read from what the store returned.
     pub fn of_run(run: &Run, metric: &str) -> LeaderboardRow {
-        let metrics = SHOWN_METRICS
-            .iter()
-            .filter_map(|key| latest_metric(run, key).map(|v| ((*key).to_owned(), v)))
+        let metrics = carried_metrics()
+            .filter_map(|key| latest_metric(run, key).map(|v| (key.to_owned(), v)))
             .collect();
         LeaderboardRow {
             rank: 0,
@@ -111,9 +119,8 @@ impl LeaderboardRow {
             model_kind: model_kind.to_owned(),
             trial_id: trial_id.map(str::to_owned),
             value: value_of(metric).unwrap_or(f64::NAN),
-            metrics: SHOWN_METRICS
-                .iter()
-                .filter_map(|key| value_of(key).map(|v| ((*key).to_owned(), v)))
+            metrics: carried_metrics()
+                .filter_map(|key| value_of(key).map(|v| (key.to_owned(), v)))
                 .collect(),
             overrides: overrides.to_owned(),
         }

@@ -33,5 +33,9 @@ pub const CHAMPION_DECISION: &str = "vigie.champion_decision";
 pub const CHAMPION_METRIC: &str = "vigie.champion_metric";
 pub const CHAMPION_VALUE: &str = "vigie.champion_value";
 pub const PREVIOUS_CHAMPION: &str = "vigie.previous_champion";
+/// On a model version: the dismissed alarms its model raises again and the confirmed attacks
+/// it lets through, when its run was measured on analysts' feedback.
+pub const FEEDBACK_FALSE_ALARMS: &str = "vigie.feedback_false_alarms";
+pub const FEEDBACK_MISSED: &str = "vigie.feedback_missed";
 /// On a reproduction run: the run it reproduces.
 pub const REPRODUCES: &str = "vigie.reproduces";

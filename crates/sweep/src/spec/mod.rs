@@ -29,5 +29,6 @@ pub use shard::Shard;
 pub use trial_id::trial_id;
 pub use types::{
     DEFAULT_OBJECTIVE_METRIC, DEFAULT_PRUNING_MIN_FINISHED, DEFAULT_STALE_AFTER_MINUTES, Direction,
-    Distribution, MAX_TRIALS, Objective, Pruning, SearchSpec, Strategy, Subspace, SweepSpec,
+    Distribution, FeedbackAllowance, MAX_TRIALS, Objective, Pruning, SearchSpec, Strategy,
+    Subspace, SweepSpec,
 };

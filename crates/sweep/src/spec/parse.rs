@@ -14,7 +14,8 @@ use vigie_runner::RunConfig;
 use super::table::{TableAt, kind_of, override_keys};
 use super::types::{
     DEFAULT_OBJECTIVE_METRIC, DEFAULT_PRUNING_MIN_FINISHED, DEFAULT_STALE_AFTER_MINUTES, Direction,
-    Distribution, MAX_TRIALS, Objective, Pruning, SearchSpec, Strategy, Subspace, SweepSpec,
+    Distribution, FeedbackAllowance, MAX_TRIALS, Objective, Pruning, SearchSpec, Strategy,
+    Subspace, SweepSpec,
 };
 use crate::error::{Result, SweepError};
 
@@ -171,9 +172,16 @@ fn parse_objective(objective: Option<TableAt>) -> Result<Objective> {
             metric: DEFAULT_OBJECTIVE_METRIC.to_owned(),
             direction: Direction::Maximize,
             never_raise: Vec::new(),
+            feedback_allowed: FeedbackAllowance::default(),
         });
     };
-    objective.refuse_unknown(&["metric", "direction", "never_raise"])?;
+    objective.refuse_unknown(&[
+        "metric",
+        "direction",
+        "never_raise",
+        "allow_feedback_false_alarms",
+        "allow_feedback_missed",
+    ])?;
     let metric = objective
         .name("metric")?
         .unwrap_or_else(|| DEFAULT_OBJECTIVE_METRIC.to_owned());
@@ -207,10 +215,15 @@ fn parse_objective(objective: Option<TableAt>) -> Result<Objective> {
             ),
         ));
     }
+    let feedback_allowed = FeedbackAllowance {
+        false_alarms: objective.count("allow_feedback_false_alarms")?.unwrap_or(0),
+        missed: objective.count("allow_feedback_missed")?.unwrap_or(0),
+    };
     Ok(Objective {
         metric,
         direction,
         never_raise,
+        feedback_allowed,
     })
 }
 

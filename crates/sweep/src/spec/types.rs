@@ -50,6 +50,16 @@ pub struct Objective {
     /// trains on) above the champion's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub never_raise: Vec<String>,
+    /// The analysts' guard: how many dismissed alarms a trial may raise again, and confirmed
+    /// attacks it may let through, and still be crowned (0 and 0 unless the file says more).
+    pub feedback_allowed: FeedbackAllowance,
+}
+
+/// `allow_feedback_false_alarms` and `allow_feedback_missed` of `[objective]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FeedbackAllowance {
+    pub false_alarms: u64,
+    pub missed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
