@@ -137,6 +137,10 @@ pub enum Command {
         after_help = "Example:\n  vigie reproduce 0123456789abcdef0123456789abcdef\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie reproduce $RUN_ID --json"
     )]
     Reproduce(ReproduceArgs),
+    /// Analysts' verdicts on alerts, kept as feedback datasets that runs train on
+    /// (`[data.feedback]`) and that guard a sweep's champion.
+    #[command(subcommand)]
+    Feedback(FeedbackCommand),
     /// Adapt a trained model to a site: its own traffic (mostly benign, unlabelled) joins the
     /// training data as benign, and the threshold is raised to a target alert rate on it.
     ///
@@ -911,4 +915,62 @@ mod tests {
         }
         assert!(checked > 30, "only {checked} examples found");
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedbackCommand {
+    /// Append verdicts to a feedback dataset (created, with its definition, when new).
+    ///
+    /// Requests come from a verdicts file of `vigie score` (--from: CSV or JSON Lines; by
+    /// default its flagged rows, or the rows --ids names, the --top highest scored) or from
+    /// --request. The file only grows: a request already there with the same verdict is left
+    /// out, one with another verdict is refused. The dataset is `datasets/NAME.toml` (in
+    /// --datasets-dir, else ./datasets) over `feedback/NAME.jsonl` in the data dir.
+    #[command(
+        after_help = "Examples:\n  vigie score --model models:/vigie-field@champion --input access.log --format jsonl --output verdicts.jsonl\n  vigie feedback add --to soc-feedback --verdict false_alarm --from verdicts.jsonl --ids 17,42 --analyst ana --note 'search box'\n  vigie feedback add --to soc-feedback --verdict missed --request '/item.php?id=1%20or%20sleep(5)'\n  vigie feedback show soc-feedback"
+    )]
+    Add(FeedbackAddArgs),
+    /// Count a feedback dataset's verdicts.
+    Show(FeedbackShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FeedbackAddArgs {
+    /// The feedback dataset to append to.
+    #[arg(long, value_name = "NAME")]
+    pub to: String,
+    /// What the analyst says of the requests: false_alarm, confirmed or missed.
+    #[arg(long, value_parser = parse_verdict)]
+    pub verdict: vigie_data::feedback::Verdict,
+    /// A verdicts file written by `vigie score --output` (CSV or JSON Lines).
+    #[arg(long, value_name = "FILE", conflicts_with = "request")]
+    pub from: Option<PathBuf>,
+    /// Only these rows of --from (their `id` column), comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "from")]
+    pub ids: Vec<u64>,
+    /// Only the N highest-scored of the selected rows.
+    #[arg(long, value_name = "N", requires = "from")]
+    pub top: Option<usize>,
+    /// A request, as logged (decoded as for scoring); repeat for several.
+    #[arg(long)]
+    pub request: Vec<String>,
+    /// The model that scored the requests (kept with each verdict).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Who gives the verdict [default: $USER].
+    #[arg(long)]
+    pub analyst: Option<String>,
+    /// A note kept with each verdict.
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+fn parse_verdict(value: &str) -> Result<vigie_data::feedback::Verdict, String> {
+    value.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct FeedbackShowArgs {
+    /// The feedback dataset.
+    pub name: String,
 }

@@ -210,6 +210,7 @@ fn dataset_payloads(
         split: Default::default(),
         site: None,
         augment: None,
+        feedback: None,
     };
     let prepared = vigie_runner::run::prepare_data(&data, source)
         .with_context(|| format!("loading {dataset}"))?;

@@ -9,6 +9,7 @@ pub mod completions;
 pub mod data;
 pub mod eval;
 pub mod experiments;
+pub mod feedback;
 pub mod fetch;
 pub mod mlflow;
 pub mod progress;
@@ -23,8 +24,8 @@ use anyhow::Context;
 use vigie_data::Catalog;
 
 use crate::args::{
-    BenchCommand, Cli, Command, DataCommand, ExperimentsCommand, GlobalArgs, MlflowCommand,
-    RunsCommand,
+    BenchCommand, Cli, Command, DataCommand, ExperimentsCommand, FeedbackCommand, GlobalArgs,
+    MlflowCommand, RunsCommand,
 };
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -51,6 +52,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(RunsCommand::Compare(args)) => runs::compare::compare(global, &args),
         Command::Experiments(ExperimentsCommand::List(args)) => experiments::list(global, &args),
         Command::Reproduce(args) => runs::reproduce::reproduce(global, &args),
+        Command::Feedback(FeedbackCommand::Add(args)) => feedback::add(global, &args),
+        Command::Feedback(FeedbackCommand::Show(args)) => feedback::show(global, &args),
         Command::Completions(args) => completions::completions(&args),
         Command::Score(args) => score::score(global, &args),
         Command::Serve(args) => score::serve(global, &args),
