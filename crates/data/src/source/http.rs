@@ -131,6 +131,8 @@ impl HttpReader {
             raw,
             label_key: None,
             client: None,
+            time_ms: None,
+            kept: Vec::new(),
         })))
     }
 

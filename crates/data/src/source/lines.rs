@@ -151,6 +151,8 @@ impl LinesReader {
             raw: self.buf.clone(),
             label_key: None,
             client: None,
+            time_ms: None,
+            kept: Vec::new(),
         })))
     }
 }

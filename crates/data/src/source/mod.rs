@@ -5,12 +5,17 @@
 //! or any `BufRead` into [`SourceItem`]s one at a time, so memory stays bounded
 //! on inputs of any size. It does not decode or label: [`crate::dataset`] does,
 //! and a scorer can use the reader on unlabelled logs directly.
+//!
+//! Asked through [`ReadOptions`] (all off by default, so dataset loading reads the request
+//! alone at full speed), a reader also gives each record its own time and the input fields a
+//! SIEM needs to join a verdict back to its event.
 
 mod access_log;
 mod delimited;
 mod http;
 mod json;
 mod lines;
+mod time;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -19,10 +24,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use access_log::ClfReader;
-use delimited::CsvReader;
+use delimited::{CsvLayout, CsvReader};
 use http::HttpReader;
-use json::{JsonReader, JsonShape, split_path};
+use json::{JsonExtras, JsonReader, JsonShape, split_path};
 use lines::{LineSource, LinesReader};
+
+pub use time::{epoch_ms, parse_access_log_time, parse_time_ms, rfc3339_utc};
 
 use crate::error::{DataError, Result};
 
@@ -160,6 +167,77 @@ pub struct SourceRecord {
     pub label_key: Option<String>,
     /// The client address, when the source has one (access logs, Splunk).
     pub client: Option<String>,
+    /// When the request was made (Unix epoch milliseconds), when asked for
+    /// ([`ReadOptions::context`]) and the source says.
+    pub time_ms: Option<i64>,
+    /// The input fields asked for ([`ReadOptions`]), by name, in [`ReadOptions::kept_names`]
+    /// order; a field the record lacks is left out.
+    pub kept: Vec<(String, String)>,
+}
+
+/// The fields an access log keeps with [`ReadOptions::context`]: its time as written, the
+/// method, the status, and (Combined Log Format) the user agent and the referer.
+pub const ACCESS_LOG_FIELDS: [&str; 5] = ["time", "method", "status", "user_agent", "referer"];
+
+/// The fields that hold a record's time when [`ReadOptions::time_field`] names none: the
+/// first of these the record has.
+pub const DEFAULT_TIME_FIELDS: [&str; 3] = ["_time", "time", "timestamp"];
+
+/// What a reader reads beside the request. All off by default: dataset loading reads the
+/// request alone, at full speed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read each record's own time ([`SourceRecord::time_ms`]) and, for access logs (`clf`,
+    /// Splunk `_raw` lines), keep [`ACCESS_LOG_FIELDS`].
+    pub context: bool,
+    /// The field holding the time (CSV column, JSON or Splunk `result` dotted path); `None`:
+    /// the first of [`DEFAULT_TIME_FIELDS`] present (an access log's own time otherwise).
+    pub time_field: Option<String>,
+    /// Input fields copied into [`SourceRecord::kept`]: CSV columns, JSON Lines dotted paths,
+    /// Splunk `result` fields.
+    pub keep: Vec<String>,
+}
+
+impl ReadOptions {
+    /// The names of the fields records of `format` keep, in order: the access log's own (with
+    /// [`ReadOptions::context`]), then [`ReadOptions::keep`]. Fixed for a reader, so a writer
+    /// can make them columns.
+    pub fn kept_names(&self, format: &SourceFormat) -> Vec<String> {
+        let access_log = matches!(
+            format,
+            SourceFormat::Clf { .. }
+                | SourceFormat::Splunk {
+                    field_is_access_log: true,
+                    ..
+                }
+        );
+        let own = ACCESS_LOG_FIELDS
+            .iter()
+            .filter(|_| access_log && self.context)
+            .map(|name| (*name).to_owned());
+        own.chain(self.keep.iter().cloned()).collect()
+    }
+
+    /// An error when `format` has no fields to keep.
+    fn check(&self, format: &SourceFormat) -> Result<()> {
+        let reason = match format {
+            SourceFormat::Lines {} | SourceFormat::Http { .. } => "its records have no fields",
+            SourceFormat::Clf { .. } => {
+                "an access log keeps its time, method, status, user_agent and referer on its own"
+            }
+            _ => return Ok(()),
+        };
+        match self.keep.first() {
+            Some(first) => Err(DataError::InvalidOption {
+                field: "keep",
+                message: format!(
+                    "{first:?}: nothing to keep from {} input: {reason}",
+                    format.name()
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What a reader yields: a record, or a record it could not use and why.
@@ -193,6 +271,30 @@ pub fn open_maybe_gzip(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     }
 }
 
+/// The input format a file's name says, by the name [`SourceFormat::name`] gives: `csv`,
+/// `jsonl` (`.jsonl`, `.ndjson`), `clf` (`.log`), `lines` (`.txt`); a `.gz` ending and a
+/// rotation number (`access.log.1.gz`) are looked through. `None` for any other name.
+pub fn format_from_extension(path: &Path) -> Option<&'static str> {
+    let mut name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    for suffix_is_noise in [
+        |ext: &str| ext == "gz",
+        |ext: &str| !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_digit()),
+    ] {
+        if let Some((stem, ext)) = name.rsplit_once('.')
+            && suffix_is_noise(ext)
+        {
+            name = stem.to_owned();
+        }
+    }
+    match name.rsplit_once('.')?.1 {
+        "csv" => Some("csv"),
+        "jsonl" | "ndjson" => Some("jsonl"),
+        "log" => Some("clf"),
+        "txt" => Some("lines"),
+        _ => None,
+    }
+}
+
 /// Streams the records of one source.
 pub struct RecordReader {
     kind: ReaderKind,
@@ -220,6 +322,19 @@ impl RecordReader {
         format: &SourceFormat,
         limits: &Limits,
     ) -> Result<Self> {
+        RecordReader::with_options(input, name, format, limits, &ReadOptions::default())
+    }
+
+    /// As [`RecordReader::from_reader`], with each record's time and kept fields as `options`
+    /// ask.
+    pub fn with_options(
+        input: Box<dyn BufRead + Send>,
+        name: &Path,
+        format: &SourceFormat,
+        limits: &Limits,
+        options: &ReadOptions,
+    ) -> Result<Self> {
+        options.check(format)?;
         let max = limits.max_record_bytes;
         let lines = |input| LineSource::new(input, name.to_owned(), max);
         let kind = match format {
@@ -242,15 +357,16 @@ impl RecordReader {
                 label_column,
                 delimiter,
                 has_header,
-            } => ReaderKind::Csv(Box::new(CsvReader::new(
-                input,
-                name,
-                text_column,
-                label_column.as_deref(),
-                *delimiter,
-                *has_header,
-                max,
-            )?)),
+            } => {
+                let layout = CsvLayout {
+                    text_column,
+                    label_column: label_column.as_deref(),
+                    delimiter: *delimiter,
+                    has_header: *has_header,
+                };
+                let reader = CsvReader::new(input, name, &layout, max, options)?;
+                ReaderKind::Csv(Box::new(reader))
+            }
             SourceFormat::Jsonl {
                 text_field,
                 label_field,
@@ -261,6 +377,7 @@ impl RecordReader {
                     text: split_path(text_field),
                     label: label_field.as_deref().map(split_path),
                 },
+                extras: JsonExtras::new(options),
             }),
             SourceFormat::Splunk {
                 field,
@@ -274,11 +391,13 @@ impl RecordReader {
                     access_log: *field_is_access_log,
                     client: split_path(client_field),
                 },
+                extras: JsonExtras::new(options),
             }),
             SourceFormat::Clf { with_method } => ReaderKind::Clf(ClfReader {
                 lines: lines(input),
                 buf: Vec::new(),
                 with_method: *with_method,
+                context: options.context,
             }),
         };
         Ok(RecordReader { kind })
@@ -296,5 +415,59 @@ impl Iterator for RecordReader {
             ReaderKind::Json(r) => r.next_item().transpose(),
             ReaderKind::Clf(r) => r.next_item().transpose(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extension_says_the_format_through_gzip_and_rotation() {
+        for (name, expected) in [
+            ("requests.csv", Some("csv")),
+            ("dir.v2/export.CSV.gz", Some("csv")),
+            ("events.jsonl", Some("jsonl")),
+            ("events.ndjson.gz", Some("jsonl")),
+            ("access.log", Some("clf")),
+            ("access.log.1", Some("clf")),
+            ("access.log.2.gz", Some("clf")),
+            ("urls.txt", Some("lines")),
+            ("export.json", None),
+            ("access", None),
+            ("archive.gz", None),
+            ("-", None),
+            ("", None),
+        ] {
+            assert_eq!(format_from_extension(Path::new(name)), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn access_logs_keep_their_own_fields_before_the_asked_ones() {
+        let options = ReadOptions {
+            context: true,
+            time_field: None,
+            keep: vec!["host".to_owned()],
+        };
+        let splunk_raw = SourceFormat::Splunk {
+            field: "_raw".to_owned(),
+            field_is_access_log: true,
+            client_field: "clientip".to_owned(),
+        };
+        assert_eq!(
+            options.kept_names(&splunk_raw),
+            ["time", "method", "status", "user_agent", "referer", "host"]
+        );
+        let jsonl = SourceFormat::Jsonl {
+            text_field: "text".to_owned(),
+            label_field: None,
+        };
+        assert_eq!(options.kept_names(&jsonl), ["host"]);
+        let without_context = ReadOptions {
+            context: false,
+            ..options
+        };
+        assert_eq!(without_context.kept_names(&splunk_raw), ["host"]);
     }
 }
