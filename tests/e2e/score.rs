@@ -493,6 +493,8 @@ fn follow_scores_lines_as_they_are_appended_to_a_log_until_ctrl_c() {
                 model_dir.to_str().expect("utf-8"),
                 "--input",
                 "access.log",
+                "--input-format",
+                "lines",
                 "--follow",
                 "--format",
                 "jsonl",
