@@ -17,6 +17,8 @@
 //! - `runs`: `vigie runs list|show|delete`, the columns of `runs compare`, `vigie experiments
 //!   list` on the real MLflow server and a local store; `vigie completions`.
 //! - `score`: `vigie score` and `vigie serve` give the training-time scores bit for bit.
+//! - `score_siem`: `vigie score --input` rows a SIEM joins back: kept fields, request times,
+//!   one verdict schema with `--json` and `/score`, capped warnings, the format guess.
 //! - `sweep`: `vigie sweep`, `vigie runs compare` and `vigie reproduce`: resume after SIGKILL,
 //!   shards against the real MLflow server, the champion alias, malformed sweep files.
 //! - `train`: `vigie train` and `vigie eval` on a tiny dataset: local store, determinism,
@@ -34,6 +36,7 @@ mod mlflow;
 mod offline;
 mod runs;
 mod score;
+mod score_siem;
 mod sweep;
 mod train;
 mod util;

@@ -15,14 +15,14 @@ use vigie_models::artifact::SavedModel;
 use crate::train::{SVM_CONFIG, tiny_dataset, train};
 use crate::util::{json, stderr, unique_suffix, vigie};
 
-const REQUESTS: [&str; 4] = [
+pub(crate) const REQUESTS: [&str; 4] = [
     "/item.php?id=7' or 1=1--",
     "/images/logo_3.png",
     "/search?q=<script>alert(5)</script>",
     "/blog/2024/post-9.html?page=2",
 ];
 
-fn trained_model(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn trained_model(dir: &std::path::Path) -> std::path::PathBuf {
     tiny_dataset(dir);
     fs::write(dir.join("svm.toml"), SVM_CONFIG).expect("config");
     json(&train(dir, &dir.join("svm.toml"), "out/svm", "mlruns"));
@@ -30,7 +30,7 @@ fn trained_model(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// A port free on 127.0.0.1 a moment ago, for a `vigie serve` to bind.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -38,7 +38,7 @@ fn free_port() -> u16 {
 }
 
 /// Waits (at most 60 s) until something accepts connections on 127.0.0.1:`port`.
-fn wait_until_listening(port: u16) {
+pub(crate) fn wait_until_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "the service did not start");
@@ -66,7 +66,7 @@ fn exchange(port: u16, request: &str) -> (u16, String) {
 }
 
 /// POST `body` as JSON to `path` on 127.0.0.1:`port`; returns the status and the body.
-fn post(port: u16, path: &str, body: &str) -> (u16, String) {
+pub(crate) fn post(port: u16, path: &str, body: &str) -> (u16, String) {
     exchange(
         port,
         &format!(
@@ -382,7 +382,7 @@ fn target_fpr_chooses_the_threshold_again_on_the_validation_scores_kept_with_the
 
 /// A child process killed when the test ends, even by a failed assertion (a `--follow` or a
 /// `serve` left running would outlive the test run).
-struct Killed(std::process::Child);
+pub(crate) struct Killed(pub(crate) std::process::Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -493,6 +493,8 @@ fn follow_scores_lines_as_they_are_appended_to_a_log_until_ctrl_c() {
                 model_dir.to_str().expect("utf-8"),
                 "--input",
                 "access.log",
+                "--input-format",
+                "lines",
                 "--follow",
                 "--format",
                 "jsonl",

@@ -237,9 +237,20 @@ pub struct ScoreArgs {
     #[arg(long, short)]
     pub input: Option<std::path::PathBuf>,
     /// How --input is laid out: lines, csv, jsonl, splunk (Splunk JSON export), clf (Common or
-    /// Combined Log Format access log).
-    #[arg(long, default_value = "lines", value_parser = ["lines", "csv", "jsonl", "splunk", "clf"])]
-    pub input_format: String,
+    /// Combined Log Format access log) [default: from the extension: .csv, .jsonl or .ndjson,
+    /// .log (clf), .txt (lines), with .gz looked through; standard input must say].
+    #[arg(long, value_parser = ["lines", "csv", "jsonl", "splunk", "clf"])]
+    pub input_format: Option<String>,
+    /// Input fields copied into every output row, comma-separated: CSV columns, JSON Lines
+    /// fields or Splunk result fields (dotted paths), e.g. `id,event_id,_time`. Access logs
+    /// keep their time, method, status, user agent and referer on their own.
+    #[arg(long, value_delimiter = ',', requires = "input")]
+    pub keep: Vec<String>,
+    /// The field (CSV column, JSON dotted path, Splunk result field) holding each request's
+    /// time: RFC 3339, an access-log date, or epoch seconds or milliseconds
+    /// [default: the first of _time, time, timestamp present; an access log's own time].
+    #[arg(long, requires = "input")]
+    pub time_field: Option<String>,
     /// The column (csv), field (jsonl, dotted path) or Splunk result field holding the request
     /// [default: text for csv and jsonl, _raw (an access-log line) for splunk].
     #[arg(long)]
@@ -248,7 +259,7 @@ pub struct ScoreArgs {
     #[arg(long, short)]
     pub output: Option<std::path::PathBuf>,
     /// Output format for --input: csv, jsonl, or hec (Splunk HTTP Event Collector events, one
-    /// JSON object per line) [default: csv].
+    /// JSON object per line) [default: csv; jsonl with --json and no --output].
     #[arg(long, value_parser = ["csv", "jsonl", "hec"])]
     pub format: Option<String>,
     /// Flag requests scoring at or above this instead of the model's stored threshold.
