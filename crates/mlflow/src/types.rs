@@ -30,20 +30,6 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Milliseconds since the Unix epoch as RFC 3339 in UTC: `2026-11-28T03:47:44.123Z`.
-pub fn rfc3339_utc(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        millis.rem_euclid(1000)
-    )
-}
-
 /// A key/value tag, on an experiment, run, logged model, registered model, model version or
 /// dataset input.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -890,14 +876,6 @@ mod tests {
 
     fn to_json<T: Serialize>(value: &T) -> Value {
         serde_json::to_value(value).expect("serialisable")
-    }
-
-    #[test]
-    fn times_are_written_as_rfc3339_utc() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(951_782_400_007), "2000-02-29T00:00:00.007Z");
-        assert_eq!(rfc3339_utc(1_795_837_664_123), "2026-11-28T03:47:44.123Z");
-        assert_eq!(rfc3339_utc(-1), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]

@@ -78,7 +78,8 @@ pub fn show(global: &GlobalArgs, args: &FeedbackShowArgs) -> anyhow::Result<()> 
 
 /// The records `args` asks to add, each stamped with the verdict, time, analyst and note.
 fn records_of(args: &FeedbackAddArgs) -> anyhow::Result<Vec<FeedbackRecord>> {
-    let time = vigie_mlflow::rfc3339_utc(vigie_mlflow::now_millis());
+    let now = vigie_mlflow::now_millis();
+    let time = vigie_data::source::rfc3339_utc(now).unwrap_or_else(|| now.to_string());
     let analyst = args
         .analyst
         .clone()
