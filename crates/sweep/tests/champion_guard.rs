@@ -12,6 +12,10 @@
 //!
 //! The objective is `final_valid_f1`, the guard `final_valid_fpr` (the field check's `field_fpr`
 //! needs echows-urldetect, absent from a tiny data dir; a guard is any final metric).
+//!
+//! The analysts' guard is absolute: a trial measured on a feedback dataset (`[data.feedback]`)
+//! that raises again an alarm analysts dismissed is not crowned, champion or not, unless the
+//! sweep file allows that many.
 
 use std::fs;
 use std::path::Path;
@@ -136,23 +140,24 @@ impl Arena {
     /// Runs the one-trial sweep `name` (its trial: the base config with `threshold`) on the
     /// arena's registered model, guarded by `never_raise`.
     fn sweep(&self, name: &str, threshold: &str, never_raise: &[&str]) -> SweepOutcome {
-        let dir = self.dir.path();
-        fs::write(
-            dir.join(format!("{name}-base.toml")),
-            base_config(threshold),
-        )
-        .expect("write base");
         let guards: Vec<String> = never_raise.iter().map(|g| format!("\"{g}\"")).collect();
+        let objective = format!("never_raise = [{}]\n", guards.join(", "));
+        self.sweep_with(name, &base_config(threshold), &objective)
+    }
+
+    /// Runs the one-trial sweep `name` whose base config is `base` and whose `[objective]`
+    /// holds `objective` beside its metric.
+    fn sweep_with(&self, name: &str, base: &str, objective: &str) -> SweepOutcome {
+        let dir = self.dir.path();
+        fs::write(dir.join(format!("{name}-base.toml")), base).expect("write base");
         let sweep_file = dir.join(format!("{name}.toml"));
         fs::write(
             &sweep_file,
             format!(
                 "name = \"{name}\"\nbase = \"{name}-base.toml\"\nexperiment = \"{}\"\n\
                  registered_model = \"{}\"\nmax_parallel = 1\n\
-                 [objective]\nmetric = \"{OBJECTIVE}\"\nnever_raise = [{}]\n",
-                self.experiment,
-                self.model_name,
-                guards.join(", ")
+                 [objective]\nmetric = \"{OBJECTIVE}\"\n{objective}",
+                self.experiment, self.model_name,
             ),
         )
         .expect("write sweep");
@@ -199,10 +204,14 @@ impl Arena {
 
     /// The version the `champion` alias names.
     fn champion(&self) -> String {
+        self.champion_if_any().expect("champion alias")
+    }
+
+    fn champion_if_any(&self) -> Option<String> {
         self.client
             .get_model_version_by_alias(&self.model_name, "champion")
-            .expect("champion alias")
-            .version
+            .ok()
+            .map(|version| version.version)
     }
 
     /// Version `version`'s tag `key`.
@@ -330,5 +339,80 @@ fn a_better_trial_that_does_not_raise_the_guard_takes_the_alias() {
     assert_eq!(
         arena.version_tag("2", "vigie.champion_decision").as_deref(),
         Some(expected.as_str())
+    );
+}
+
+/// A feedback dataset `soc` in the arena: one dismissed alarm (a script-tag search, the shape
+/// the noisy data's attacks mostly have) and one confirmed attack.
+fn soc_feedback(dir: &Path) {
+    let records = [
+        vigie_data::feedback::FeedbackRecord {
+            request: "/search?q=<script>alert(4242)</script>".to_owned(),
+            verdict: vigie_data::feedback::Verdict::FalseAlarm,
+            model: None,
+            score: None,
+            time: "2026-12-04T10:00:00.000Z".to_owned(),
+            analyst: Some("ana".to_owned()),
+            note: Some("the security blog's search box".to_owned()),
+            source: None,
+        },
+        vigie_data::feedback::FeedbackRecord {
+            request: "/item.php?id=4242' or 1=1--".to_owned(),
+            verdict: vigie_data::feedback::Verdict::Confirmed,
+            model: None,
+            score: None,
+            time: "2026-12-04T10:01:00.000Z".to_owned(),
+            analyst: Some("ana".to_owned()),
+            note: None,
+            source: None,
+        },
+    ];
+    vigie_data::feedback::append(&dir.join("data/feedback/soc.jsonl"), &records).expect("feedback");
+    fs::write(
+        dir.join("datasets/soc.toml"),
+        vigie_data::feedback::definition_toml("soc", "feedback/soc.jsonl"),
+    )
+    .expect("definition");
+}
+
+#[test]
+fn a_trial_that_raises_a_dismissed_alarm_again_is_not_crowned_unless_the_sweep_allows_it() {
+    let arena = Arena::new("feedback");
+    soc_feedback(arena.dir.path());
+    // Measured on the feedback, not trained on it (weight 0): the loose threshold flags every
+    // script-tag search, the dismissed one included.
+    let base = format!(
+        "{}[data.feedback]\ndatasets = [\"soc\"]\nweight = 0\n",
+        base_config(LOOSE)
+    );
+    let refused = arena.sweep_with("feedback-strict", &base, "");
+    assert_eq!(arena.metric(&refused, "feedback_false_alarms"), 1.0);
+    assert_eq!(arena.metric(&refused, "feedback_dismissed"), 1.0);
+    let decision = refused.champion.as_ref().expect("a champion decision");
+    assert!(!decision.champion, "{decision:?}");
+    assert_eq!(
+        decision.reason,
+        "raises again 1 alarm(s) analysts dismissed (the sweep allows 0): no champion crowned"
+    );
+    assert_eq!(arena.champion_if_any(), None, "no alias given");
+    assert_eq!(
+        arena
+            .version_tag(&decision.version, "vigie.feedback_false_alarms")
+            .as_deref(),
+        Some("1"),
+        "the count is on the version"
+    );
+
+    let allowed = arena.sweep_with(
+        "feedback-allowed",
+        &base,
+        "allow_feedback_false_alarms = 1\nallow_feedback_missed = 1\n",
+    );
+    let decision = allowed.champion.as_ref().expect("a champion decision");
+    assert!(decision.champion, "{decision:?}");
+    assert_eq!(decision.reason, "first champion");
+    assert_eq!(
+        arena.champion_if_any().as_deref(),
+        Some(decision.version.as_str())
     );
 }
