@@ -208,6 +208,16 @@ impl Engine {
         self.model.score_batch(&texts)
     }
 
+    /// The attack family a raw request's patterns point to, once decoded (as in its verdict).
+    pub fn family(&self, raw: &str) -> &'static str {
+        attack_family(&self.prepare(raw)).name()
+    }
+
+    /// The benign and malicious validation scores kept with the model, when it keeps them.
+    pub fn validation(&self) -> Option<&vigie_models::artifact::ValidationScores> {
+        self.model.validation.as_ref()
+    }
+
     /// A verdict per raw request, each with its `top` strongest features (0: none, cheaper).
     /// Feature spans point into the decoded text (`Verdict::text`).
     pub fn verdicts(&self, raw: &[&str], top: usize) -> Vec<Verdict> {

@@ -188,8 +188,13 @@ fn score_requests(global: &GlobalArgs, args: &ScoreArgs, engine: &Engine) -> any
 }
 
 fn source_format(args: &ScoreArgs) -> SourceFormat {
-    let column = args.column.clone();
-    match args.input_format.as_str() {
+    input_format(&args.input_format, args.column.clone())
+}
+
+/// The `SourceFormat` of an `--input-format` name, with the request in `column` (csv, jsonl,
+/// splunk).
+pub fn input_format(name: &str, column: Option<String>) -> SourceFormat {
+    match name {
         "csv" => SourceFormat::Csv {
             text_column: column.unwrap_or_else(|| "text".to_owned()),
             label_column: None,

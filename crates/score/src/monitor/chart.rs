@@ -125,13 +125,15 @@ fn draw_distributions(
             BLACK.stroke_width(1),
         )))?
         .label("validation, malicious")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(1)));
+        .legend(|(x, y)| {
+            DashedPathElement::new(vec![(x, y), (x + 18, y)], 6, 4, BLACK.stroke_width(1))
+        });
     legend(&mut chart)
 }
 
 /// One bar per window: its PSI, with the bound as a dashed line.
 fn draw_psi(area: &Area<'_>, report: &MonitorReport) -> DrawResult {
-    let n = report.windows.len().max(1);
+    let n = i32::try_from(report.windows.len().max(1)).unwrap_or(i32::MAX);
     let bound = report.rule.psi_bound;
     let peak = report
         .windows
@@ -142,7 +144,7 @@ fn draw_psi(area: &Area<'_>, report: &MonitorReport) -> DrawResult {
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..n as f64, 0.0..peak * 1.15)?;
+        .build_cartesian_2d((0..n).into_segmented(), 0.0..peak * 1.15)?;
     let labels: Vec<String> = report
         .windows
         .iter()
@@ -151,31 +153,38 @@ fn draw_psi(area: &Area<'_>, report: &MonitorReport) -> DrawResult {
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(n.min(12))
-        .x_label_formatter(&|x| {
-            let index = x.floor() as usize;
-            labels.get(index).cloned().unwrap_or_default()
+        .x_labels(labels.len().min(12))
+        .x_label_formatter(&|value| match value {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => usize::try_from(*i)
+                .ok()
+                .and_then(|i| labels.get(i).cloned())
+                .unwrap_or_default(),
+            SegmentValue::Last => String::new(),
         })
         .x_desc("window (UTC)")
         .y_desc("PSI")
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 16))
         .draw()?;
-    chart.draw_series(report.windows.iter().enumerate().map(|(i, w)| {
+    chart.draw_series(report.windows.iter().zip(0..).map(|(w, i)| {
         let color = if w.drift.is_empty() {
             BENIGN_COLOR
         } else {
             MALICIOUS_COLOR
         };
-        let x = i as f64;
-        Rectangle::new(
-            [(x + 0.15, 0.0), (x + 0.85, w.psi.unwrap_or(0.0))],
+        let mut bar = Rectangle::new(
+            [
+                (SegmentValue::Exact(i), 0.0),
+                (SegmentValue::Exact(i + 1), w.psi.unwrap_or(0.0)),
+            ],
             color.filled(),
-        )
+        );
+        bar.set_margin(0, 0, 6, 6);
+        bar
     }))?;
     chart
         .draw_series(std::iter::once(DashedPathElement::new(
-            vec![(0.0, bound), (n as f64, bound)],
+            vec![(SegmentValue::Exact(0), bound), (SegmentValue::Last, bound)],
             6,
             4,
             GUIDE_COLOR.stroke_width(2),
@@ -185,13 +194,13 @@ fn draw_psi(area: &Area<'_>, report: &MonitorReport) -> DrawResult {
     legend(&mut chart)
 }
 
-fn legend<'a>(
-    chart: &mut ChartContext<
-        'a,
-        BitMapBackend<'a>,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
-) -> DrawResult {
+fn legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+) -> DrawResult
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
