@@ -208,9 +208,10 @@ impl Engine {
         self.model.score_batch(&texts)
     }
 
-    /// The attack family a raw request's patterns point to, once decoded (as in its verdict).
-    pub fn family(&self, raw: &str) -> &'static str {
-        attack_family(&self.prepare(raw)).name()
+    /// Scores of requests already decoded by [`Engine::prepare`] (for callers that look at the
+    /// decoded text too, without decoding twice).
+    pub fn score_prepared(&self, texts: &[&str]) -> Vec<f64> {
+        self.model.score_batch(texts)
     }
 
     /// The benign and malicious validation scores kept with the model, when it keeps them.

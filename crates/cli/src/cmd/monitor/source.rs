@@ -1,9 +1,11 @@
 //! One monitored source: its lines read with their own times, scored in batches, and counted
 //! into a [`Monitor`]'s windows. Shared by `vigie monitor` and `vigie bench monitor`.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use anyhow::Context;
+use vigie_data::features::attack_family;
 use vigie_data::source::{
     Limits, ReadOptions, RecordReader, SourceFormat, SourceItem, format_from_extension,
     open_maybe_gzip,
@@ -73,29 +75,30 @@ pub fn read_lines(
 }
 
 /// Scores the requests of a batch of lines and counts them, and the unreadable lines, into
-/// `monitor` in order (when given: the bench's reference side scores alone); the family is
-/// worked out for alerts only.
+/// `monitor` in order (when given: the bench's reference side scores alone, as `Engine::score`);
+/// the attack family is worked out for alerts only, on the text the model saw.
 pub fn score_batch(engine: &Engine, batch: &[Line], monitor: Option<&mut Monitor>) {
-    let raw: Vec<&str> = batch
-        .iter()
-        .filter_map(|line| match line {
-            Line::Request { raw, .. } => Some(raw.as_str()),
-            Line::Unreadable => None,
-        })
-        .collect();
-    let scores = engine.score(&raw);
+    let raw = batch.iter().filter_map(|line| match line {
+        Line::Request { raw, .. } => Some(raw.as_str()),
+        Line::Unreadable => None,
+    });
     let Some(monitor) = monitor else {
-        std::hint::black_box(scores);
+        let raw: Vec<&str> = raw.collect();
+        std::hint::black_box(engine.score(&raw));
         return;
     };
+    let prepared: Vec<Cow<'_, str>> = raw.map(|raw| engine.prepare(raw)).collect();
+    let texts: Vec<&str> = prepared.iter().map(AsRef::as_ref).collect();
     let threshold = engine.threshold();
-    let mut scores = scores.into_iter();
+    let mut scored = texts.iter().zip(engine.score_prepared(&texts));
     for line in batch {
         match line {
-            Line::Request { time_ms, raw } => {
-                // One score per request, in order (score_batch keeps the length).
-                let score = scores.next().unwrap_or(f64::NAN);
-                let alert = (score >= threshold).then(|| engine.family(raw));
+            Line::Request { time_ms, .. } => {
+                // One score per request, in order.
+                let Some((text, score)) = scored.next() else {
+                    return;
+                };
+                let alert = (score >= threshold).then(|| attack_family(text).name());
                 monitor.observe(*time_ms, score, alert);
             }
             Line::Unreadable => monitor.unreadable(None),
