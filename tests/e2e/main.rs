@@ -13,6 +13,8 @@
 //! - `libinjection`: the libinjection family trained, evaluated, in the matrix and explained.
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
 //!   (`MLFLOW_TRACKING_URI`).
+//! - `monitor`: `vigie monitor` on four days of access log with a day of attacks: PSI, alert
+//!   rate, drift and exit status; the run read back with MLflow's Python client.
 //! - `offline`: a closed port and a silent listener never hold a run; the journal syncs later.
 //! - `runs`: `vigie runs list|show|delete`, the columns of `runs compare`, `vigie experiments
 //!   list` on the real MLflow server and a local store; `vigie completions`.
@@ -33,6 +35,7 @@ mod fetch;
 mod field;
 mod libinjection;
 mod mlflow;
+mod monitor;
 mod offline;
 mod runs;
 mod score;

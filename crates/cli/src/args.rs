@@ -176,6 +176,91 @@ pub enum Command {
         after_help = "Examples:\n  vigie serve --model out/sweeps/quickstart/trials/<trial>/model\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie serve --model models:/vigie-field@champion --reload-interval 60 --token-file /run/secrets/vigie\n  curl -s 127.0.0.1:8080/invocations -H 'Content-Type: application/json' -d '{\"inputs\": [\"/a?id=1 or 1=1\"]}'"
     )]
     Serve(ServeArgs),
+    /// Monitor a model on access logs: requests scored and counted in fixed time windows from
+    /// their own timestamps, one MLflow run per input file whose metrics are per window, and a
+    /// drift flag.
+    ///
+    /// Each window gets its requests, alerts and alert rate, score quantiles, alerts by attack
+    /// family, the PSI of its scores against the benign validation scores kept with the model,
+    /// and the share of lines the parser could not read; metric points are stepped by the
+    /// window's index since the epoch and stamped with its start, so the MLflow UI charts a
+    /// model's life like a training curve. A window drifts when its PSI is over --psi-bound or
+    /// its alert rate over --alert-factor × the expected rate (the model's validation
+    /// false-positive rate, at least 0.001, or --expected-alert-rate). Exits with status 3 when
+    /// any window drifted (1 on errors). A dead tracking server does not stop it: the run is
+    /// journaled for `vigie mlflow sync`. See docs/monitoring.md.
+    #[command(
+        after_help = "Examples:\n  vigie monitor --model out/runs/field/model --input access.log --window 1d\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie monitor --model models:/vigie-field@champion --input /var/log/nginx/access.log.1.gz /var/log/nginx/access.log --window 1h --json\n  vigie monitor --model $RUN_ID --input events.jsonl --input-format jsonl --column url --time-field ts --psi-bound 0.25"
+    )]
+    Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// The model: a folder, a run id, or models:/NAME@ALIAS, models:/NAME/VERSION.
+    #[arg(long)]
+    pub model: String,
+    /// Logs to monitor (plain or gzip), each its own source and MLflow run.
+    #[arg(long, short, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// How the inputs are laid out: clf (Common or Combined Log Format), csv, jsonl, splunk
+    /// [default: from the file name (.log: clf, .csv, .jsonl), else clf].
+    #[arg(long, value_parser = ["csv", "jsonl", "splunk", "clf"])]
+    pub input_format: Option<String>,
+    /// The column (csv), field (jsonl, dotted path) or Splunk result field holding the request
+    /// [default: text for csv and jsonl, _raw for splunk].
+    #[arg(long)]
+    pub column: Option<String>,
+    /// The field holding each request's time (csv, jsonl, splunk) [default: the first of _time,
+    /// time, timestamp]; an access log's own date otherwise.
+    #[arg(long)]
+    pub time_field: Option<String>,
+    /// Window length: a number and a unit, s, m, h or d (30m, 1h, 1d).
+    #[arg(long, default_value = "1h")]
+    pub window: String,
+    /// A window drifts when the PSI of its scores against validation is over this.
+    #[arg(long, default_value_t = vigie_score::monitor::drift::DEFAULT_PSI_BOUND)]
+    pub psi_bound: f64,
+    /// A window drifts when its alert rate is over this many times the expected rate.
+    #[arg(long, default_value_t = vigie_score::monitor::drift::DEFAULT_ALERT_FACTOR)]
+    pub alert_factor: f64,
+    /// The alert rate expected on ordinary traffic [default: the model's false-positive rate on
+    /// its validation split at the threshold, at least 0.001].
+    #[arg(long)]
+    pub expected_alert_rate: Option<f64>,
+    /// Windows with fewer requests are reported but never drift.
+    #[arg(long, default_value_t = vigie_score::monitor::drift::DEFAULT_MIN_REQUESTS)]
+    pub min_requests: u64,
+    /// Flag requests scoring at or above this instead of the model's stored threshold.
+    #[arg(long, conflicts_with = "target_fpr")]
+    pub threshold: Option<f64>,
+    /// Choose the threshold again for this false-positive rate on the validation scores.
+    #[arg(long)]
+    pub target_fpr: Option<f64>,
+    /// Score the requests as given, without the training data's decoding.
+    #[arg(long)]
+    pub no_decode: bool,
+    /// Requests scored together.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Folder for each source's monitor.json and chart [default: out/monitor/<model kind>-<time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not log MLflow runs.
+    #[arg(long)]
+    pub no_track: bool,
+    /// MLflow experiment of the runs.
+    #[arg(long, default_value = "vigie-monitor")]
+    pub experiment: String,
+    /// Tracking store for the runs, and where a run id or models:/ URI is found.
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    /// Folder of the run journals.
+    #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
+    pub journal_dir: PathBuf,
+    /// Where models downloaded from a server are cached.
+    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
+    pub cache_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -765,6 +850,42 @@ pub enum BenchCommand {
         after_help = "Example:\n  export MLFLOW_TRACKING_URI=$(scripts/mlflow-server start)\n  vigie bench mlflow --python .venv/bin/python\n  vigie bench mlflow --epochs 5 --json"
     )]
     Mlflow(BenchMlflowArgs),
+    /// What monitoring costs: the requests of an access log scored in batches with and without
+    /// the monitoring windows (`vigie monitor`'s accumulators), alternately, in one invocation;
+    /// prints both throughputs and their ratio (the target: within 10 %). The log is read once
+    /// beforehand, so the ratio is that of scoring alone, the strictest comparison.
+    #[command(
+        after_help = "Example:\n  vigie bench monitor --model out/runs/field/model --input access.log --window 1h"
+    )]
+    Monitor(BenchMonitorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMonitorArgs {
+    /// The model (a folder, a run id, or models:/...).
+    #[arg(long)]
+    pub model: String,
+    /// The access log to score.
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// How --input is laid out (as for `vigie monitor`).
+    #[arg(long, value_parser = ["csv", "jsonl", "splunk", "clf"])]
+    pub input_format: Option<String>,
+    /// Window length (as for `vigie monitor`).
+    #[arg(long, default_value = "1h")]
+    pub window: String,
+    /// Timed repetitions of each side (the median is reported).
+    #[arg(long, default_value_t = 7)]
+    pub repeats: usize,
+    /// Requests scored together.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Where models downloaded from a server are cached.
+    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
+    pub cache_dir: PathBuf,
+    /// Tracking store for run ids and models:/ URIs.
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
 }
 
 #[derive(Debug, Args)]

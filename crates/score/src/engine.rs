@@ -208,6 +208,17 @@ impl Engine {
         self.model.score_batch(&texts)
     }
 
+    /// Scores of requests already decoded by [`Engine::prepare`] (for callers that look at the
+    /// decoded text too, without decoding twice).
+    pub fn score_prepared(&self, texts: &[&str]) -> Vec<f64> {
+        self.model.score_batch(texts)
+    }
+
+    /// The benign and malicious validation scores kept with the model, when it keeps them.
+    pub fn validation(&self) -> Option<&vigie_models::artifact::ValidationScores> {
+        self.model.validation.as_ref()
+    }
+
     /// A verdict per raw request, each with its `top` strongest features (0: none, cheaper).
     /// Feature spans point into the decoded text (`Verdict::text`).
     pub fn verdicts(&self, raw: &[&str], top: usize) -> Vec<Verdict> {

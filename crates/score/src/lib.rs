@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod highlight;
 pub mod model_ref;
+pub mod monitor;
 pub mod service;
 
 pub use engine::{Engine, ExplanationMethod, Feature, Verdict};

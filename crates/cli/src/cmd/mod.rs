@@ -12,6 +12,7 @@ pub mod experiments;
 pub mod feedback;
 pub mod fetch;
 pub mod mlflow;
+pub mod monitor;
 pub mod progress;
 pub mod runs;
 pub mod score;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Tfidf(args)) => bench::tfidf(global, &args),
         Command::Bench(BenchCommand::Score(args)) => bench::score(global, &args),
         Command::Bench(BenchCommand::Mlflow(args)) => bench_mlflow::mlflow(global, &args),
+        Command::Bench(BenchCommand::Monitor(args)) => monitor::bench::bench(global, &args),
         Command::Mlflow(MlflowCommand::Sync(args)) => mlflow::sync(global, &args),
         Command::Train(args) => train::train(global, &args),
         Command::Adapt(args) => adapt::adapt(global, &args),
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions(args) => completions::completions(&args),
         Command::Score(args) => score::score(global, &args),
         Command::Serve(args) => score::serve(global, &args),
+        Command::Monitor(args) => monitor::monitor(global, &args),
     }
 }
 

@@ -31,13 +31,13 @@ const LOW_FPR_FLOOR: f64 = 1e-4;
 /// Bins of [`score_histogram_png`].
 const HISTOGRAM_BINS: usize = 50;
 
-const BENIGN_COLOR: RGBColor = RGBColor(76, 114, 176);
-const MALICIOUS_COLOR: RGBColor = RGBColor(196, 78, 82);
-const GUIDE_COLOR: RGBColor = RGBColor(150, 150, 150);
+pub const BENIGN_COLOR: RGBColor = RGBColor(76, 114, 176);
+pub const MALICIOUS_COLOR: RGBColor = RGBColor(196, 78, 82);
+pub const GUIDE_COLOR: RGBColor = RGBColor(150, 150, 150);
 
 /// Colours of successive curves (seaborn's "deep" palette, whose first and fourth are the
 /// class colours of the data report).
-const PALETTE: [RGBColor; 8] = [
+pub const PALETTE: [RGBColor; 8] = [
     RGBColor(76, 114, 176),
     RGBColor(221, 132, 82),
     RGBColor(85, 168, 104),

@@ -38,8 +38,16 @@ fn format_name<'a>(args: &'a ScoreArgs, input: &Path) -> anyhow::Result<&'a str>
 
 /// The reader's format for `--input`.
 pub(super) fn source_format(args: &ScoreArgs, input: &Path) -> anyhow::Result<SourceFormat> {
-    let column = args.column.clone();
-    Ok(match format_name(args, input)? {
+    Ok(format_by_name(
+        format_name(args, input)?,
+        args.column.clone(),
+    ))
+}
+
+/// The `SourceFormat` of an `--input-format` name, with the request in `column` (csv, jsonl,
+/// splunk); an unknown name reads lines.
+pub(crate) fn format_by_name(name: &str, column: Option<String>) -> SourceFormat {
+    match name {
         "csv" => SourceFormat::Csv {
             text_column: column.unwrap_or_else(|| "text".to_owned()),
             label_column: None,
@@ -57,7 +65,7 @@ pub(super) fn source_format(args: &ScoreArgs, input: &Path) -> anyhow::Result<So
         },
         "clf" => SourceFormat::Clf { with_method: false },
         _ => SourceFormat::Lines {},
-    })
+    }
 }
 
 /// Each record's own time and the `--keep` fields: a verdict must join back to its event.

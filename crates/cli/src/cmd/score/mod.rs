@@ -3,7 +3,7 @@
 //! a growing log, written as CSV, JSON Lines or Splunk HEC events, with a summary at the end.
 
 mod file;
-mod input;
+pub(crate) mod input;
 mod invalid;
 mod requests;
 mod serve;

@@ -1,0 +1,142 @@
+//! One MLflow run per monitored source: the windows as metric points (stepped by the window's
+//! index since the epoch, stamped with its start), the drift as tags, the report and the chart
+//! as artifacts. A tracking failure is a warning, never monitoring's failure: the journal keeps
+//! what did not reach the store, for `vigie mlflow sync`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use vigie_mlflow::{Metric, Param, RunLogger, RunOptions, RunStatus, Tag};
+use vigie_score::Engine;
+use vigie_score::monitor::MonitorReport;
+use vigie_score::monitor::window::label;
+
+use super::super::train::open_store;
+use crate::args::MonitorArgs;
+
+/// The longest `vigie.drifted_windows` tag, under MLflow's 8000 characters.
+const MAX_DRIFTED_TAG_CHARS: usize = 7000;
+
+/// A monitored source, ready to log.
+pub struct SourceRun<'a> {
+    pub path: &'a Path,
+    pub input_format: &'a str,
+    pub report: &'a MonitorReport,
+    pub files: &'a [PathBuf],
+}
+
+/// Where the run went.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Logged {
+    pub run_id: Option<String>,
+    /// Whether everything reached the store (else the journal waits for `vigie mlflow sync`).
+    pub synced: bool,
+    pub journal: PathBuf,
+}
+
+/// Logs `source` as one run; `None` (with a warning) when even the journal failed.
+pub fn log_run(args: &MonitorArgs, engine: &Engine, source: &SourceRun<'_>) -> Option<Logged> {
+    match try_log_run(args, engine, source) {
+        Ok(logged) => Some(logged),
+        Err(error) => {
+            tracing::warn!(
+                "the monitoring of {} was not logged: {error:#}",
+                source.path.display()
+            );
+            None
+        }
+    }
+}
+
+fn try_log_run(
+    args: &MonitorArgs,
+    engine: &Engine,
+    source: &SourceRun<'_>,
+) -> anyhow::Result<Logged> {
+    let report = source.report;
+    let kind = &engine.manifest().kind;
+    let name = source
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| source.path.display().to_string());
+    let mut options = RunOptions::new(&args.journal_dir, &args.experiment);
+    options.run_name = Some(format!("monitor-{name}-{kind}"));
+    options.flush_on_epoch = false;
+    options.tags = vec![
+        Tag::new("vigie.command", "monitor"),
+        Tag::new("vigie.model", engine.origin()),
+        Tag::new("vigie.model_kind", kind),
+        Tag::new("vigie.source", source.path.display().to_string()),
+    ];
+    let store = open_store(args.tracking_uri.as_deref())?;
+    let mut logger = RunLogger::start(store, options).context("starting the monitoring run")?;
+    logger.log_params(&params(args, engine, source))?;
+    logger.log_metrics(&metrics(report))?;
+    logger.set_tags(&drift_tags(report))?;
+    for file in source.files {
+        logger.log_artifact(file, None)?;
+    }
+    let finished = logger.finish(RunStatus::Finished)?;
+    Ok(Logged {
+        run_id: finished.run_id,
+        synced: finished.synced,
+        journal: finished.journal,
+    })
+}
+
+fn params(args: &MonitorArgs, engine: &Engine, source: &SourceRun<'_>) -> Vec<Param> {
+    let rule = &source.report.rule;
+    vec![
+        Param::new("model", engine.origin()),
+        Param::new("window", &args.window),
+        Param::new("window_ms", source.report.window_ms.to_string()),
+        Param::new("psi_bound", rule.psi_bound.to_string()),
+        Param::new("alert_factor", rule.alert_factor.to_string()),
+        Param::new("expected_alert_rate", rule.expected_alert_rate.to_string()),
+        Param::new("min_requests", rule.min_requests.to_string()),
+        Param::new("threshold", engine.threshold().to_string()),
+        Param::new("input_format", source.input_format),
+    ]
+}
+
+/// Every window's metrics, at step = the window's index since the epoch and timestamp = its
+/// start, so that both the step and the time axes of the MLflow UI read as the traffic's time.
+fn metrics(report: &MonitorReport) -> Vec<Metric> {
+    report
+        .windows
+        .iter()
+        .flat_map(|window| {
+            window
+                .metric_values(&report.families)
+                .into_iter()
+                .map(|(key, value)| Metric::at(key, value, window.step, window.start_ms))
+        })
+        .collect()
+}
+
+/// `vigie.drift` and, when it drifted, `vigie.drifted_windows` (the windows' starts, cut short
+/// with a count past the tag's length).
+fn drift_tags(report: &MonitorReport) -> Vec<Tag> {
+    let mut tags = vec![Tag::new("vigie.drift", report.drift.to_string())];
+    let labels: Vec<String> = report
+        .drifted()
+        .map(|w| label(w.start_ms, report.window_ms))
+        .collect();
+    if labels.is_empty() {
+        return tags;
+    }
+    let mut value = String::new();
+    for (i, window) in labels.iter().enumerate() {
+        if value.len() + window.len() > MAX_DRIFTED_TAG_CHARS {
+            value.push_str(&format!(" (+{} more)", labels.len() - i));
+            break;
+        }
+        if !value.is_empty() {
+            value.push(',');
+        }
+        value.push_str(window);
+    }
+    tags.push(Tag::new("vigie.drifted_windows", value));
+    tags
+}

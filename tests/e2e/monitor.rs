@@ -1,0 +1,320 @@
+//! `vigie monitor` on an access log over four days made from the shipped datasets: benign
+//! requests of echows-urldetect every day, half of day three replaced by fwaf attacks. The
+//! model is a small SVM trained on the other half of the same files (seconds). The shifted
+//! day's PSI and alert rate stand out, only it drifts, the exit status says so (3), and calm
+//! days alone exit 0. Against the MLflow server of `MLFLOW_TRACKING_URI`, the run's metrics
+//! read back with MLflow's Python client hold one point per window. Skipped, with a message,
+//! without the datasets (`VIGIE_DATA_DIR`) or, for the server test, without a server.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::util::{shared_datasets, stderr, stdout, unique_suffix, vigie, workspace_root};
+
+/// Requests per day in the log.
+const PER_DAY: usize = 700;
+/// Days in the log; the one at index [`SHIFTED_DAY`] is half attacks.
+const DAYS: usize = 4;
+const SHIFTED_DAY: usize = 2;
+/// 2026-11-25 00:00:00 UTC, in seconds.
+const FIRST_DAY_S: i64 = 1_795_564_800;
+/// `vigie monitor`'s status when a window drifted.
+const EXIT_DRIFT: i32 = 3;
+
+const SVM_CONFIG: &str = "name = \"mini-svm\"\nseed = 7\n[data]\ndataset = \"mini\"\n\
+    [model]\nkind = \"linear_svm\"\n[model.tfidf]\nsublinear_tf = true\n\
+    [model.tfidf.tokenizer.analyzer]\nkind = \"char\"\nngram_min = 1\nngram_max = 3\n";
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The requests the log is made of, apart from those the model trains on.
+struct Held {
+    benign: Vec<String>,
+    attacks: Vec<String>,
+}
+
+/// Trains the small model in `dir` on every other line of echows' good file and of the first
+/// 6000 fwaf attacks; returns the model folder and the other lines.
+fn train_model(dir: &Path, datasets: &Path) -> (PathBuf, Held) {
+    let good = lines(&datasets.join("echows-urldetect/good_fromE.txt"));
+    let bad: Vec<String> = lines(&datasets.join("fwaf/badqueries.txt"))
+        .into_iter()
+        .take(6000)
+        .collect();
+    let (train_good, held_good) = halves(&good);
+    let (train_bad, held_bad) = halves(&bad);
+    fs::create_dir_all(dir.join("data/mini")).expect("mkdir");
+    fs::create_dir_all(dir.join("datasets")).expect("mkdir");
+    fs::write(dir.join("data/mini/good.txt"), train_good.join("\n")).expect("write");
+    fs::write(dir.join("data/mini/bad.txt"), train_bad.join("\n")).expect("write");
+    fs::write(
+        dir.join("datasets/mini.toml"),
+        "name = \"mini\"\n[format]\nkind = \"lines\"\n[[files]]\npath = \"mini/good.txt\"\n\
+         label = \"benign\"\n[[files]]\npath = \"mini/bad.txt\"\nlabel = \"malicious\"\n",
+    )
+    .expect("write");
+    fs::write(dir.join("svm.toml"), SVM_CONFIG).expect("config");
+    let out = crate::train::train(dir, &dir.join("svm.toml"), "out/svm", "mlruns");
+    assert!(out.status.success(), "training failed: {}", stderr(&out));
+    let held = Held {
+        benign: held_good,
+        attacks: held_bad,
+    };
+    (dir.join("out/svm/model"), held)
+}
+
+fn halves(lines: &[String]) -> (Vec<String>, Vec<String>) {
+    let even = lines.iter().step_by(2).cloned().collect();
+    let odd = lines.iter().skip(1).step_by(2).cloned().collect();
+    (even, odd)
+}
+
+/// `[25/Nov/2026:00:02:00 +0000]`: an access log's time of `epoch_s`.
+fn clf_time(epoch_s: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (year, month, day) = vigie_mlflow::civil_from_days(epoch_s.div_euclid(86_400));
+    let second = epoch_s.rem_euclid(86_400);
+    format!(
+        "[{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000]",
+        MONTHS[month as usize - 1],
+        second / 3600,
+        second % 3600 / 60,
+        second % 60
+    )
+}
+
+/// The log: [`PER_DAY`] requests a day, two minutes apart, half of day [`SHIFTED_DAY`]
+/// attacks when `shift`; one unreadable line a day; the first lines out of order.
+fn access_log(held: &Held, shift: bool) -> String {
+    let mut entries: Vec<String> = Vec::new();
+    for day in 0..DAYS {
+        for i in 0..PER_DAY {
+            let n = day * PER_DAY + i;
+            let attack = shift && day == SHIFTED_DAY && i % 2 == 0;
+            let target = if attack {
+                &held.attacks[n % held.attacks.len()]
+            } else {
+                &held.benign[n % held.benign.len()]
+            };
+            let target = target.replace(' ', "%20").replace('"', "%22");
+            let time = FIRST_DAY_S + (day * 86_400 + i * 120) as i64;
+            entries.push(format!(
+                "10.0.{day}.{} - - {} \"GET {target} HTTP/1.1\" 200 512 \"-\" \"test\"\n",
+                i % 250,
+                clf_time(time)
+            ));
+        }
+        entries.push("this line is no access log\n".to_owned());
+    }
+    // Lines from two servers merged: day two's first line comes first.
+    entries.swap(0, PER_DAY + 1);
+    entries.concat()
+}
+
+fn monitor(dir: &Path, model: &Path, log: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--json",
+        "--quiet",
+        "--datasets-dir",
+        "datasets",
+        "monitor",
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--input",
+        log,
+        "--window",
+        "1d",
+        "--journal-dir",
+        "journal",
+    ];
+    args.extend_from_slice(extra);
+    vigie(dir, &args)
+}
+
+fn outcome(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(out), stderr(out)))
+}
+
+fn field(window: &serde_json::Value, key: &str) -> f64 {
+    window[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} in {window}"))
+}
+
+#[test]
+fn a_day_of_attacks_stands_out_drifts_and_sets_the_exit_status() {
+    let Some(datasets) = shared_datasets() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (model, held) = train_model(dir.path(), &datasets);
+    fs::write(dir.path().join("access.log"), access_log(&held, true)).expect("log");
+    fs::write(dir.path().join("calm.log"), access_log(&held, false)).expect("log");
+
+    let out = monitor(
+        dir.path(),
+        &model,
+        "access.log",
+        &["--tracking-uri", "mlruns"],
+    );
+    assert_eq!(out.status.code(), Some(EXIT_DRIFT), "{}", stderr(&out));
+    let result = outcome(&out);
+    assert_eq!(result["drift"], true);
+    let source = &result["sources"][0];
+    let windows = source["report"]["windows"].as_array().expect("windows");
+    assert_eq!(windows.len(), DAYS, "{source}");
+    let starts: Vec<i64> = windows
+        .iter()
+        .map(|w| w["start_ms"].as_i64().expect("start"))
+        .collect();
+    let expected: Vec<i64> = (0..DAYS as i64)
+        .map(|d| (FIRST_DAY_S + d * 86_400) * 1000)
+        .collect();
+    assert_eq!(starts, expected);
+    assert!(
+        windows.iter().all(|w| w["requests"] == PER_DAY as u64),
+        "{source}"
+    );
+    assert!(windows.iter().all(|w| w["unreadable"] == 1), "{source}");
+
+    let shifted = &windows[SHIFTED_DAY];
+    for (day, calm) in windows
+        .iter()
+        .enumerate()
+        .filter(|(d, _)| *d != SHIFTED_DAY)
+    {
+        assert!(
+            field(shifted, "psi") > 5.0 * field(calm, "psi"),
+            "day {day}: {shifted} vs {calm}"
+        );
+        assert!(
+            field(shifted, "alert_rate") > 10.0 * field(calm, "alert_rate").max(0.001),
+            "day {day}: {shifted} vs {calm}"
+        );
+        assert!(
+            calm["drift"].as_array().is_some_and(Vec::is_empty),
+            "day {day}: {calm}"
+        );
+    }
+    assert!(field(shifted, "psi") > 0.2, "{shifted}");
+    let reasons: Vec<&str> = shifted["drift"]
+        .as_array()
+        .expect("drift")
+        .iter()
+        .map(|r| r["rule"].as_str().expect("rule"))
+        .collect();
+    assert_eq!(reasons, ["psi", "alert_rate"], "{shifted}");
+    assert!(
+        shifted["alerts_by_family"]
+            .as_object()
+            .is_some_and(|f| !f.is_empty())
+    );
+    assert_eq!(source["run"]["synced"], true, "{source}");
+    for file in source["files"].as_array().expect("files") {
+        assert!(
+            dir.path().join(file.as_str().expect("path")).is_file(),
+            "{file}"
+        );
+    }
+
+    // The same days without the attacks: no drift, status 0.
+    let calm = monitor(dir.path(), &model, "calm.log", &["--no-track"]);
+    assert_eq!(calm.status.code(), Some(0), "{}", stderr(&calm));
+    assert_eq!(outcome(&calm)["drift"], false);
+}
+
+/// The test server's URI, or `None` (with a message) when none is set.
+fn server_uri() -> Option<String> {
+    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
+    if uri.trim().is_empty() {
+        eprintln!(
+            "SKIP: MLFLOW_TRACKING_URI is not set (export MLFLOW_TRACKING_URI=$(scripts/mlflow-server start))"
+        );
+        return None;
+    }
+    assert!(
+        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
+        "the monitor test only writes to a local MLflow server (127.0.0.1), not {uri}"
+    );
+    Some(uri)
+}
+
+/// Reads the run's `psi` and `requests` histories and tags with MLflow's Python client.
+const READ_RUN: &str = "import json, sys\nfrom mlflow import MlflowClient\n\
+    c = MlflowClient(sys.argv[1])\nrun = c.get_run(sys.argv[2])\n\
+    h = lambda k: [[m.step, m.timestamp, m.value] for m in c.get_metric_history(sys.argv[2], k)]\n\
+    print(json.dumps({'psi': h('psi'), 'requests': h('requests'), 'tags': run.data.tags,\n\
+    'name': run.info.run_name, 'artifacts': [f.path for f in c.list_artifacts(sys.argv[2])]}))\n";
+
+#[test]
+fn the_run_reads_back_in_mlflow_with_one_point_per_window() {
+    let (Some(datasets), Some(uri)) = (shared_datasets(), server_uri()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (model, held) = train_model(dir.path(), &datasets);
+    fs::write(dir.path().join("access.log"), access_log(&held, true)).expect("log");
+    let experiment = format!("vigie-test-monitor-{}", unique_suffix());
+    let out = monitor(
+        dir.path(),
+        &model,
+        "access.log",
+        &["--tracking-uri", &uri, "--experiment", &experiment],
+    );
+    assert_eq!(out.status.code(), Some(EXIT_DRIFT), "{}", stderr(&out));
+    let result = outcome(&out);
+    let run_id = result["sources"][0]["run"]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
+    let windows = result["sources"][0]["report"]["windows"]
+        .as_array()
+        .expect("windows")
+        .clone();
+
+    let python = std::env::var_os("VIGIE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    let read = Command::new(&python)
+        .args(["-c", READ_RUN, &uri, &run_id])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
+    assert!(read.status.success(), "{}", stderr(&read));
+    let read: serde_json::Value = serde_json::from_slice(&read.stdout).expect("JSON");
+
+    for key in ["psi", "requests"] {
+        let points = read[key].as_array().expect("history");
+        assert_eq!(points.len(), DAYS, "{key}: {points:?}");
+        for (point, window) in points.iter().zip(&windows) {
+            assert_eq!(point[0], window["step"], "{key}");
+            assert_eq!(point[1], window["start_ms"], "{key}");
+            assert_eq!(point[2].as_f64(), window[key].as_f64(), "{key}");
+        }
+    }
+    // Steps are the window's index since the epoch: consecutive days.
+    let steps: Vec<i64> = windows
+        .iter()
+        .map(|w| w["step"].as_i64().expect("step"))
+        .collect();
+    assert_eq!(steps[3] - steps[0], 3);
+    assert_eq!(read["tags"]["vigie.drift"], "true");
+    assert_eq!(read["tags"]["vigie.drifted_windows"], "2026-11-27");
+    assert_eq!(read["name"], "monitor-access.log-linear_svm");
+    let artifacts = read["artifacts"].to_string();
+    assert!(
+        artifacts.contains("monitor.png") && artifacts.contains("monitor.json"),
+        "{artifacts}"
+    );
+}
