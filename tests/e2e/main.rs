@@ -9,6 +9,8 @@
 //!   error messages).
 //! - `field`: every run and sweep trial logs `field_*` metrics on echows-urldetect when its
 //!   files are present (none when absent); `vigie eval` reports alerts per 10,000 requests.
+//! - `feedback`: `vigie feedback add` from `vigie score`'s verdicts, the append-only file, and
+//!   `[data.feedback]`: dismissed alarms measured, then trained on and raised less.
 //! - `fetch`: downloads from a local HTTP server on 127.0.0.1, checksums, offline errors.
 //! - `libinjection`: the libinjection family trained, evaluated, in the matrix and explained.
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
@@ -31,6 +33,7 @@ mod adapt;
 mod attack;
 mod bench_mlflow;
 mod data;
+mod feedback;
 mod fetch;
 mod field;
 mod libinjection;
