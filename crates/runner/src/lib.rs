@@ -3,7 +3,8 @@
 //! [`config`] parses and checks a run config (`configs/*.toml`); [`run`] trains the model it
 //! names on its dataset, measures it and logs everything as one MLflow run through
 //! `vigie-mlflow` (a server, or the local `./mlruns` store); [`eval`] scores other datasets
-//! with a saved model; [`field`] scores every run's model on a site it never trained on; [`site`] adapts a run to a
+//! with a saved model; [`pyfunc`] writes the Python scorer of MLflow's `python_function` flavor
+//! into the model folder; [`field`] scores every run's model on a site it never trained on; [`site`] adapts a run to a
 //! site's own traffic (`vigie adapt`). The sweep runner builds on [`run::train_run`].
 
 pub mod adversarial;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod field;
+pub mod pyfunc;
 pub mod robust;
 pub mod run;
 pub mod site;
