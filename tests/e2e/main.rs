@@ -13,6 +13,8 @@
 //! - `libinjection`: the libinjection family trained, evaluated, in the matrix and explained.
 //! - `mlflow`: `vigie mlflow sync` pushing a local `./mlruns` store to the real MLflow server
 //!   (`MLFLOW_TRACKING_URI`).
+//! - `pyfunc`: models loaded with MLflow's `mlflow.pyfunc.load_model` (the venv's 3.17.2) score
+//!   a test split as `vigie score` does, within 1e-6; `mlflow models serve` answers.
 //! - `offline`: a closed port and a silent listener never hold a run; the journal syncs later.
 //! - `runs`: `vigie runs list|show|delete`, the columns of `runs compare`, `vigie experiments
 //!   list` on the real MLflow server and a local store; `vigie completions`.
@@ -32,6 +34,7 @@ mod field;
 mod libinjection;
 mod mlflow;
 mod offline;
+mod pyfunc;
 mod runs;
 mod score;
 mod sweep;
