@@ -17,6 +17,8 @@
 //!   (`MLFLOW_TRACKING_URI`).
 //! - `monitor`: `vigie monitor` on four days of access log with a day of attacks: PSI, alert
 //!   rate, drift and exit status; the run read back with MLflow's Python client.
+//! - `pyfunc`: models loaded with MLflow's `mlflow.pyfunc.load_model` (the venv's 3.17.2) score
+//!   a test split as `vigie score` does, within 1e-6; `mlflow models serve` answers.
 //! - `offline`: a closed port and a silent listener never hold a run; the journal syncs later.
 //! - `runs`: `vigie runs list|show|delete`, the columns of `runs compare`, `vigie experiments
 //!   list` on the real MLflow server and a local store; `vigie completions`.
@@ -40,6 +42,7 @@ mod libinjection;
 mod mlflow;
 mod monitor;
 mod offline;
+mod pyfunc;
 mod runs;
 mod score;
 mod score_siem;

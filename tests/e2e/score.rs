@@ -78,7 +78,7 @@ pub(crate) fn post(port: u16, path: &str, body: &str) -> (u16, String) {
 }
 
 /// GET `path` on 127.0.0.1:`port`; the status and the body.
-fn get(port: u16, path: &str) -> (u16, String) {
+pub(crate) fn get(port: u16, path: &str) -> (u16, String) {
     exchange(
         port,
         &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
@@ -356,6 +356,7 @@ fn target_fpr_chooses_the_threshold_again_on_the_validation_scores_kept_with_the
         model_arg,
         "cannot be used with",
     );
+    // A folder of an older Vigie: no validation scores, no Python scorer (its subfolders).
     let older = dir.path().join("older-model");
     fs::create_dir_all(&older).expect("mkdir");
     for entry in fs::read_dir(&model_dir).expect("model dir") {
@@ -371,7 +372,7 @@ fn target_fpr_chooses_the_threshold_again_on_the_validation_scores_kept_with_the
     manifest["files"]
         .as_object_mut()
         .expect("files")
-        .remove("validation.json");
+        .retain(|path, _| older.join(path).is_file());
     fs::write(&manifest_path, manifest.to_string()).expect("write manifest");
     fails(
         &["--target-fpr", "0.1"],

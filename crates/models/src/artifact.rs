@@ -7,11 +7,13 @@
 //!   …                  the family's own files (vectoriser or vocabulary, weights)
 //!   validation.json    the validation split's scores by class, when the trainer kept them:
 //!                      a new threshold can be chosen later by the same rules
+//!   …                  files the trainer adds ([`SavedModel::save_with_files`]), such as the
+//!                      Python scorer of MLflow's `python_function` flavor
 //! ```
 //!
 //! Loading checks the format version and every checksum before reading the family's files, so a
-//! truncated download or an edited weight file is refused with the file's name. Other files in
-//! the folder (such as MLflow's `MLmodel`, written beside it) are not covered and not read.
+//! truncated download or an edited weight file is refused with the file's name. Files written
+//! after the manifest (MLflow's `MLmodel`, which names the run) are not covered and not read.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -134,6 +136,13 @@ impl SavedModel {
     /// Writes the model into `dir` (created; it must not exist or be empty): the family's files,
     /// then the manifest with their checksums, last, so a folder with a manifest is complete.
     pub fn save(&mut self, dir: &Path) -> Result<()> {
+        self.save_with_files(dir, &[])
+    }
+
+    /// [`SavedModel::save`] with `extra` files (a `/`-separated path inside the folder and its
+    /// bytes, such as the Python scorer of the model) written before the manifest, so that its
+    /// checksums cover them and loading verifies them like the family's own.
+    pub fn save_with_files(&mut self, dir: &Path, extra: &[(String, Vec<u8>)]) -> Result<()> {
         if dir.exists() {
             let mut entries =
                 fs::read_dir(dir).map_err(|e| ModelError::io(dir, "cannot read folder", e))?;
@@ -143,6 +152,9 @@ impl SavedModel {
         }
         fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, "cannot create folder", e))?;
         self.model.save_files(dir)?;
+        for (relative, bytes) in extra {
+            write_extra_file(dir, relative, bytes)?;
+        }
         if let Some(validation) = &self.validation {
             let path = dir.join(VALIDATION_FILE);
             let json = serde_json::to_vec(validation)
@@ -191,6 +203,31 @@ impl Scorer for SavedModel {
     }
 }
 
+/// Writes `bytes` at `relative` inside `dir`, creating its folders; a path that would leave the
+/// folder or replace the manifest is refused.
+fn write_extra_file(dir: &Path, relative: &str, bytes: &[u8]) -> Result<()> {
+    if leaves_folder(relative) || relative == MANIFEST_FILE {
+        return Err(ModelError::artifact(
+            dir,
+            format!("cannot write {relative:?} into the model folder"),
+        ));
+    }
+    let path = dir.join(relative);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| ModelError::io(parent, "cannot create folder", e))?;
+    }
+    fs::write(&path, bytes).map_err(|e| ModelError::io(&path, "cannot write", e))
+}
+
+/// Whether a manifest path is not a plain relative path inside the folder.
+fn leaves_folder(relative: &str) -> bool {
+    relative.starts_with('/')
+        || relative
+            .split('/')
+            .any(|part| part == ".." || part == "." || part.is_empty())
+}
+
 /// Reads and checks `vigie-model.json` without loading the model.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
@@ -219,10 +256,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
 
 fn verify_files(dir: &Path, manifest: &Manifest) -> Result<()> {
     for (relative, expected) in &manifest.files {
-        if relative
-            .split('/')
-            .any(|part| part == ".." || part.is_empty())
-        {
+        if leaves_folder(relative) {
             return Err(ModelError::artifact(
                 &dir.join(MANIFEST_FILE),
                 format!("file path {relative:?} leaves the model folder"),
@@ -288,6 +322,75 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::{LibinjectionConfig, LibinjectionModel};
+
+    fn rules_model() -> SavedModel {
+        let config = LibinjectionConfig::default();
+        SavedModel {
+            manifest: Manifest {
+                format: FORMAT_NAME.to_owned(),
+                format_version: FORMAT_VERSION,
+                kind: "libinjection".to_owned(),
+                family: Family::Rules,
+                spec: ModelSpec::Libinjection(config.clone()),
+                threshold: 0.5,
+                threshold_choice: ThresholdChoice {
+                    threshold: 0.5,
+                    rule: "model".to_owned(),
+                    valid_f1: 1.0,
+                    valid_fpr: 0.0,
+                    valid_tpr: 1.0,
+                },
+                training_data: TrainingData {
+                    dataset: "tiny".to_owned(),
+                    digest: "0".to_owned(),
+                    train_counts: [1, 1],
+                    valid_counts: [1, 1],
+                },
+                seed: 0,
+                vigie_version: "test".to_owned(),
+                created_at_ms: 0,
+                files: BTreeMap::new(),
+            },
+            model: TrainedModel::Libinjection(LibinjectionModel::new(config)),
+            validation: None,
+        }
+    }
+
+    #[test]
+    fn extra_files_are_covered_by_the_manifest_and_verified_on_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let folder = dir.path().join("model");
+        let extra = vec![("code/loader.py".to_owned(), b"print(1)\n".to_vec())];
+        rules_model()
+            .save_with_files(&folder, &extra)
+            .expect("save");
+        let manifest = read_manifest(&folder).expect("manifest");
+        assert!(
+            manifest.files.contains_key("code/loader.py"),
+            "{manifest:?}"
+        );
+        assert!(SavedModel::load(&folder).is_ok());
+
+        fs::write(folder.join("code/loader.py"), b"print(2)\n").expect("edit");
+        let refused = SavedModel::load(&folder)
+            .err()
+            .expect("an edited extra file is refused");
+        assert!(
+            refused.to_string().contains("checksum mismatch"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn extra_files_cannot_leave_the_folder_or_replace_the_manifest() {
+        for path in ["../escape.py", "/abs.py", "a//b", MANIFEST_FILE] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let extra = vec![(path.to_owned(), Vec::new())];
+            let saved = rules_model().save_with_files(&dir.path().join("model"), &extra);
+            assert!(saved.is_err(), "{path} was written");
+        }
+    }
 
     #[test]
     fn validation_scores_choose_what_training_chose_on_the_original_order() {

@@ -3,9 +3,11 @@
 //! [`config`] parses and checks a run config (`configs/*.toml`); [`run`] trains the model it
 //! names on its dataset, measures it and logs everything as one MLflow run through
 //! `vigie-mlflow` (a server, or the local `./mlruns` store); [`eval`] scores other datasets
-//! with a saved model; [`field`] scores every run's model on a site it never trained on; [`site`] adapts a run to a
-//! site's own traffic (`vigie adapt`); [`feedback`] trains on analysts' verdicts and measures
-//! the model on them. The sweep runner builds on [`run::train_run`].
+//! with a saved model; [`pyfunc`] writes the Python scorer of MLflow's `python_function` flavor
+//! into the model folder; [`field`] scores every run's model on a site it never trained on;
+//! [`site`] adapts a run to a site's own traffic (`vigie adapt`); [`feedback`] trains on
+//! analysts' verdicts and measures the model on them. The sweep runner builds on
+//! [`run::train_run`].
 
 pub mod adversarial;
 pub mod augment;
@@ -14,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod feedback;
 pub mod field;
+pub mod pyfunc;
 pub mod robust;
 pub mod run;
 pub mod site;

@@ -45,6 +45,7 @@ use crate::config::{DataConfig, DataSource, RunConfig};
 use crate::error::{Result, RunError};
 use crate::feedback::{self, FeedbackMetrics};
 use crate::field::{self, FieldMetrics};
+use crate::pyfunc::{self, PythonFlavor};
 use crate::robust::{self, RobustnessMetrics};
 use crate::site::{self, SiteConfig, SiteRequests, SiteSummary};
 use crate::system;
@@ -1069,7 +1070,8 @@ fn train_and_write(
         model,
         validation: Some(ValidationScores::new(&valid_scores, &valid.labels)),
     };
-    saved.save(&model_dir)?;
+    let decode = pyfunc::training_decode(config, request.field_data.as_ref());
+    saved.save_with_files(&model_dir, &pyfunc::folder_files(&config.model, &decode)?)?;
     let plots_dir = out.join("plots");
     fs::create_dir_all(&plots_dir).map_err(|e| RunError::io(&plots_dir, "cannot create", e))?;
     draw_charts(
@@ -1315,8 +1317,9 @@ fn write_extra_artifacts(
     write_file(&out.join("clusters.md"), report.to_markdown().as_bytes())
 }
 
-/// The `MLmodel` file of MLflow's model format, with the `vigie` flavor and a signature: one
-/// string column in, one score out.
+/// The `MLmodel` file of MLflow's model format, with the `vigie` flavor, the `python_function`
+/// flavor when the model has a Python scorer ([`pyfunc`]), and a signature: one string column
+/// in, one score out.
 pub fn write_mlmodel(
     dir: &Path,
     manifest: &Manifest,
@@ -1326,19 +1329,8 @@ pub fn write_mlmodel(
 ) -> Result<()> {
     let mut text = String::new();
     text.push_str(&format!("artifact_path: {artifact_path}\n"));
-    text.push_str("flavors:\n  vigie:\n");
-    text.push_str(&format!("    format: {}\n", manifest.format));
-    text.push_str(&format!(
-        "    format_version: {}\n",
-        manifest.format_version
-    ));
-    text.push_str(&format!(
-        "    manifest: {}\n",
-        vigie_models::artifact::MANIFEST_FILE
-    ));
-    text.push_str(&format!("    model_kind: {}\n", manifest.kind));
-    text.push_str(&format!("    threshold: {}\n", manifest.threshold));
-    text.push_str(&format!("    vigie_version: {}\n", manifest.vigie_version));
+    text.push_str("flavors:\n");
+    text.push_str(&flavor_lines(dir, manifest));
     if let Some(model_id) = model_id {
         text.push_str(&format!("model_id: {model_id}\nmodel_uuid: {model_id}\n"));
     }
@@ -1357,6 +1349,29 @@ pub fn write_mlmodel(
         system::utc_timestamp(created)
     ));
     write_file(&dir.join("MLmodel"), text.as_bytes())
+}
+
+/// The flavors' lines of `MLmodel`: `vigie`, then `python_function` when the folder has a
+/// Python scorer (else the `vigie` flavor says why there is none).
+fn flavor_lines(dir: &Path, manifest: &Manifest) -> String {
+    let mut text = String::from("  vigie:\n");
+    text.push_str(&format!("    format: {}\n", manifest.format));
+    text.push_str(&format!(
+        "    format_version: {}\n",
+        manifest.format_version
+    ));
+    text.push_str(&format!(
+        "    manifest: {}\n",
+        vigie_models::artifact::MANIFEST_FILE
+    ));
+    text.push_str(&format!("    model_kind: {}\n", manifest.kind));
+    text.push_str(&format!("    threshold: {}\n", manifest.threshold));
+    text.push_str(&format!("    vigie_version: {}\n", manifest.vigie_version));
+    match pyfunc::python_flavor(dir, &manifest.spec) {
+        PythonFlavor::Lines(lines) => text.push_str(&lines),
+        PythonFlavor::Unavailable(reason) => text.push_str(&pyfunc::unavailable_line(reason)),
+    }
+    text
 }
 
 /// What creating a run's MLflow 3 logged model sends, but for its experiment and run ids:
