@@ -25,6 +25,6 @@ pub mod system;
 pub use config::{DataSource, RunConfig};
 pub use error::{Result, RunError};
 pub use run::{
-    DeferredStart, OpenedRun, PendingRun, RunOutcome, RunRequest, start_deferred, train_deferred,
-    train_deferred_forwarding, train_prepared, train_run,
+    DeferredStart, EpochDelivery, OpenedRun, PendingRun, RunOutcome, RunRequest, start_deferred,
+    train_deferred, train_prepared, train_run,
 };

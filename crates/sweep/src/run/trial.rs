@@ -11,7 +11,7 @@ use vigie_mlflow::{DefaultStore, Tag, TrackingStore, now_millis};
 use vigie_models::spec::Family;
 use vigie_models::{ModelError, TrainObserver};
 use vigie_runner::config::DataSource;
-use vigie_runner::{RunError, RunRequest};
+use vigie_runner::{EpochDelivery, RunError, RunRequest};
 
 use super::lock;
 use super::options::{SweepOptions, SweepProgress};
@@ -112,7 +112,13 @@ pub(super) fn run_trial<'t>(
                 tracing::warn!("the publisher thread stopped");
             }
             if !forward_epochs {
-                return vigie_runner::train_deferred(&request, prepared, start, &mut observer);
+                return vigie_runner::train_deferred(
+                    &request,
+                    prepared,
+                    start,
+                    &mut observer,
+                    EpochDelivery::Kept,
+                );
             }
             let mut forwarder = EpochForwarder {
                 trial,
@@ -120,12 +126,12 @@ pub(super) fn run_trial<'t>(
                 waiting: Vec::new(),
                 last_sent: None,
             };
-            let trained = vigie_runner::train_deferred_forwarding(
+            let trained = vigie_runner::train_deferred(
                 &request,
                 prepared,
                 start,
                 &mut observer,
-                &mut |epochs| forwarder.push(epochs),
+                EpochDelivery::Forwarded(&mut |epochs| forwarder.push(epochs)),
             );
             trained.map(|mut pending| {
                 pending.add_epochs(forwarder.waiting);
