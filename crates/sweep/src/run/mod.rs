@@ -69,7 +69,9 @@ use parent::{ParentTotals, fail_parent, finish_parent, log_plan_beside_trials, o
 use pool::{EarlyCrown, TrialsRun, run_trials};
 use prune::load_pruner;
 use rank::{published_trials, rank_sweep, seen_whole_sweep, write_leaderboard};
-use resume::{Prior, Staleness, SweepRuns, end_stale_runs, priors_of, trials_to_run};
+use resume::{
+    Prior, Staleness, SweepRuns, end_stale_runs, priors_of, sync_pending_journals, trials_to_run,
+};
 use store::{on_offline_store, reachable_store};
 use timing::TrackingClock;
 use trial::TrialContext;
@@ -93,12 +95,14 @@ pub fn run_sweep(
     let loader = DataLoader::spawn(&selected, source);
 
     // 1 and 2: where each trial stands, the parent run, the stale runs ended.
+    let killed_by_sync = waited.time(|| sync_pending_journals(&store, &options.journal_root));
     let found = waited.time(|| SweepRuns::read(&store, spec))?;
     let staleness = Staleness::new(&found.runs, &host, spec.stale_after_minutes);
     let priors = priors_of(&selected, &found.runs, &staleness);
     let parent_run_id =
         waited.time(|| open_parent(&store, spec, plan, &found, &shard_label, &staleness, &host))?;
-    let stale = waited.time(|| end_stale_runs(&store, &priors, &host))?;
+    let stale = waited.time(|| end_stale_runs(&store, &priors, &host))?
+        + found.trials_among(&killed_by_sync);
     let to_run = trials_to_run(&priors);
     let summary = plan_summary(spec, plan, options, &selected, &priors, stale, to_run.len());
     progress.planned(&summary);

@@ -55,6 +55,49 @@ impl<'a> Staleness<'a> {
     }
 }
 
+/// Sends what the journals of `journal_root` hold and the store lacks (best effort: failures
+/// are logged), before the store is read. A killed sweep may have journaled a trial's end
+/// without reaching the store; read first, that trial would look stale and run again, and the
+/// journal's end, synced by the next run's logger, would leave it finished twice. Returns the
+/// runs the sync ended KILLED (journals whose writer died before their end): stale runs too.
+pub(super) fn sync_pending_journals(
+    store: &DefaultStore,
+    journal_root: &std::path::Path,
+) -> Vec<String> {
+    match vigie_mlflow::sync_all(journal_root, store) {
+        Ok(report) => {
+            for failure in &report.failed {
+                tracing::warn!(
+                    journal = %failure.journal.display(),
+                    "could not sync a pending run journal: {}",
+                    failure.error
+                );
+            }
+            report
+                .synced
+                .into_iter()
+                .filter(|done| done.final_status == Some(RunStatus::Killed))
+                .map(|done| done.run_id)
+                .collect()
+        }
+        Err(error) => {
+            tracing::warn!("could not list the pending run journals: {error}");
+            Vec::new()
+        }
+    }
+}
+
+impl SweepRuns {
+    /// How many of `run_ids` are trials of this sweep.
+    pub(super) fn trials_among(&self, run_ids: &[String]) -> usize {
+        self.runs
+            .iter()
+            .filter(|run| run.data.tag(tags::ROLE) == Some(tags::ROLE_TRIAL))
+            .filter(|run| run_ids.contains(&run.info.run_id))
+            .count()
+    }
+}
+
 /// Where each of `trials` stands, from its runs among the sweep's `runs`.
 pub(super) fn priors_of<'t>(
     trials: &[&'t Trial],
