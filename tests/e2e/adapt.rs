@@ -187,10 +187,7 @@ fn adapt_says_what_is_missing() {
 
     // A model folder copied away from its run folder has no config beside it.
     fs::create_dir_all(dir.join("loose")).expect("mkdir");
-    for entry in fs::read_dir(dir.join("out/parent/model")).expect("model dir") {
-        let entry = entry.expect("entry");
-        fs::copy(entry.path(), dir.join("loose").join(entry.file_name())).expect("copy");
-    }
+    copy_dir(&dir.join("out/parent/model"), &dir.join("loose"));
     // Nor a run id to find its run's config by.
     fs::remove_file(dir.join("loose/MLmodel")).expect("no MLmodel");
     let traffic = site_traffic(dir);
@@ -214,4 +211,18 @@ fn adapt_says_what_is_missing() {
     );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("not the config"), "{}", stderr(&out));
+}
+
+/// Copies the folder `from` (files and subfolders) into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }

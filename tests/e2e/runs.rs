@@ -218,7 +218,7 @@ fn check_listing_showing_and_deleting(
             "{message}"
         );
         assert!(
-            message.contains("known experiments: ") && message.contains(experiment),
+            message.contains("known experiments, newest first: ") && message.contains(experiment),
             "{message}"
         );
         assert!(!message.contains("panicked"), "{message}");

@@ -25,13 +25,16 @@ pub fn experiment_id(store: &dyn TrackingStore, name: &str) -> anyhow::Result<St
     {
         return Ok(id);
     }
-    let mut known: Vec<String> = store
+    let mut experiments = store
         .list_experiments()
-        .with_context(|| format!("listing the experiments of {}", store.describe()))?
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
-    known.sort();
+        .with_context(|| format!("listing the experiments of {}", store.describe()))?;
+    // The newest first: on a long-lived server the one a user means is most often recent.
+    experiments.sort_by(|a, b| {
+        b.creation_time
+            .cmp(&a.creation_time)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let known: Vec<String> = experiments.into_iter().map(|e| e.name).collect();
     if known.is_empty() {
         bail!(
             "no experiment {name:?} in {}: it has no experiments",
@@ -39,7 +42,7 @@ pub fn experiment_id(store: &dyn TrackingStore, name: &str) -> anyhow::Result<St
         );
     }
     bail!(
-        "no experiment {name:?} in {}; known experiments: {}",
+        "no experiment {name:?} in {}; known experiments, newest first: {}",
         store.describe(),
         listed(&known)
     )
