@@ -27,4 +27,6 @@ pub mod rules;
 pub mod spec;
 
 pub use error::{ModelError, Result};
-pub use model::{LabelledTexts, NoObserver, Persist, Scorer, TrainData, TrainObserver};
+pub use model::{
+    ClassWeight, LabelledTexts, NoObserver, Persist, Scorer, TrainData, TrainObserver,
+};

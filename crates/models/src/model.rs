@@ -106,3 +106,47 @@ pub trait Persist: Sized {
     /// [`crate::ModelError::Artifact`] naming it.
     fn load(dir: &std::path::Path) -> crate::Result<Self>;
 }
+
+/// How each class's errors weigh in a family's loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeight {
+    /// `n_samples / (2 × n_class)`, as scikit-learn's `"balanced"`: both classes count as much
+    /// in total, whatever their sizes.
+    #[default]
+    Balanced,
+    /// Every sample weighs 1.
+    None,
+}
+
+impl ClassWeight {
+    /// The weights of `[benign, malicious]` for classes of `counts` samples (a class with no
+    /// sample weighs 1: there is nothing to balance).
+    pub fn weights(self, counts: [usize; 2]) -> [f64; 2] {
+        let total = (counts[0] + counts[1]) as f64;
+        match self {
+            ClassWeight::None => [1.0, 1.0],
+            ClassWeight::Balanced => counts.map(|count| {
+                if count == 0 {
+                    1.0
+                } else {
+                    total / (2.0 * count as f64)
+                }
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod class_weight_tests {
+    use super::ClassWeight;
+
+    #[test]
+    fn balanced_weights_make_both_classes_count_as_much() {
+        let [benign, malicious] = ClassWeight::Balanced.weights([300, 100]);
+        assert_eq!([benign, malicious], [400.0 / 600.0, 400.0 / 200.0]);
+        assert_eq!(benign * 300.0, malicious * 100.0);
+        assert_eq!(ClassWeight::Balanced.weights([5, 0]), [0.5, 1.0]);
+        assert_eq!(ClassWeight::None.weights([300, 100]), [1.0, 1.0]);
+    }
+}

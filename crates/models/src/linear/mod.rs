@@ -38,6 +38,7 @@ use vigie_data::text::{
     TfidfScratch, TfidfVectorizer, Tokenizer, TokenizerConfig,
 };
 
+pub use crate::model::ClassWeight;
 use crate::model::{LabelledTexts, Persist, Scorer, TrainData, TrainObserver};
 use crate::{ModelError, Result};
 
@@ -59,18 +60,6 @@ impl LinearKind {
             LinearKind::LinearSvm => "linear_svm",
         }
     }
-}
-
-/// How each class's errors are weighed against the regulariser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClassWeight {
-    /// Class weight `n_samples / (2 × n_class)`, as scikit-learn's `"balanced"`: both classes
-    /// count as much in total, whatever their sizes.
-    #[default]
-    Balanced,
-    /// Every sample weighs 1.
-    None,
 }
 
 /// The SVM's loss on the margin `m`.
@@ -426,13 +415,7 @@ fn solve(
     let [n_benign, n_malicious] = rows
         .requests
         .unwrap_or([rows.y.len() - n_malicious_rows, n_malicious_rows]);
-    let (weight_benign, weight_malicious) = match config.class_weight {
-        ClassWeight::Balanced => {
-            let n = (n_benign + n_malicious) as f64;
-            (n / (2.0 * n_benign as f64), n / (2.0 * n_malicious as f64))
-        }
-        ClassWeight::None => (1.0, 1.0),
-    };
+    let [weight_benign, weight_malicious] = config.class_weight.weights([n_benign, n_malicious]);
     let problem = Problem {
         x: &rows.matrix,
         y: &rows.y,

@@ -32,6 +32,7 @@ use vigie_data::text::{
 use self::inputs::{Encoded, HashedTfidf, InputEncoder, stratified_subsample};
 use self::networks::{CnnNet, MlpNet, RnnNet};
 use self::train::{Split, predict_logits, sigmoid};
+pub use crate::model::ClassWeight;
 use crate::model::{Persist, Scorer, TrainData, TrainObserver};
 use crate::{ModelError, Result};
 
@@ -57,17 +58,6 @@ impl Monitor {
             Monitor::ValidLoss => "valid_loss",
         }
     }
-}
-
-/// Loss weights per class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClassWeight {
-    /// `n / (2 n_class)`: both classes weigh the same in total.
-    #[default]
-    Balanced,
-    /// Every example weighs 1.
-    None,
 }
 
 /// Where the network trains.

@@ -144,22 +144,12 @@ fn bce_with_logits(logits: Tensor<1>, targets: Tensor<1>) -> Tensor<1> {
     relu(logits.clone()) - logits.clone() * targets + logits.abs().neg().exp().log1p()
 }
 
-/// Loss weights of `[benign, malicious]`: `n / (2 n_class)` when balanced.
+/// Loss weights of `[benign, malicious]` for the training labels.
 fn class_weights(labels: &[Label], class_weight: ClassWeight) -> [f32; 2] {
-    match class_weight {
-        ClassWeight::None => [1.0, 1.0],
-        ClassWeight::Balanced => {
-            let malicious = labels.iter().filter(|l| l.is_malicious()).count();
-            let counts = [labels.len() - malicious, malicious];
-            counts.map(|count| {
-                if count == 0 {
-                    1.0
-                } else {
-                    (labels.len() as f64 / (2.0 * count as f64)) as f32
-                }
-            })
-        }
-    }
+    let malicious = labels.iter().filter(|l| l.is_malicious()).count();
+    class_weight
+        .weights([labels.len() - malicious, malicious])
+        .map(|weight| weight as f32)
 }
 
 pub(crate) fn sigmoid(logit: f32) -> f64 {
