@@ -305,9 +305,33 @@ pub struct ServeArgs {
     /// Where models downloaded from a server are cached.
     #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
     pub cache_dir: std::path::PathBuf,
-    /// Tracking store for run ids and models:/ URIs (as for `vigie train`).
+    /// Tracking store for run ids and models:/ URIs (as for `vigie train`), and for the
+    /// monitoring runs.
     #[arg(long)]
     pub tracking_uri: Option<String>,
+    /// Record the service's own monitoring windows of this length (30m, 1h, 1d): one MLflow
+    /// run per model served, one point per window and metric, as `vigie monitor` logs.
+    #[arg(long)]
+    pub monitor_window: Option<String>,
+    /// MLflow experiment of the monitoring runs.
+    #[arg(long, default_value = "vigie-monitor", requires = "monitor_window")]
+    pub monitor_experiment: String,
+    /// A window drifts when the PSI of its scores against validation is over this.
+    #[arg(long, default_value_t = vigie_score::monitor::drift::DEFAULT_PSI_BOUND, requires = "monitor_window")]
+    pub psi_bound: f64,
+    /// A window drifts when its alert rate is over this many times the expected rate.
+    #[arg(long, default_value_t = vigie_score::monitor::drift::DEFAULT_ALERT_FACTOR, requires = "monitor_window")]
+    pub alert_factor: f64,
+    /// The alert rate expected on ordinary traffic [default: the model's false-positive rate on
+    /// its validation split at the threshold, at least 0.001].
+    #[arg(long, requires = "monitor_window")]
+    pub expected_alert_rate: Option<f64>,
+    /// Windows with fewer requests are logged but never drift.
+    #[arg(long, default_value_t = vigie_score::monitor::drift::DEFAULT_MIN_REQUESTS, requires = "monitor_window")]
+    pub min_requests: u64,
+    /// Folder of the monitoring runs' journals.
+    #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
+    pub journal_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

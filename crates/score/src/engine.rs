@@ -208,6 +208,24 @@ impl Engine {
         self.model.score_batch(&texts)
     }
 
+    /// Scores of raw requests, each with the attack family of the text the model saw when it
+    /// is an alert (at or over the threshold): what monitoring counts. The family is worked out
+    /// for alerts only.
+    pub fn score_with_alerts(&self, raw: &[&str]) -> Vec<(f64, Option<&'static str>)> {
+        let prepared: Vec<std::borrow::Cow<'_, str>> =
+            raw.iter().map(|r| self.prepare(r)).collect();
+        let texts: Vec<&str> = prepared.iter().map(|t| t.as_ref()).collect();
+        let scores = self.model.score_batch(&texts);
+        texts
+            .iter()
+            .zip(scores)
+            .map(|(text, score)| {
+                let alert = (score >= self.threshold).then(|| attack_family(text).name());
+                (score, alert)
+            })
+            .collect()
+    }
+
     /// Scores of requests already decoded by [`Engine::prepare`] (for callers that look at the
     /// decoded text too, without decoding twice).
     pub fn score_prepared(&self, texts: &[&str]) -> Vec<f64> {

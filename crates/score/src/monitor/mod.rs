@@ -11,6 +11,7 @@ pub mod chart;
 pub mod drift;
 pub mod histogram;
 pub mod psi;
+pub mod tracking;
 pub mod window;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,6 +78,9 @@ impl MonitorReference {
     }
 }
 
+/// The most empty windows [`Monitor::take_closed`] reports in one call.
+pub const MAX_QUIET_WINDOWS: i64 = 1000;
+
 /// Windows of one source as they fill.
 #[derive(Debug, Clone)]
 pub struct Monitor {
@@ -118,6 +122,41 @@ impl Monitor {
     /// Counts a line the parser could not read.
     pub fn unreadable(&mut self, time_ms: Option<i64>) {
         self.windows.slot(time_ms).unreadable += 1;
+    }
+
+    pub fn window_ms(&self) -> i64 {
+        self.window_ms
+    }
+
+    pub fn rule(&self) -> &DriftRule {
+        &self.rule
+    }
+
+    /// The start of the window holding `time_ms`.
+    pub fn window_start(&self, time_ms: i64) -> i64 {
+        self.windows.start_of(time_ms)
+    }
+
+    /// The windows of a live source that start in `[since_ms, until_ms)` (window starts),
+    /// removed and reported in time order, one per window length: a window nothing came in is
+    /// reported empty, since a quiet window of a live source is a point too. Windows before
+    /// `since_ms` are reported as well; at most [`MAX_QUIET_WINDOWS`] empty ones are made up, so
+    /// that a jump of the clock does not flood a run.
+    pub fn take_closed(&mut self, since_ms: i64, until_ms: i64) -> Vec<WindowReport> {
+        let mut windows: BTreeMap<i64, WindowStats> =
+            self.windows.take_before(until_ms).into_iter().collect();
+        let quiet_from = since_ms.max(until_ms - MAX_QUIET_WINDOWS * self.window_ms);
+        let mut start = self.windows.start_of(quiet_from);
+        while start < until_ms {
+            windows.entry(start).or_insert_with(|| self.windows.empty());
+            start += self.window_ms;
+        }
+        windows
+            .into_iter()
+            .map(|(start, stats)| {
+                WindowReport::new(start, self.window_ms, stats, &self.reference, &self.rule)
+            })
+            .collect()
     }
 
     /// Every window's metrics and drift verdict, in time order.
@@ -251,15 +290,16 @@ impl WindowReport {
         }
         for family in families {
             let count = self.alerts_by_family.get(family).copied().unwrap_or(0);
-            values.push((format!("alerts_{}", metric_key_part(family)), count as f64));
+            values.push((family_metric(family), count as f64));
         }
         values
     }
 }
 
-/// `family` with anything MLflow refuses in a metric key made `_` (families are words today).
-fn metric_key_part(family: &str) -> String {
-    family
+/// The metric key of a family's alerts, `alerts_<family>`, with anything MLflow refuses in a
+/// key made `_` (families are words today).
+pub fn family_metric(family: &str) -> String {
+    let family: String = family
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "_-.".contains(c) {
@@ -268,7 +308,8 @@ fn metric_key_part(family: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    format!("alerts_{family}")
 }
 
 #[cfg(test)]
@@ -323,6 +364,25 @@ mod tests {
         assert_eq!(values["alerts_sqli"], shifted.alerts as f64);
         assert_eq!(values["drift"], 1.0);
         assert_eq!(values["requests"], 500.0);
+    }
+
+    #[test]
+    fn a_live_source_gives_every_closed_window_once_quiet_ones_included() {
+        let reference = MonitorReference::new(&validation()).expect("reference");
+        let mut monitor =
+            Monitor::new(reference, DriftRule::with_expected(0.01), 1000).expect("monitor");
+        for time in [10_100, 10_900, 13_500, 14_200] {
+            monitor.observe(Some(time), 0.0, None);
+        }
+        let closed = monitor.take_closed(10_000, 14_000);
+        let requests: Vec<(i64, u64)> = closed.iter().map(|w| (w.step, w.requests)).collect();
+        assert_eq!(requests, vec![(10, 2), (11, 0), (12, 0), (13, 1)]);
+        assert_eq!(closed[1].psi, None);
+        let rest = monitor.take_closed(14_000, 15_000);
+        assert_eq!(rest.iter().map(|w| w.requests).collect::<Vec<_>>(), vec![1]);
+        assert!(monitor.take_closed(15_000, 15_000).is_empty());
+        let jump = monitor.take_closed(15_000, 15_000 + 5000 * 1000);
+        assert_eq!(jump.len() as i64, MAX_QUIET_WINDOWS);
     }
 
     #[test]

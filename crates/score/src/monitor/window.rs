@@ -131,6 +131,20 @@ impl Windows {
             .or_insert_with(|| self.empty.clone())
     }
 
+    /// Removes the windows that start before `until_ms` and gives them in time order: a live
+    /// source's windows, taken as they close (its records all have a time).
+    pub fn take_before(&mut self, until_ms: i64) -> Vec<(i64, WindowStats)> {
+        let later = self.by_start.split_off(&until_ms);
+        std::mem::replace(&mut self.by_start, later)
+            .into_iter()
+            .collect()
+    }
+
+    /// A window that counted nothing.
+    pub fn empty(&self) -> WindowStats {
+        self.empty.clone()
+    }
+
     /// Records that came without a time.
     pub fn untimed(&self) -> u64 {
         self.untimed
@@ -148,17 +162,21 @@ impl Windows {
     }
 }
 
-/// A window's start as people read it (UTC): the date for windows of whole days, else the
-/// date and time to the minute.
+/// A window's start as people read it (UTC): the date for windows of whole days, the date and
+/// time to the minute for windows of whole minutes, else to the second.
 pub fn label(start_ms: i64, length_ms: i64) -> String {
-    let minutes = start_ms.div_euclid(60_000);
-    let (year, month, day) = vigie_mlflow::civil_from_days(minutes.div_euclid(1440));
+    let seconds = start_ms.div_euclid(1000);
+    let (year, month, day) = vigie_mlflow::civil_from_days(seconds.div_euclid(86_400));
     let date = format!("{year:04}-{month:02}-{day:02}");
     if length_ms % 86_400_000 == 0 {
         return date;
     }
-    let minute_of_day = minutes.rem_euclid(1440);
-    format!("{date} {:02}:{:02}", minute_of_day / 60, minute_of_day % 60)
+    let second_of_day = seconds.rem_euclid(86_400);
+    let (hour, minute) = (second_of_day / 3600, second_of_day / 60 % 60);
+    if length_ms % 60_000 == 0 {
+        return format!("{date} {hour:02}:{minute:02}");
+    }
+    format!("{date} {hour:02}:{minute:02}:{:02}", second_of_day % 60)
 }
 
 #[cfg(test)]
@@ -217,6 +235,23 @@ mod tests {
     fn labels_read_as_utc_dates() {
         assert_eq!(label(951_782_400_000, 86_400_000), "2000-02-29");
         assert_eq!(label(951_782_400_000 + 13 * HOUR, HOUR), "2000-02-29 13:00");
+        assert_eq!(
+            label(951_782_400_000 + 13 * HOUR + 62_000, 2_000),
+            "2000-02-29 13:01:02"
+        );
+    }
+
+    #[test]
+    fn closed_windows_are_taken_in_order_and_later_ones_stay() {
+        let mut windows = windows();
+        for time in [3 * HOUR, HOUR + 5, 2 * HOUR, HOUR] {
+            windows.slot(Some(time)).add(0.5, 0, None);
+        }
+        let taken = windows.take_before(3 * HOUR);
+        let counts: Vec<(i64, u64)> = taken.iter().map(|(s, w)| (*s, w.requests)).collect();
+        assert_eq!(counts, vec![(HOUR, 2), (2 * HOUR, 1)]);
+        assert!(windows.take_before(3 * HOUR).is_empty());
+        assert_eq!(windows.into_sorted().len(), 1);
     }
 
     #[test]

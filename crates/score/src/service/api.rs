@@ -387,6 +387,7 @@ async fn invocations(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Predictions>, ApiError> {
+    let arrival_ms = vigie_mlflow::now_millis();
     let format = body_format(&headers, true)?;
     let text = read_text(&headers, body, service.shared.config.max_body_bytes).await?;
     let texts = match format {
@@ -401,7 +402,7 @@ async fn invocations(
     let scores = service
         .on_blocking_pool(move || {
             let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-            scoring.engine.score(&refs)
+            scoring.score(&refs, arrival_ms)
         })
         .await?;
     service
@@ -426,6 +427,7 @@ async fn score(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<ScoreResponse>, ApiError> {
+    let arrival_ms = vigie_mlflow::now_millis();
     body_format(&headers, false)?;
     let text = read_text(&headers, body, service.shared.config.max_body_bytes).await?;
     let request = payload::parse_score_request(&text)?;
@@ -447,7 +449,7 @@ async fn score(
     let results = service
         .on_blocking_pool(move || {
             let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-            scoring.engine.verdicts(&refs, top)
+            scoring.verdicts(&refs, top, arrival_ms)
         })
         .await?;
     let scores: Vec<f64> = results.iter().map(|v| v.score).collect();

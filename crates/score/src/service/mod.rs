@@ -16,6 +16,11 @@
 //! core at a time, so the runtime keeps answering `/health` and `/metrics` during large
 //! batches.
 //!
+//! With [`ServiceConfig::monitoring`], the service records its own monitoring windows: each
+//! scored request is counted by arrival time ([`windows`]), and a recorder thread
+//! ([`recorder`]) logs each window to one MLflow run per model served as it closes, the partial
+//! one at shutdown, off the request path.
+//!
 //! [`serve`] runs on a caller's runtime until a shutdown future resolves (the CLI passes
 //! [`shutdown_signal`]); [`spawn_blocking_server`] starts its own runtime on a thread and
 //! returns the bound address and a handle, for tests and synchronous callers.
@@ -23,6 +28,9 @@
 mod api;
 pub mod metrics;
 pub mod payload;
+mod recorder;
+mod window_run;
+pub mod windows;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,9 +40,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Verdict};
 use crate::error::ScoreError;
+use crate::monitor::MonitorError;
 use metrics::{Metrics, ReloadResult};
+use recorder::Recorder;
+use windows::{LiveWindows, Watched};
+pub use windows::{MonitoringConfig, StoreOpener};
 
 /// Defaults of [`ServiceConfig`].
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -66,6 +78,8 @@ pub struct ServiceConfig {
     /// A call not received and answered within this gets 408, so a client that sends its
     /// body slowly (or never) cannot hold its connection forever.
     pub request_timeout: Duration,
+    /// When set, the service records its own monitoring windows to MLflow.
+    pub monitoring: Option<MonitoringConfig>,
 }
 
 impl Default for ServiceConfig {
@@ -79,6 +93,7 @@ impl Default for ServiceConfig {
             reload_interval: None,
             top_features: DEFAULT_TOP_FEATURES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            monitoring: None,
         }
     }
 }
@@ -113,6 +128,11 @@ pub enum ServiceError {
     #[error("{0}")]
     Config(String),
 
+    /// The model cannot be monitored (no validation scores kept, or a monitoring option that
+    /// makes no sense).
+    #[error("cannot monitor the model: {0}")]
+    Monitor(#[from] MonitorError),
+
     /// The server thread panicked (a bug).
     #[error("the server thread panicked")]
     Panicked,
@@ -131,6 +151,40 @@ pub enum ReloadOutcome {
 struct LoadedModel {
     engine: Engine,
     loaded_at_ms: u64,
+    /// This model's monitoring windows, when the service records them.
+    windows: Option<Arc<LiveWindows>>,
+}
+
+impl LoadedModel {
+    fn new(engine: Engine, windows: Option<Arc<LiveWindows>>) -> LoadedModel {
+        LoadedModel {
+            engine,
+            loaded_at_ms: now_ms(),
+            windows,
+        }
+    }
+
+    /// Scores of raw requests, counted in the monitoring windows at `arrival_ms`.
+    fn score(&self, raw: &[&str], arrival_ms: i64) -> Vec<f64> {
+        let Some(windows) = &self.windows else {
+            return self.engine.score(raw);
+        };
+        let scored = self.engine.score_with_alerts(raw);
+        windows.observe(arrival_ms, scored.iter().copied());
+        scored.into_iter().map(|(score, _)| score).collect()
+    }
+
+    /// Verdicts of raw requests, counted in the monitoring windows at `arrival_ms`.
+    fn verdicts(&self, raw: &[&str], top: usize, arrival_ms: i64) -> Vec<Verdict> {
+        let verdicts = self.engine.verdicts(raw, top);
+        if let Some(windows) = &self.windows {
+            let scored = verdicts
+                .iter()
+                .map(|v| (v.score, v.malicious.then_some(v.family)));
+            windows.observe(arrival_ms, scored);
+        }
+        verdicts
+    }
 }
 
 struct Shared {
@@ -142,6 +196,8 @@ struct Shared {
     /// One permit per core: how many scoring calls run at once.
     scoring_slots: Arc<tokio::sync::Semaphore>,
     metrics: Metrics,
+    /// Logs the monitoring windows; taken at shutdown.
+    recorder: Mutex<Option<Recorder>>,
 }
 
 /// The scoring service: its configuration, the model serving and the metrics. Cheap to clone.
@@ -170,14 +226,19 @@ impl Service {
         }
         let engine = loader()?;
         tracing::info!(model = engine.origin(), "model loaded");
+        let (windows, recorder) = match &config.monitoring {
+            Some(monitoring) => {
+                let (windows, recorder) = start_recording(monitoring, &engine)?;
+                (Some(windows), Some(recorder))
+            }
+            None => (None, None),
+        };
         Ok(Service {
             shared: Arc::new(Shared {
+                model: RwLock::new(Arc::new(LoadedModel::new(engine, windows))),
                 config,
                 loader,
-                model: RwLock::new(Arc::new(LoadedModel {
-                    engine,
-                    loaded_at_ms: now_ms(),
-                })),
+                recorder: Mutex::new(recorder),
                 reloading: Mutex::new(()),
                 scoring_slots: Arc::new(tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -240,18 +301,49 @@ impl Service {
             return Ok(ReloadOutcome::Unchanged { identity: previous });
         }
         let current = engine.origin().to_owned();
-        let loaded = Arc::new(LoadedModel {
-            engine,
-            loaded_at_ms: now_ms(),
-        });
+        let watched = self.watch(&engine);
+        let windows = watched.as_ref().map(|w| Arc::clone(&w.windows));
+        let loaded = Arc::new(LoadedModel::new(engine, windows));
         *self
             .shared
             .model
             .write()
             .unwrap_or_else(PoisonError::into_inner) = loaded;
+        if let Some(recorder) = self.recorder().as_ref() {
+            recorder.watch(watched);
+        }
         tracing::info!(previous = %previous, model = %current, "reload: new model serving");
         self.shared.metrics.record_reload(ReloadResult::Swapped);
         Ok(ReloadOutcome::Swapped { previous, current })
+    }
+
+    fn recorder(&self) -> std::sync::MutexGuard<'_, Option<Recorder>> {
+        self.shared
+            .recorder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Monitoring windows for a model swapped in; `None` (with a warning) when it cannot be
+    /// monitored: it serves all the same.
+    fn watch(&self, engine: &Engine) -> Option<Watched> {
+        let monitoring = self.shared.config.monitoring.as_ref()?;
+        match Watched::new(monitoring, engine, vigie_mlflow::now_millis()) {
+            Ok(watched) => Some(watched),
+            Err(error) => {
+                tracing::warn!(model = engine.origin(), %error, "the new model is served unmonitored");
+                None
+            }
+        }
+    }
+
+    /// Logs the partial monitoring window and ends the run (blocking, bounded by
+    /// [`recorder::SHUTDOWN_WAIT`]); nothing without monitoring or when done already.
+    pub fn finish_monitoring(&self) {
+        let recorder = self.recorder().take();
+        if let Some(recorder) = recorder {
+            recorder.stop();
+        }
     }
 
     /// [`Service::reload`] on the blocking pool, for the runtime's own triggers.
@@ -285,11 +377,33 @@ impl Service {
         for task in background {
             task.abort();
         }
+        let finishing = self.clone();
+        if tokio::task::spawn_blocking(move || finishing.finish_monitoring())
+            .await
+            .is_err()
+        {
+            tracing::error!("the monitoring run could not be ended");
+        }
         result.map_err(|source| ServiceError::Io {
             what: "serving",
             source,
         })
     }
+}
+
+/// The first model's monitoring windows and the recorder thread that logs them.
+fn start_recording(
+    monitoring: &MonitoringConfig,
+    engine: &Engine,
+) -> Result<(Arc<LiveWindows>, Recorder), ServiceError> {
+    let watched = Watched::new(monitoring, engine, vigie_mlflow::now_millis())?;
+    let windows = Arc::clone(&watched.windows);
+    let recorder =
+        Recorder::start(monitoring.clone(), watched).map_err(|source| ServiceError::Io {
+            what: "cannot start the monitoring thread",
+            source,
+        })?;
+    Ok((windows, recorder))
 }
 
 async fn reload_every(service: Service, every: Duration) {

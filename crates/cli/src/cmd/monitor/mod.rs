@@ -206,8 +206,14 @@ fn source_folders(inputs: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-/// `--window`: a whole number and a unit, s, m, h or d (four units do not need a crate).
+/// `--window`: a whole number and a unit, s, m, h or d.
 pub fn window_ms(text: &str) -> anyhow::Result<i64> {
+    window_ms_of("--window", text)
+}
+
+/// A window length given to `flag`: a whole number and a unit, s, m, h or d (four units do
+/// not need a crate).
+pub fn window_ms_of(flag: &str, text: &str) -> anyhow::Result<i64> {
     let text = text.trim();
     let digits = text
         .find(|c: char| !c.is_ascii_digit())
@@ -218,16 +224,14 @@ pub fn window_ms(text: &str) -> anyhow::Result<i64> {
         "m" | "min" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => bail!("--window: {text:?} is not a length like 30m, 1h or 1d (units: s, m, h, d)"),
+        _ => bail!("{flag}: {text:?} is not a length like 30m, 1h or 1d (units: s, m, h, d)"),
     };
     number
         .parse::<i64>()
         .ok()
         .filter(|n| *n > 0)
         .and_then(|n| n.checked_mul(unit_ms))
-        .with_context(|| {
-            format!("--window: {text:?} needs a positive whole number before its unit")
-        })
+        .with_context(|| format!("{flag}: {text:?} needs a positive whole number before its unit"))
 }
 
 /// The source's summary for the terminal: a line, then a table of windows.

@@ -9,13 +9,10 @@ use anyhow::Context;
 use vigie_mlflow::{Metric, Param, RunLogger, RunOptions, RunStatus, Tag};
 use vigie_score::Engine;
 use vigie_score::monitor::MonitorReport;
-use vigie_score::monitor::window::label;
+use vigie_score::monitor::tracking::{drift_tags, drifted_label, rule_params, window_metrics};
 
 use super::super::train::open_store;
 use crate::args::MonitorArgs;
-
-/// The longest `vigie.drifted_windows` tag, under MLflow's 8000 characters.
-const MAX_DRIFTED_TAG_CHARS: usize = 7000;
 
 /// A monitored source, ready to log.
 pub struct SourceRun<'a> {
@@ -73,7 +70,7 @@ fn try_log_run(
     let mut logger = RunLogger::start(store, options).context("starting the monitoring run")?;
     logger.log_params(&params(args, engine, source))?;
     logger.log_metrics(&metrics(report))?;
-    logger.set_tags(&drift_tags(report))?;
+    logger.set_tags(&drift_tags(&drift_labels(report)))?;
     for file in source.files {
         logger.log_artifact(file, None)?;
     }
@@ -86,57 +83,31 @@ fn try_log_run(
 }
 
 fn params(args: &MonitorArgs, engine: &Engine, source: &SourceRun<'_>) -> Vec<Param> {
-    let rule = &source.report.rule;
-    vec![
-        Param::new("model", engine.origin()),
-        Param::new("window", &args.window),
-        Param::new("window_ms", source.report.window_ms.to_string()),
-        Param::new("psi_bound", rule.psi_bound.to_string()),
-        Param::new("alert_factor", rule.alert_factor.to_string()),
-        Param::new("expected_alert_rate", rule.expected_alert_rate.to_string()),
-        Param::new("min_requests", rule.min_requests.to_string()),
-        Param::new("threshold", engine.threshold().to_string()),
-        Param::new("input_format", source.input_format),
-    ]
+    let report = source.report;
+    let mut params = vec![Param::new("model", engine.origin())];
+    params.extend(rule_params(
+        &args.window,
+        report.window_ms,
+        &report.rule,
+        engine.threshold(),
+    ));
+    params.push(Param::new("input_format", source.input_format));
+    params
 }
 
-/// Every window's metrics, at step = the window's index since the epoch and timestamp = its
-/// start, so that both the step and the time axes of the MLflow UI read as the traffic's time.
+/// Every window's metrics (see [`window_metrics`]).
 fn metrics(report: &MonitorReport) -> Vec<Metric> {
     report
         .windows
         .iter()
-        .flat_map(|window| {
-            window
-                .metric_values(&report.families)
-                .into_iter()
-                .map(|(key, value)| Metric::at(key, value, window.step, window.start_ms))
-        })
+        .flat_map(|window| window_metrics(window, &report.families))
         .collect()
 }
 
-/// `vigie.drift` and, when it drifted, `vigie.drifted_windows` (the windows' starts, cut short
-/// with a count past the tag's length).
-fn drift_tags(report: &MonitorReport) -> Vec<Tag> {
-    let mut tags = vec![Tag::new("vigie.drift", report.drift.to_string())];
-    let labels: Vec<String> = report
-        .drifted()
-        .map(|w| label(w.start_ms, report.window_ms))
-        .collect();
-    if labels.is_empty() {
-        return tags;
-    }
-    let mut value = String::new();
-    for (i, window) in labels.iter().enumerate() {
-        if value.len() + window.len() > MAX_DRIFTED_TAG_CHARS {
-            value.push_str(&format!(" (+{} more)", labels.len() - i));
-            break;
-        }
-        if !value.is_empty() {
-            value.push(',');
-        }
-        value.push_str(window);
-    }
-    tags.push(Tag::new("vigie.drifted_windows", value));
-    tags
+fn drift_labels(report: &MonitorReport) -> Vec<String> {
+    report
+        .windows
+        .iter()
+        .filter_map(|window| drifted_label(window, report.window_ms))
+        .collect()
 }

@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use vigie_score::service::MonitoringConfig;
+
 use super::{load_engine, threshold_override};
 use crate::args::{GlobalArgs, ServeArgs};
+use crate::cmd::monitor::window_ms_of;
+use crate::cmd::train::tracking_uri;
 
 /// `vigie serve`: the model behind the HTTP service until Ctrl-C or SIGTERM.
 pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
@@ -48,14 +52,44 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         reload_interval: args.reload_interval.map(Duration::from_secs),
         request_timeout: Duration::from_secs(args.request_timeout),
         top_features: args.top,
+        monitoring: monitoring(args)?,
     };
     if !global.quiet {
         eprintln!(
             "serving {} on http://{} (POST /invocations, POST /score, GET /health /version /metrics); Ctrl-C stops",
             args.model, args.bind
         );
+        if let Some(window) = &args.monitor_window {
+            eprintln!(
+                "recording monitoring windows of {window} to the experiment {}",
+                args.monitor_experiment
+            );
+        }
     }
     vigie_score::service::run_until_signal(config, loader)
         .with_context(|| format!("serving {}", args.model))?;
     Ok(())
+}
+
+/// `--monitor-window` and its options: the service's own windows, logged where
+/// `--tracking-uri` (else MLFLOW_TRACKING_URI, else ./mlruns) says.
+fn monitoring(args: &ServeArgs) -> anyhow::Result<Option<MonitoringConfig>> {
+    let Some(window) = &args.monitor_window else {
+        return Ok(None);
+    };
+    let window_ms = window_ms_of("--monitor-window", window)?;
+    let uri = tracking_uri(args.tracking_uri.as_deref());
+    Ok(Some(MonitoringConfig {
+        window: Duration::from_millis(u64::try_from(window_ms)?),
+        window_text: window.clone(),
+        psi_bound: args.psi_bound,
+        alert_factor: args.alert_factor,
+        expected_alert_rate: args.expected_alert_rate,
+        min_requests: args.min_requests,
+        experiment: args.monitor_experiment.clone(),
+        journal_dir: args.journal_dir.clone(),
+        model_ref: args.model.clone(),
+        host: vigie_sweep::owner::host_name(),
+        store: Arc::new(move || vigie_mlflow::DefaultStore::from_uri(uri.as_deref())),
+    }))
 }

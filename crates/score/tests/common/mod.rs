@@ -1,0 +1,132 @@
+//! What the service's tests share: one tiny linear SVM trained per test binary (through
+//! `vigie_runner`, on a hand-written dataset), and loaders that give it under any identity.
+
+// Each test binary uses a part of it.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use vigie_data::Catalog;
+use vigie_mlflow::DefaultStore;
+use vigie_runner::{DataSource, RunConfig, RunRequest, train_run};
+use vigie_score::service::Loader;
+use vigie_score::{Engine, ModelRef, ScoreError, resolve};
+
+/// A small labelled dataset in `dir/datasets` (definition) and `dir/data` (files), as in the
+/// CLI's end-to-end tests.
+pub fn tiny_dataset(dir: &Path) {
+    let data = dir.join("data/tiny");
+    fs::create_dir_all(&data).unwrap();
+    fs::create_dir_all(dir.join("datasets")).unwrap();
+    let mut benign = String::new();
+    let mut malicious = String::new();
+    for i in 0..150 {
+        benign.push_str(&format!("/shop/item.php?id={i}&cat={}\n", i % 7));
+        benign.push_str(&format!("/images/logo_{i}.png\n"));
+        benign.push_str(&format!("/blog/2024/post-{i}.html?page={}\n", i % 3));
+        malicious.push_str(&format!("/item.php?id={i}' or 1=1--\n"));
+        malicious.push_str(&format!("/search?q=<script>alert({i})</script>\n"));
+        if i % 2 == 0 {
+            malicious.push_str(&format!("/download?file=../../../../etc/passwd{i}\n"));
+            malicious.push_str(&format!("/cgi-bin/run.cgi?cmd=;cat%20/etc/shadow{i}\n"));
+        }
+    }
+    fs::write(data.join("good.txt"), benign).unwrap();
+    fs::write(data.join("bad.txt"), malicious).unwrap();
+    fs::write(
+        dir.join("datasets/tiny.toml"),
+        "name = \"tiny\"\n[format]\nkind = \"lines\"\n\
+         [[files]]\npath = \"tiny/good.txt\"\nlabel = \"benign\"\n\
+         [[files]]\npath = \"tiny/bad.txt\"\nlabel = \"malicious\"\n",
+    )
+    .unwrap();
+}
+
+const SVM_CONFIG: &str = "name = \"tiny-svm\"\nseed = 7\n[data]\ndataset = \"tiny\"\n\
+    [model]\nkind = \"linear_svm\"\n[model.tfidf]\nsublinear_tf = true\n\
+    [model.tfidf.tokenizer.analyzer]\nkind = \"char\"\nngram_min = 1\nngram_max = 3\n";
+
+/// The trained model's folder and the store it was logged to.
+pub struct Trained {
+    pub dir: PathBuf,
+    pub model_dir: PathBuf,
+}
+
+pub fn trained() -> &'static Trained {
+    static TRAINED: OnceLock<Trained> = OnceLock::new();
+    TRAINED.get_or_init(|| {
+        // Kept for the whole test binary (a static is never dropped), under cargo's
+        // per-target temporary folder rather than /tmp.
+        let dir = tempfile::Builder::new()
+            .prefix("vigie-score-service-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
+        tiny_dataset(&dir);
+        let source = DataSource {
+            catalog: Catalog::with_dir(&dir.join("datasets")).unwrap(),
+            data_dir: dir.join("data"),
+        };
+        let request = RunRequest {
+            config: RunConfig::from_toml(SVM_CONFIG, Path::new("svm.toml")).unwrap(),
+            out_dir: dir.join("out/svm"),
+            journal_root: dir.join("journal"),
+            parent_run_id: None,
+            extra_tags: Vec::new(),
+            // The service's tests need the model, not its field numbers.
+            field_data: None,
+        };
+        let outcome = train_run(
+            &request,
+            &source,
+            store(&dir),
+            &mut vigie_models::NoObserver,
+        )
+        .unwrap();
+        // reqwest is built without a TLS provider (no C build); it needs one installed even
+        // for plain-HTTP clients. An error only means one is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Trained {
+            model_dir: outcome.model_dir,
+            dir,
+        }
+    })
+}
+
+pub fn store(dir: &Path) -> DefaultStore {
+    let uri = dir.join("mlruns");
+    DefaultStore::from_uri(Some(uri.to_str().unwrap())).unwrap()
+}
+
+/// The trained model, loaded afresh, under `identity`.
+pub fn engine(identity: &str) -> Engine {
+    let trained = trained();
+    let resolved = resolve(
+        &ModelRef::Path(trained.model_dir.clone()),
+        &store(&trained.dir),
+        &trained.dir.join("cache"),
+    )
+    .unwrap();
+    Engine::new(resolved.model, identity)
+}
+
+/// What a scripted loader gives on its next call.
+#[derive(Clone)]
+pub enum Next {
+    Model(String),
+    Failure,
+}
+
+/// A loader that returns the trained model under the identity `script` holds, or fails.
+pub fn scripted_loader(script: &Arc<Mutex<Next>>) -> Loader {
+    let script = Arc::clone(script);
+    Arc::new(move || match script.lock().unwrap().clone() {
+        Next::Model(identity) => Ok(engine(&identity)),
+        Next::Failure => Err(ScoreError::model(
+            "models:/vigie-tiny@champion",
+            "registry unreachable",
+        )),
+    })
+}
