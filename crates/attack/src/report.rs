@@ -6,23 +6,11 @@ use std::path::Path;
 
 use plotters::prelude::*;
 use serde::Serialize;
-use vigie_data::report::{FONT, register_font};
+use vigie_charts::{CHART_SIZE, FONT, curve_color, register_font};
 
 use crate::error::{AttackError, Result};
 use crate::operators::Operator;
 use crate::search::AttackOutcome;
-
-const CHART_SIZE: (u32, u32) = (1000, 600);
-
-/// Colours of successive series (seaborn's "deep" palette, as the run charts).
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(76, 114, 176),
-    RGBColor(221, 132, 82),
-    RGBColor(85, 168, 104),
-    RGBColor(196, 78, 82),
-    RGBColor(129, 114, 179),
-    RGBColor(147, 120, 96),
-];
 
 /// One line of `evasions.jsonl`.
 #[derive(Debug, Serialize)]
@@ -130,7 +118,7 @@ fn draw_chart(
         .axis_desc_style((FONT, 16))
         .draw()?;
     for (index, (name, points)) in chart_series(outcome).into_iter().enumerate() {
-        let color = PALETTE[index % PALETTE.len()];
+        let color = curve_color(index);
         let width = if index == 0 { 3 } else { 2 };
         chart
             .draw_series(std::iter::once(PathElement::new(

@@ -18,15 +18,17 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use polars::prelude::{Column, CsvWriter, DataFrame, PolarsResult, SerWriter};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use vigie_charts::{
+    BENIGN_COLOR, BENIGN_LIGHT_COLOR, CHART_SIZE, DrawResult, FONT, MALICIOUS_COLOR,
+    MALICIOUS_LIGHT_COLOR, draw_no_data, register_font,
+};
 
 use crate::error::{DataError, Result};
 use crate::features::{AttackFamily, attack_family, target_script};
@@ -43,18 +45,6 @@ const SUMMARY_SCRIPTS: usize = 10;
 const LENGTH_BIN_STARTS: [usize; 14] = [
     0, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
 ];
-
-/// Size of every chart, in pixels.
-const CHART_SIZE: (u32, u32) = (1000, 600);
-
-/// Font family registered from the bundled DejaVu Sans (no system fonts are used); other
-/// crates' charts use it too, after [`register_font`].
-pub const FONT: &str = "sans-serif";
-
-const BENIGN_COLOR: RGBColor = RGBColor(76, 114, 176);
-const MALICIOUS_COLOR: RGBColor = RGBColor(196, 78, 82);
-const BENIGN_LIGHT_COLOR: RGBColor = RGBColor(166, 189, 219);
-const MALICIOUS_LIGHT_COLOR: RGBColor = RGBColor(232, 165, 167);
 
 /// Rows per class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -802,9 +792,6 @@ impl DatasetStats {
     }
 }
 
-/// Result of drawing one chart; the error becomes a [`DataError::Report`] naming the file.
-type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
-
 /// Builds one table of [`DatasetStats::write`].
 type TableBuilder = fn(&DatasetStats) -> PolarsResult<DataFrame>;
 
@@ -932,21 +919,6 @@ fn write_csv(path: &Path, table: &mut DataFrame) -> Result<()> {
     writer
         .flush()
         .map_err(|err| DataError::io(path, "cannot write table", err))
-}
-
-/// Registers the bundled DejaVu Sans as plotters' `sans-serif` font, once per process.
-pub fn register_font() -> std::result::Result<(), String> {
-    static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            plotters::style::register_font(
-                FONT,
-                FontStyle::Normal,
-                include_bytes!("../assets/DejaVuSans.ttf"),
-            )
-            .map_err(|_| "the bundled DejaVu Sans font cannot be loaded".to_owned())
-        })
-        .clone()
 }
 
 /// One bar per category, e.g. the benign texts of every bin.
@@ -1115,22 +1087,6 @@ where
         .border_style(BLACK)
         .label_font((FONT, 14))
         .draw()?;
-    Ok(())
-}
-
-/// A blank chart with its title and "no data" in the middle.
-fn draw_no_data(
-    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
-    title: &str,
-) -> DrawResult {
-    let (width, height) = root.dim_in_pixel();
-    let centered = |size: u32| {
-        TextStyle::from((FONT, size).into_font()).pos(Pos::new(HPos::Center, VPos::Center))
-    };
-    let center_x = i32::try_from(width / 2).unwrap_or(0);
-    let center_y = i32::try_from(height / 2).unwrap_or(0);
-    root.draw_text(title, &centered(24), (center_x, 30))?;
-    root.draw_text("no data", &centered(32), (center_x, center_y))?;
     Ok(())
 }
 

@@ -9,18 +9,17 @@
 
 use std::path::Path;
 
-use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use vigie_charts::{
+    BENIGN_COLOR, CHART_SIZE, DrawResult, FONT, GUIDE_COLOR, MALICIOUS_COLOR, curve_color,
+    draw_no_data,
+};
 use vigie_data::Label;
-use vigie_data::report::{FONT, register_font};
 
 use super::{Confusion, PrCurve, RocCurve};
 use crate::{ModelError, Result};
-
-/// Size of the curve and histogram charts, in pixels.
-const CHART_SIZE: (u32, u32) = (1000, 600);
 
 /// Size of the confusion matrix chart (square).
 const MATRIX_SIZE: (u32, u32) = (700, 700);
@@ -31,37 +30,12 @@ const LOW_FPR_FLOOR: f64 = 1e-4;
 /// Bins of [`score_histogram_png`].
 const HISTOGRAM_BINS: usize = 50;
 
-pub const BENIGN_COLOR: RGBColor = RGBColor(76, 114, 176);
-pub const MALICIOUS_COLOR: RGBColor = RGBColor(196, 78, 82);
-pub const GUIDE_COLOR: RGBColor = RGBColor(150, 150, 150);
-
-/// Colours of successive curves (seaborn's "deep" palette, whose first and fourth are the
-/// class colours of the data report).
-pub const PALETTE: [RGBColor; 8] = [
-    RGBColor(76, 114, 176),
-    RGBColor(221, 132, 82),
-    RGBColor(85, 168, 104),
-    RGBColor(196, 78, 82),
-    RGBColor(129, 114, 179),
-    RGBColor(147, 120, 96),
-    RGBColor(218, 139, 195),
-    RGBColor(140, 140, 140),
-];
-
-type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
-
 /// Registers the font, draws, and names `path` in any error.
 fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> DrawResult) -> Result<()> {
-    let plot_error = |message: String| ModelError::Plot {
+    vigie_charts::draw_png(path, draw).map_err(|message| ModelError::Plot {
         path: path.to_owned(),
         message,
-    };
-    register_font().map_err(plot_error)?;
-    draw(path).map_err(|err| plot_error(err.to_string()))
-}
-
-fn curve_color(index: usize) -> RGBColor {
-    PALETTE[index % PALETTE.len()]
+    })
 }
 
 /// ROC curves on linear axes (FPR and TPR from 0 to 1), one per `(label, curve)`, with the
@@ -499,17 +473,4 @@ fn blend_with_white(color: RGBColor, strength: f64) -> RGBColor {
     let strength = strength.clamp(0.0, 1.0);
     let mix = |channel: u8| (255.0 - (255.0 - f64::from(channel)) * strength).round() as u8;
     RGBColor(mix(color.0), mix(color.1), mix(color.2))
-}
-
-/// A blank chart with its title and "no data" in the middle.
-fn draw_no_data(root: &DrawingArea<BitMapBackend<'_>, Shift>, title: &str) -> DrawResult {
-    let (width, height) = root.dim_in_pixel();
-    let centered = |size: u32| {
-        TextStyle::from((FONT, size).into_font()).pos(Pos::new(HPos::Center, VPos::Center))
-    };
-    let center_x = i32::try_from(width / 2).unwrap_or(0);
-    let center_y = i32::try_from(height / 2).unwrap_or(0);
-    root.draw_text(title, &centered(24), (center_x, 30))?;
-    root.draw_text("no data", &centered(32), (center_x, center_y))?;
-    Ok(())
 }

@@ -6,15 +6,12 @@ use std::path::Path;
 
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use vigie_data::report::{FONT, register_font};
-use vigie_models::metrics::plots::{BENIGN_COLOR, GUIDE_COLOR, MALICIOUS_COLOR};
+use vigie_charts::{BENIGN_COLOR, DrawResult, FONT, GUIDE_COLOR, MALICIOUS_COLOR, register_font};
 
 use super::window::label;
 use super::{DISTRIBUTION_BINS, MonitorReference, MonitorReport, WindowReport};
 
 const CHART_SIZE: (u32, u32) = (1000, 800);
-
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Draws the chart of `report` into `path`; the error names the file.
 pub fn monitor_png(
