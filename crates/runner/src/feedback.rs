@@ -211,17 +211,7 @@ mod tests {
     use vigie_data::{Dataset, Origin, PrepareConfig, Split};
 
     use super::*;
-
-    struct QuoteScorer;
-
-    impl Scorer for QuoteScorer {
-        fn score_batch(&self, texts: &[&str]) -> Vec<f64> {
-            texts
-                .iter()
-                .map(|t| f64::from(u8::from(t.contains('\''))))
-                .collect()
-        }
-    }
+    use crate::test_support::QuoteScorer;
 
     /// `n` distinct requests, every other one malicious, split 70/10/20.
     fn prepared(n: usize) -> PreparedDataset {

@@ -186,18 +186,7 @@ mod tests {
 
     use super::*;
     use crate::RunConfig;
-
-    /// Scores a request by whether it holds a quote: enough to know which ones are flagged.
-    struct QuoteScorer;
-
-    impl Scorer for QuoteScorer {
-        fn score_batch(&self, texts: &[&str]) -> Vec<f64> {
-            texts
-                .iter()
-                .map(|t| f64::from(u8::from(t.contains('\''))))
-                .collect()
-        }
-    }
+    use crate::test_support::QuoteScorer;
 
     fn data(dataset: &str) -> DataConfig {
         let text = format!("[data]\ndataset = \"{dataset}\"\n[model]\nkind = \"linear_svm\"\n");

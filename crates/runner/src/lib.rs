@@ -21,6 +21,8 @@ pub mod robust;
 pub mod run;
 pub mod site;
 pub mod system;
+#[cfg(test)]
+mod test_support;
 
 pub use config::{DataSource, RunConfig};
 pub use error::{Result, RunError};

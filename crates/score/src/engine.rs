@@ -10,6 +10,7 @@
 //! with their SQLi fingerprint; for the other families, occlusion: each security token of the
 //! text is removed in turn and the drop in score is its weight.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -202,21 +203,23 @@ impl Engine {
 
     /// Scores of raw requests, higher meaning more likely malicious.
     pub fn score(&self, raw: &[&str]) -> Vec<f64> {
-        let prepared: Vec<std::borrow::Cow<'_, str>> =
-            raw.iter().map(|r| self.prepare(r)).collect();
+        self.prepared_and_scored(raw).1
+    }
+
+    /// Each raw request as the model reads it (decoded), and its score.
+    fn prepared_and_scored<'a>(&self, raw: &[&'a str]) -> (Vec<Cow<'a, str>>, Vec<f64>) {
+        let prepared: Vec<Cow<'a, str>> = raw.iter().map(|r| self.prepare(r)).collect();
         let texts: Vec<&str> = prepared.iter().map(|t| t.as_ref()).collect();
-        self.model.score_batch(&texts)
+        let scores = self.model.score_batch(&texts);
+        (prepared, scores)
     }
 
     /// Scores of raw requests, each with the attack family of the text the model saw when it
     /// is an alert (at or over the threshold): what monitoring counts. The family is worked out
     /// for alerts only.
     pub fn score_with_alerts(&self, raw: &[&str]) -> Vec<(f64, Option<&'static str>)> {
-        let prepared: Vec<std::borrow::Cow<'_, str>> =
-            raw.iter().map(|r| self.prepare(r)).collect();
-        let texts: Vec<&str> = prepared.iter().map(|t| t.as_ref()).collect();
-        let scores = self.model.score_batch(&texts);
-        texts
+        let (prepared, scores) = self.prepared_and_scored(raw);
+        prepared
             .iter()
             .zip(scores)
             .map(|(text, score)| {
@@ -240,14 +243,12 @@ impl Engine {
     /// A verdict per raw request, each with its `top` strongest features (0: none, cheaper).
     /// Feature spans point into the decoded text (`Verdict::text`).
     pub fn verdicts(&self, raw: &[&str], top: usize) -> Vec<Verdict> {
-        let prepared: Vec<std::borrow::Cow<'_, str>> =
-            raw.iter().map(|r| self.prepare(r)).collect();
-        let texts: Vec<&str> = prepared.iter().map(|t| t.as_ref()).collect();
-        let scores = self.model.score_batch(&texts);
-        texts
+        let (prepared, scores) = self.prepared_and_scored(raw);
+        prepared
             .iter()
             .zip(scores)
             .map(|(text, score)| {
+                let text: &str = text;
                 let (features, method) = if top == 0 {
                     (Vec::new(), None)
                 } else {
@@ -255,7 +256,7 @@ impl Engine {
                     (features, Some(method))
                 };
                 Verdict {
-                    text: (*text).to_owned(),
+                    text: text.to_owned(),
                     score,
                     threshold: self.threshold,
                     malicious: score >= self.threshold,
