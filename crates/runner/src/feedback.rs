@@ -79,6 +79,14 @@ pub struct FeedbackRequests {
 }
 
 impl FeedbackRequests {
+    /// The identity of these verdicts (as a dataset's digest): what a run was measured on.
+    pub fn digest(&self) -> String {
+        let parts = vec![vigie_data::Split::Train; self.texts.len()];
+        vigie_data::dataset_digest(&self.texts, &self.labels, &parts)
+    }
+}
+
+impl FeedbackRequests {
     fn of(&self, label: Label) -> Vec<String> {
         self.texts
             .iter()
@@ -136,6 +144,8 @@ pub fn extend_training(
 /// What the feedback says of a model at its threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FeedbackMetrics {
+    /// The verdicts' digest ([`FeedbackRequests::digest`]).
+    pub digest: String,
     /// Alarms analysts dismissed (benign feedback requests).
     pub dismissed: u64,
     /// Attacks analysts confirmed or found missed (malicious feedback requests).
@@ -177,6 +187,7 @@ pub fn measure(model: &dyn Scorer, requests: &FeedbackRequests, threshold: f64) 
     let texts: Vec<&str> = requests.texts.iter().map(String::as_str).collect();
     let scores = model.score_batch(&texts);
     let mut metrics = FeedbackMetrics {
+        digest: requests.digest(),
         dismissed: 0,
         attacks: 0,
         false_alarms: 0,
@@ -267,6 +278,14 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(names, FEEDBACK_METRIC_NAMES);
+        let mut relabelled = requests();
+        relabelled.labels[0] = Label::Malicious;
+        assert_eq!(metrics.digest, requests().digest());
+        assert_ne!(
+            relabelled.digest(),
+            requests().digest(),
+            "a verdict changes the digest"
+        );
     }
 
     #[test]
