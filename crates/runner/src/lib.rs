@@ -12,10 +12,12 @@
 pub mod adversarial;
 pub mod augment;
 pub mod config;
+pub mod config_error;
 pub mod error;
 pub mod eval;
 pub mod feedback;
 pub mod field;
+pub mod overrides;
 pub mod pyfunc;
 pub mod robust;
 pub mod run;

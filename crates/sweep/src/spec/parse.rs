@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 use vigie_runner::RunConfig;
+use vigie_runner::overrides::{self, Override};
 
 use super::table::{TableAt, kind_of, override_keys};
 use super::types::{
@@ -36,14 +37,25 @@ impl SweepSpec {
     /// parsed) and the objective metric. What needs the dataset catalog waits for
     /// [`SweepSpec::plan`].
     pub fn from_file(path: &Path) -> Result<SweepSpec> {
+        SweepSpec::from_file_with(path, &[])
+    }
+
+    /// Reads a sweep file with `overrides` (`vigie sweep --set`) written into its base config,
+    /// and so into every trial's.
+    pub fn from_file_with(path: &Path, overrides: &[Override]) -> Result<SweepSpec> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| SweepError::io(path, "cannot read the sweep file", source))?;
-        SweepSpec::from_toml(&text, path)
+        SweepSpec::from_toml_with(&text, path, overrides)
     }
 
     /// Parses sweep file text; `path` names it in errors, gives the default name and the
     /// folder a `base` path is relative to.
     pub fn from_toml(text: &str, path: &Path) -> Result<SweepSpec> {
+        SweepSpec::from_toml_with(text, path, &[])
+    }
+
+    /// [`SweepSpec::from_toml`] with `overrides` applied to the base config.
+    pub fn from_toml_with(text: &str, path: &Path, overrides: &[Override]) -> Result<SweepSpec> {
         let root: Table = toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
         let file = TableAt::root(&root, path);
         file.refuse_unknown(TOP_LEVEL_KEYS)?;
@@ -56,18 +68,22 @@ impl SweepSpec {
                 .filter(|stem| !stem.trim().is_empty())
                 .ok_or_else(|| file.error("name", "missing, and the file name has no stem"))?,
         };
-        let (base, base_path) = read_base(&file)?;
-        let base_config: RunConfig = Value::Table(base.clone()).try_into().map_err(|e| {
+        let (mut base, base_path) = read_base(&file)?;
+        overrides::apply(&mut base, overrides)
+            .map_err(|message| file.error("base", format!("--set {message}")))?;
+        let base_config = RunConfig::from_table(&base).map_err(|e| {
             let origin = match &base_path {
                 Some(base_path) => format!("`{}`", base_path.display()),
                 None => "the inline table".to_owned(),
             };
+            let from_set = if overrides::set_by(overrides, &e.dotted()) {
+                " (from --set)"
+            } else {
+                ""
+            };
             file.error(
                 "base",
-                format!(
-                    "{origin} is not a valid run config: {}",
-                    toml_message(&e.to_string())
-                ),
+                format!("{origin} is not a valid run config: {e}{from_set}"),
             )
         })?;
         let experiment = file
@@ -122,7 +138,7 @@ fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> SweepError 
 }
 
 /// A toml error's text on one line.
-pub(super) fn toml_message(message: &str) -> String {
+fn toml_message(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
