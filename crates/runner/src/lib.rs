@@ -17,12 +17,14 @@ pub mod error;
 pub mod eval;
 pub mod feedback;
 pub mod field;
+pub mod key_docs;
 pub mod overrides;
 pub mod pyfunc;
 pub mod robust;
 pub mod run;
 pub mod site;
 pub mod system;
+pub mod template;
 
 pub use config::{DataSource, RunConfig};
 pub use error::{Result, RunError};
