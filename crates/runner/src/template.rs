@@ -216,7 +216,7 @@ fn absent_key(doc: &KeyDoc) -> String {
 
 /// `text` as `# ` comment lines of at most [`WIDTH`] columns, markdown links reduced to their
 /// text.
-fn comment(text: &str) -> String {
+pub fn comment(text: &str) -> String {
     let text = strip_links(text).replace("\\|", "|");
     let mut out = String::new();
     let mut line = String::from("#");

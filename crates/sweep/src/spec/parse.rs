@@ -20,6 +20,27 @@ use super::types::{
 };
 use crate::error::{Result, SweepError};
 
+/// The keys of each table of a sweep file, as `(table, keys)`: `sweep` is the top level.
+#[cfg(test)]
+pub(crate) const SWEEP_KEYS: [(&str, &[&str]); 5] = [
+    ("sweep", TOP_LEVEL_KEYS),
+    ("sweep.objective", OBJECTIVE_KEYS),
+    ("sweep.search", SEARCH_KEYS),
+    ("sweep.search.space", SUBSPACE_KEYS),
+    ("sweep.pruning", PRUNING_KEYS),
+];
+
+const OBJECTIVE_KEYS: &[&str] = &[
+    "metric",
+    "direction",
+    "never_raise",
+    "allow_feedback_false_alarms",
+    "allow_feedback_missed",
+];
+const SEARCH_KEYS: &[&str] = &["strategy", "samples", "seed", "space"];
+const SUBSPACE_KEYS: &[&str] = &["label", "set", "grid", "random"];
+const PRUNING_KEYS: &[&str] = &["metric", "after_epochs", "min_finished"];
+
 const TOP_LEVEL_KEYS: &[&str] = &[
     "name",
     "base",
@@ -191,13 +212,7 @@ fn parse_objective(objective: Option<TableAt>) -> Result<Objective> {
             feedback_allowed: FeedbackAllowance::default(),
         });
     };
-    objective.refuse_unknown(&[
-        "metric",
-        "direction",
-        "never_raise",
-        "allow_feedback_false_alarms",
-        "allow_feedback_missed",
-    ])?;
+    objective.refuse_unknown(OBJECTIVE_KEYS)?;
     let metric = objective
         .name("metric")?
         .unwrap_or_else(|| DEFAULT_OBJECTIVE_METRIC.to_owned());
@@ -244,7 +259,7 @@ fn parse_objective(objective: Option<TableAt>) -> Result<Objective> {
 }
 
 fn parse_pruning(pruning: TableAt) -> Result<Pruning> {
-    pruning.refuse_unknown(&["metric", "after_epochs", "min_finished"])?;
+    pruning.refuse_unknown(PRUNING_KEYS)?;
     let metric = pruning.name("metric")?;
     let metric = pruning.required("metric", metric)?;
     let after_epochs = pruning.positive_count("after_epochs")?;
@@ -269,7 +284,7 @@ fn parse_search(file: &TableAt, search: Option<TableAt>) -> Result<SearchSpec> {
             space: vec![Subspace::default()],
         });
     };
-    search.refuse_unknown(&["strategy", "samples", "seed", "space"])?;
+    search.refuse_unknown(SEARCH_KEYS)?;
     let strategy = match search.string("strategy")?.as_deref() {
         None | Some("grid") => Strategy::Grid,
         Some("random") => Strategy::Random,
@@ -355,7 +370,7 @@ fn parse_search(file: &TableAt, search: Option<TableAt>) -> Result<SearchSpec> {
 }
 
 fn parse_subspace(subspace: TableAt, strategy: Strategy) -> Result<Subspace> {
-    subspace.refuse_unknown(&["label", "set", "grid", "random"])?;
+    subspace.refuse_unknown(SUBSPACE_KEYS)?;
     let label = subspace.name("label")?;
     // Where each path was first given, to refuse giving one twice in a subspace.
     let mut given: Vec<(String, &str)> = Vec::new();
