@@ -337,7 +337,7 @@ mod tests {
     }
 
     /// `(text, expected error)`: each error names the file, the key's line and dotted name.
-    const MISPLACED: [(&str, &str); 5] = [
+    const MISPLACED: [(&str, &str); 6] = [
         (
             "[data]\ndataset = \"fwaf\"\n[model]\nkind = \"linear_svm\"\nc = \"ten\"\n",
             "c.toml:5: model.c: invalid type: string \"ten\", expected f64",
@@ -361,6 +361,11 @@ mod tests {
             "[data]\ndataset = \"fwaf\"\n[model]\nkind = \"linear_svm\"\n\
              [model.tfidf.tokenizer.analyzer]\nkind = \"char\"\nngram = 3\n",
             "c.toml:7: model.tfidf.tokenizer.analyzer.ngram: unknown field `ngram`",
+        ),
+        (
+            "[data]\ndataset = \"fwaf\"\n[model]\nkind = \"linear_svm\"\n\
+             [threshold]\nrule = \"target_fpr\"\nfpr = \"1%\"\n",
+            "c.toml:7: threshold.fpr: invalid type: string \"1%\", expected f64",
         ),
     ];
 

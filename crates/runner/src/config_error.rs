@@ -74,12 +74,40 @@ fn refine(root: &Table, mut error: KeyError) -> KeyError {
         error.message = inner.message;
     }
     if let Some(Value::Table(table)) = value_at(root, &error.keys)
-        && let Some(key) = unknown_key(&error.message)
+        && let Some(key) = unknown_key(&error.message).or_else(|| mistyped_key(table, &error))
         && table.contains_key(key)
     {
         error.keys.push(key.to_owned());
     }
     error
+}
+
+/// The one key of `table` holding the value a serde "invalid type: string \"x\", expected
+/// ..." names, for a wrong type inside a tagged table other than `[model]` (`[threshold]`).
+fn mistyped_key<'t>(table: &'t Table, error: &KeyError) -> Option<&'t str> {
+    let found = error.message.strip_prefix("invalid type: ")?;
+    let mut matches = table.iter().filter(|(_, value)| {
+        unexpected(value).is_some_and(|text| found.starts_with(&format!("{text},")))
+    });
+    match (matches.next(), matches.next()) {
+        (Some((key, _)), None) => Some(key),
+        _ => None,
+    }
+}
+
+/// A value as serde's `Unexpected` writes it.
+fn unexpected(value: &Value) -> Option<String> {
+    use serde::de::Unexpected;
+    let text = match value {
+        Value::String(text) => Unexpected::Str(text).to_string(),
+        Value::Integer(n) => Unexpected::Signed(*n).to_string(),
+        Value::Float(x) => Unexpected::Float(*x).to_string(),
+        Value::Boolean(b) => Unexpected::Bool(*b).to_string(),
+        Value::Array(_) => Unexpected::Seq.to_string(),
+        Value::Table(_) => Unexpected::Map.to_string(),
+        Value::Datetime(_) => return None,
+    };
+    Some(text)
 }
 
 /// The error of deserialising `[model]` without its `kind` as that kind's family config.
