@@ -5,6 +5,9 @@
 //! - `attack`: `vigie attack` on the tiny dataset's SVM: the JSON shape, evasions that `vigie
 //!   score` scores under the threshold, the same output for a seed, the run and its rates.
 //! - `bench_mlflow`: `vigie bench mlflow` against the MLflow server of `MLFLOW_TRACKING_URI`.
+//! - `config`: `vigie config template` and `vigie init` write configs that train and sweeps
+//!   that plan; `--set` reaches the run's params and resolved config; errors at the key's
+//!   line; a missing file's OS error printed once.
 //! - `data`: the data commands on the real datasets and on tiny fixtures (`--json` output,
 //!   error messages).
 //! - `field`: every run and sweep trial logs `field_*` metrics on echows-urldetect when its
@@ -34,6 +37,7 @@
 mod adapt;
 mod attack;
 mod bench_mlflow;
+mod config;
 mod data;
 mod feedback;
 mod fetch;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use vigie_runner::overrides::Override;
 
 /// Vigie: train, compare and serve models that detect malicious HTTP requests.
 #[derive(Debug, Parser)]
@@ -80,7 +81,7 @@ pub enum Command {
     /// journaled first, so a run survives an unreachable server (`vigie mlflow sync` sends it
     /// later). The model, resolved config, metrics and charts are also written under --out.
     #[command(
-        after_help = "Examples:\n  vigie train configs/fwaf-linear-svm.toml\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie train configs/csic2010-cnn.toml --out out/runs/cnn"
+        after_help = "Examples:\n  vigie train configs/fwaf-linear-svm.toml\n  vigie train configs/fwaf-linear-svm.toml --set model.c=2 --set data.split.seed=7\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie train configs/csic2010-cnn.toml --out out/runs/cnn"
     )]
     Train(TrainArgs),
     /// Score a dataset with a saved model, or train on each dataset and evaluate on every other
@@ -113,9 +114,18 @@ pub enum Command {
     /// cleanly (running trials end KILLED; a second Ctrl-C exits at once). Ends with the
     /// leaderboard of every finished trial, also logged on the parent run.
     #[command(
-        after_help = "Examples:\n  vigie sweep experiments/quickstart.toml\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie sweep experiments/fwaf-linear-grid.toml --shard 1/4\n  vigie sweep experiments/fwaf-neural-random.toml --dry-run"
+        after_help = "Examples:\n  vigie sweep experiments/quickstart.toml\n  vigie sweep experiments/fwaf-linear-grid.toml --set data.split.seed=7 --dry-run\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie sweep experiments/fwaf-linear-grid.toml --shard 1/4\n  vigie sweep experiments/fwaf-neural-random.toml --dry-run"
     )]
     Sweep(SweepArgs),
+    /// Run configs and sweep files: commented templates with every key and its default.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Start a project: write configs/my-run.toml (a run config) and experiments/my-sweep.toml (a
+    /// sweep over it), commented, every key with its default.
+    #[command(
+        after_help = "Examples:\n  vigie init\n  vigie init --kind mlp --dir my-project\n  vigie train my-project/configs/my-run.toml --set model.training.epochs=1"
+    )]
+    Init(InitArgs),
     /// Runs in the tracking store: list, show, delete, compare.
     ///
     /// Every subcommand reads the store of --tracking-uri, else MLFLOW_TRACKING_URI, else the
@@ -420,10 +430,64 @@ pub struct SweepArgs {
     /// Print the trials (and the shard's slice) without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Set a key of the base run config, and so of every trial (`data.split.seed=7`,
+    /// `model.training.epochs=3`), as `vigie train --set` does; the search space is applied on
+    /// top. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
     /// Seconds between two refreshes of the parent run's heartbeat (how other processes tell
     /// this one is alive).
     #[arg(long, default_value_t = 30, hide = true)]
     pub heartbeat_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print (or write) a commented run config for a model kind, or a sweep file: every key
+    /// with its default and its meaning (docs/configuration.md).
+    #[command(
+        after_help = "Examples:\n  vigie config template linear_svm\n  vigie config template mlp --output my-mlp.toml\n  vigie config template sweep --output my-sweep.toml --force"
+    )]
+    Template(TemplateArgs),
+}
+
+/// What `vigie config template` writes: a model kind's run config, or a sweep file.
+pub const TEMPLATE_KINDS: [&str; 9] = [
+    "logistic_regression",
+    "linear_svm",
+    "isolation_forest",
+    "mlp",
+    "cnn",
+    "lstm",
+    "bilstm",
+    "libinjection",
+    "sweep",
+];
+
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// A model kind (a run config) or `sweep` (a sweep file over configs/my-run.toml).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(TEMPLATE_KINDS))]
+    pub kind: String,
+    /// Write it to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Overwrite --output when it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The model kind of the run config.
+    #[arg(long, default_value = "linear_svm", value_parser = clap::builder::PossibleValuesParser::new(&TEMPLATE_KINDS[..8]))]
+    pub kind: String,
+    /// The folder to write configs/ and experiments/ in.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite the files when they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -576,6 +640,12 @@ pub struct TrainArgs {
     /// Override the config's seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Set a config key: a dotted key and a TOML value (`model.c=2`, `data.split.seed=7`,
+    /// `threshold.rule=max_f1`; text that is no TOML value is a string). Repeatable, applied
+    /// in order before the config is checked: an unknown key or a wrong type is refused, and
+    /// the run logs and writes the resulting config.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
 }
 
 #[derive(Debug, Args)]

@@ -34,8 +34,48 @@ pub fn main_with_exit_code() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_report(&err));
             ExitCode::from(EXIT_FAILURE)
         }
+    }
+}
+
+/// The error and its causes on one line, `outer: inner: ...`, leaving out a cause whose text
+/// is already there: many errors print their source in their own message (`{path}: cannot
+/// read: {source}`), and anyhow's `{:#}` would then print the OS error twice.
+pub fn error_report(err: &anyhow::Error) -> String {
+    let mut report = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if report.contains(&text) {
+            continue;
+        }
+        if !report.is_empty() {
+            report.push_str(": ");
+        }
+        report.push_str(&text);
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_its_parents_message_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file (os error 2)");
+        let err = anyhow::Error::new(vigie_runner::RunError::io(
+            "x.toml",
+            "cannot read the run config",
+            io,
+        ))
+        .context("training x.toml");
+        assert_eq!(
+            error_report(&err),
+            "training x.toml: x.toml: cannot read the run config: No such file (os error 2)"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_report(&plain), "outer: inner");
     }
 }

@@ -6,13 +6,16 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use toml::Table;
 use vigie_data::{Catalog, PrepareConfig, SplitConfig};
 use vigie_models::metrics::ThresholdRule;
 use vigie_models::spec::ModelSpec;
 
 use crate::augment::AugmentConfig;
+use crate::config_error::{KeyError, deserialize_at_key, line_of};
 use crate::error::{Result, RunError};
 use crate::feedback::FeedbackConfig;
+use crate::overrides::{self, Override};
 use crate::robust::RobustnessConfig;
 use crate::site::SiteConfig;
 
@@ -99,12 +102,18 @@ impl RunConfig {
     /// Parses a config file; syntax errors, unknown keys and wrong types name the file, the key
     /// and the line.
     pub fn from_file(path: &Path) -> Result<RunConfig> {
+        RunConfig::from_file_with(path, &[])
+    }
+
+    /// Parses a config file with `overrides` (`--set`) written into it first, so that they are
+    /// checked like the file's own keys and are part of the resolved config.
+    pub fn from_file_with(path: &Path, overrides: &[Override]) -> Result<RunConfig> {
         let text = std::fs::read_to_string(path).map_err(|source| RunError::Io {
             path: path.to_owned(),
             message: "cannot read the run config",
             source,
         })?;
-        let mut config = RunConfig::from_toml(&text, path)?;
+        let mut config = RunConfig::from_toml_with(&text, path, overrides)?;
         if config.name.is_none() {
             config.name = path
                 .file_stem()
@@ -115,10 +124,34 @@ impl RunConfig {
 
     /// Parses config text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<RunConfig> {
-        toml::from_str(text).map_err(|e| RunError::Config {
+        RunConfig::from_toml_with(text, origin, &[])
+    }
+
+    /// Parses config text with `overrides` applied; an error names the dotted key and, when
+    /// the text holds the key, its line.
+    pub fn from_toml_with(text: &str, origin: &Path, overrides: &[Override]) -> Result<RunConfig> {
+        let mut table: Table = toml::from_str(text).map_err(|e| RunError::Config {
             path: origin.to_owned(),
             message: e.to_string().trim_end().to_owned(),
+        })?;
+        overrides::apply(&mut table, overrides).map_err(|message| RunError::Config {
+            path: origin.to_owned(),
+            message: format!("--set {message}"),
+        })?;
+        RunConfig::from_table(&table).map_err(|error| {
+            let from_set = overrides::set_by(overrides, &error.dotted());
+            RunError::ConfigKey {
+                path: origin.to_owned(),
+                line: (!from_set).then(|| line_of(text, &error.keys)).flatten(),
+                from_set,
+                error,
+            }
         })
+    }
+
+    /// Deserialises a config's TOML table; an error names the dotted key.
+    pub fn from_table(table: &Table) -> std::result::Result<RunConfig, KeyError> {
+        deserialize_at_key(table)
     }
 
     /// Checks every value and that the dataset is defined, without reading any data.
@@ -301,6 +334,84 @@ mod tests {
             .expect_err("kind")
             .to_string();
         assert!(err.contains("random_forest"), "{err}");
+    }
+
+    /// `(text, expected error)`: each error names the file, the key's line and dotted name.
+    const MISPLACED: [(&str, &str); 6] = [
+        (
+            "[data]\ndataset = \"fwaf\"\n[model]\nkind = \"linear_svm\"\nc = \"ten\"\n",
+            "c.toml:5: model.c: invalid type: string \"ten\", expected f64",
+        ),
+        (
+            "[data]\ndataset = \"fwaf\"\n[model]\nkind = \"linear_svm\"\n\
+             [model.tfidf]\nsublinear_tf = true\nngrams = 3\n",
+            "c.toml:7: model.tfidf.ngrams: unknown field `ngrams`",
+        ),
+        (
+            "[data]\ndataset = \"fwaf\"\n[data.split]\ntrain = 0.7\nseed = \"seven\"\n\
+             [model]\nkind = \"linear_svm\"\n",
+            "c.toml:5: data.split.seed: invalid type: string \"seven\", expected u64",
+        ),
+        (
+            "[data]\ndataset = \"fwaf\"\n[model]\nkind = \"mlp\"\n\
+             [model.training]\nepochs = 2\nbatch = 3\n",
+            "c.toml:7: model.training.batch: unknown field `batch`",
+        ),
+        (
+            "[data]\ndataset = \"fwaf\"\n[model]\nkind = \"linear_svm\"\n\
+             [model.tfidf.tokenizer.analyzer]\nkind = \"char\"\nngram = 3\n",
+            "c.toml:7: model.tfidf.tokenizer.analyzer.ngram: unknown field `ngram`",
+        ),
+        (
+            "[data]\ndataset = \"fwaf\"\n[model]\nkind = \"linear_svm\"\n\
+             [threshold]\nrule = \"target_fpr\"\nfpr = \"1%\"\n",
+            "c.toml:7: threshold.fpr: invalid type: string \"1%\", expected f64",
+        ),
+    ];
+
+    #[test]
+    fn wrong_types_and_unknown_keys_are_reported_at_their_line_with_their_dotted_name() {
+        for (text, expected) in MISPLACED {
+            let err = parse(text).expect_err(expected).to_string();
+            assert!(err.starts_with(expected), "expected {expected}\ngot {err}");
+        }
+    }
+
+    #[test]
+    fn overrides_are_checked_like_the_files_keys_and_resolved_into_the_config() {
+        let set = |texts: &[&str]| -> Vec<Override> {
+            texts.iter().map(|t| t.parse().expect("override")).collect()
+        };
+        let config = RunConfig::from_toml_with(
+            MINIMAL,
+            Path::new("c.toml"),
+            &set(&[
+                "model.c=2",
+                "data.split.seed=7",
+                "threshold.rule=target_fpr",
+                "threshold.fpr=0.01",
+            ]),
+        )
+        .expect("parses");
+        let resolved = config.resolved_toml().expect("toml");
+        for line in ["c = 2.0", "seed = 7", "rule = \"target_fpr\"", "fpr = 0.01"] {
+            assert!(resolved.contains(line), "{line} in\n{resolved}");
+        }
+        let err = RunConfig::from_toml_with(MINIMAL, Path::new("c.toml"), &set(&["model.cee=2"]))
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            err.starts_with("c.toml: model.cee: unknown field `cee`")
+                && err.ends_with("(from --set)"),
+            "{err}"
+        );
+        let err = RunConfig::from_toml_with(MINIMAL, Path::new("c.toml"), &set(&["seed=x"]))
+            .expect_err("type")
+            .to_string();
+        assert!(
+            err.starts_with("c.toml: seed: invalid type: string \"x\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,15 +12,19 @@
 pub mod adversarial;
 pub mod augment;
 pub mod config;
+pub mod config_error;
 pub mod error;
 pub mod eval;
 pub mod feedback;
 pub mod field;
+pub mod key_docs;
+pub mod overrides;
 pub mod pyfunc;
 pub mod robust;
 pub mod run;
 pub mod site;
 pub mod system;
+pub mod template;
 #[cfg(test)]
 mod test_support;
 

@@ -354,7 +354,7 @@ fn log_run(
     match logged {
         Ok(run_id) => run_id,
         Err(error) => {
-            tracing::warn!("the attack was not logged: {error:#}");
+            tracing::warn!("the attack was not logged: {}", crate::error_report(&error));
             None
         }
     }

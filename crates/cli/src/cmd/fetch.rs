@@ -49,7 +49,7 @@ pub fn fetch(global: &GlobalArgs, args: &FetchArgs) -> anyhow::Result<()> {
                 status: "failed",
                 bytes: None,
                 verified: Vec::new(),
-                error: Some(format!("{e:#}")),
+                error: Some(crate::error_report(&e)),
             },
         });
     }

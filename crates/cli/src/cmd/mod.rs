@@ -6,6 +6,7 @@ mod attack_beside;
 pub mod bench;
 pub mod bench_mlflow;
 pub mod completions;
+pub mod config;
 pub mod data;
 pub mod eval;
 pub mod experiments;
@@ -25,8 +26,8 @@ use anyhow::Context;
 use vigie_data::Catalog;
 
 use crate::args::{
-    BenchCommand, Cli, Command, DataCommand, ExperimentsCommand, FeedbackCommand, GlobalArgs,
-    MlflowCommand, RunsCommand,
+    BenchCommand, Cli, Command, ConfigCommand, DataCommand, ExperimentsCommand, FeedbackCommand,
+    GlobalArgs, MlflowCommand, RunsCommand,
 };
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -48,6 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::eval(global, &args),
         Command::Attack(args) => attack::attack(global, &args),
         Command::Sweep(args) => sweep::sweep(global, &args),
+        Command::Config(ConfigCommand::Template(args)) => config::template(global, &args),
+        Command::Init(args) => config::init(global, &args),
         Command::Runs(RunsCommand::List(args)) => runs::list::list(global, &args),
         Command::Runs(RunsCommand::Show(args)) => runs::show::show(global, &args),
         Command::Runs(RunsCommand::Delete(args)) => runs::delete::delete(global, &args),

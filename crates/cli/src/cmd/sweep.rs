@@ -24,7 +24,7 @@ use crate::say;
 const EXIT_INTERRUPTED: i32 = 130;
 
 pub fn sweep(global: &GlobalArgs, args: &SweepArgs) -> anyhow::Result<()> {
-    let spec = SweepSpec::from_file(&args.sweep)?;
+    let spec = SweepSpec::from_file_with(&args.sweep, &args.set)?;
     let catalog = super::catalog(global)?;
     // Every trial is built and validated here, before any data is read or any run created.
     let plan = spec.plan(&catalog)?;

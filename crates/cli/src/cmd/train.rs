@@ -12,7 +12,7 @@ use crate::args::{GlobalArgs, TrainArgs};
 use crate::output::{print_json, thousands};
 
 pub fn train(global: &GlobalArgs, args: &TrainArgs) -> anyhow::Result<()> {
-    let mut config = RunConfig::from_file(&args.config)?;
+    let mut config = RunConfig::from_file_with(&args.config, &args.set)?;
     if let Some(seed) = args.seed {
         config.seed = seed;
     }

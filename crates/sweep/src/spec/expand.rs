@@ -9,7 +9,6 @@ use vigie_data::Catalog;
 use vigie_models::random::SplitMix64;
 use vigie_runner::RunConfig;
 
-use super::parse::toml_message;
 use super::table::set_at_path;
 use super::trial_id::trial_id;
 use super::types::{Distribution, MAX_TRIALS, Strategy, Subspace, SweepSpec};
@@ -230,9 +229,7 @@ impl SweepSpec {
             tracking.remove("registered_model");
         }
         config.remove("name");
-        Value::Table(config)
-            .try_into()
-            .map_err(|e: toml::de::Error| toml_message(&e.to_string()))
+        RunConfig::from_table(&config).map_err(|e| e.to_string())
     }
 }
 
@@ -274,7 +271,9 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
-    use crate::spec::test_sweeps::{base_config, error_of, linear, parse, plan, random_plan};
+    use crate::spec::test_sweeps::{
+        base_config, error_of, linear, parse, plan, random_plan, write_sweep,
+    };
     use crate::spec::{DEFAULT_OBJECTIVE_METRIC, DEFAULT_STALE_AFTER_MINUTES, Direction};
 
     #[test]
@@ -450,6 +449,38 @@ mod tests {
         let indices: Vec<usize> = plan.trials.iter().map(|t| t.index).collect();
         assert_eq!(indices, [1, 2, 3]);
         assert_eq!(plan.trials[2].config.name.as_deref(), Some("quick-003"));
+    }
+
+    #[test]
+    fn set_overrides_the_base_of_every_trial_and_a_wrong_one_names_its_key() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = write_sweep(
+            &dir,
+            "[[search.space]]\n[search.space.grid]\n\"model.c\" = [1.0, 2.0]\n",
+        );
+        let set = |texts: &[&str]| -> Vec<vigie_runner::overrides::Override> {
+            texts.iter().map(|t| t.parse().unwrap()).collect()
+        };
+        let spec = SweepSpec::from_file_with(
+            &path,
+            &set(&["model.tol=0.25", "data.split.seed=7", "model.c=9"]),
+        )
+        .unwrap();
+        let plan = spec.plan(&Catalog::builtin().unwrap()).unwrap();
+        assert_eq!(plan.trials.len(), 2);
+        for trial in &plan.trials {
+            assert_eq!(linear(&trial.config).tol, 0.25);
+            assert_eq!(trial.config.data.split.seed, 7);
+        }
+        // The search space is applied after the base's overrides.
+        let values: Vec<f64> = plan.trials.iter().map(|t| linear(&t.config).c).collect();
+        assert_eq!(values, [1.0, 2.0]);
+
+        let message = error_of(SweepSpec::from_file_with(&path, &set(&["model.tool=1"])));
+        assert!(
+            message.contains("model.tool: unknown field `tool`") && message.contains("--set"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! `types.rs` holds the file's types, `parse.rs` reads them (through `table.rs`, which names
 //! keys as dotted paths), `expand.rs` turns the search space into the plan's trials,
 //! `trial_id.rs` gives each its identity, `space_json.rs` writes the space logged with the
-//! sweep, and `shard.rs` splits a plan between processes.
+//! sweep, `shard.rs` splits a plan between processes, and `template.rs` writes the commented
+//! sweep file of `vigie config template sweep`.
 //!
 //! Key order: the workspace's `toml` does not enable `preserve_order`, so keys are not kept in
 //! the order written; every list of overrides is sorted by its dotted path instead (explicitly,
@@ -19,6 +20,7 @@ mod parse;
 mod shard;
 mod space_json;
 mod table;
+mod template;
 #[cfg(test)]
 mod test_sweeps;
 mod trial_id;
@@ -26,6 +28,7 @@ mod types;
 
 pub use expand::{SweepPlan, Trial};
 pub use shard::Shard;
+pub use template::sweep_template;
 pub use trial_id::trial_id;
 pub use types::{
     DEFAULT_OBJECTIVE_METRIC, DEFAULT_PRUNING_MIN_FINISHED, DEFAULT_STALE_AFTER_MINUTES, Direction,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 use vigie_runner::RunConfig;
+use vigie_runner::overrides::{self, Override};
 
 use super::table::{TableAt, kind_of, override_keys};
 use super::types::{
@@ -18,6 +19,27 @@ use super::types::{
     Subspace, SweepSpec,
 };
 use crate::error::{Result, SweepError};
+
+/// The keys of each table of a sweep file, as `(table, keys)`: `sweep` is the top level.
+#[cfg(test)]
+pub(crate) const SWEEP_KEYS: [(&str, &[&str]); 5] = [
+    ("sweep", TOP_LEVEL_KEYS),
+    ("sweep.objective", OBJECTIVE_KEYS),
+    ("sweep.search", SEARCH_KEYS),
+    ("sweep.search.space", SUBSPACE_KEYS),
+    ("sweep.pruning", PRUNING_KEYS),
+];
+
+const OBJECTIVE_KEYS: &[&str] = &[
+    "metric",
+    "direction",
+    "never_raise",
+    "allow_feedback_false_alarms",
+    "allow_feedback_missed",
+];
+const SEARCH_KEYS: &[&str] = &["strategy", "samples", "seed", "space"];
+const SUBSPACE_KEYS: &[&str] = &["label", "set", "grid", "random"];
+const PRUNING_KEYS: &[&str] = &["metric", "after_epochs", "min_finished"];
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "name",
@@ -36,14 +58,25 @@ impl SweepSpec {
     /// parsed) and the objective metric. What needs the dataset catalog waits for
     /// [`SweepSpec::plan`].
     pub fn from_file(path: &Path) -> Result<SweepSpec> {
+        SweepSpec::from_file_with(path, &[])
+    }
+
+    /// Reads a sweep file with `overrides` (`vigie sweep --set`) written into its base config,
+    /// and so into every trial's.
+    pub fn from_file_with(path: &Path, overrides: &[Override]) -> Result<SweepSpec> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| SweepError::io(path, "cannot read the sweep file", source))?;
-        SweepSpec::from_toml(&text, path)
+        SweepSpec::from_toml_with(&text, path, overrides)
     }
 
     /// Parses sweep file text; `path` names it in errors, gives the default name and the
     /// folder a `base` path is relative to.
     pub fn from_toml(text: &str, path: &Path) -> Result<SweepSpec> {
+        SweepSpec::from_toml_with(text, path, &[])
+    }
+
+    /// [`SweepSpec::from_toml`] with `overrides` applied to the base config.
+    pub fn from_toml_with(text: &str, path: &Path, overrides: &[Override]) -> Result<SweepSpec> {
         let root: Table = toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
         let file = TableAt::root(&root, path);
         file.refuse_unknown(TOP_LEVEL_KEYS)?;
@@ -56,18 +89,22 @@ impl SweepSpec {
                 .filter(|stem| !stem.trim().is_empty())
                 .ok_or_else(|| file.error("name", "missing, and the file name has no stem"))?,
         };
-        let (base, base_path) = read_base(&file)?;
-        let base_config: RunConfig = Value::Table(base.clone()).try_into().map_err(|e| {
+        let (mut base, base_path) = read_base(&file)?;
+        overrides::apply(&mut base, overrides)
+            .map_err(|message| file.error("base", format!("--set {message}")))?;
+        let base_config = RunConfig::from_table(&base).map_err(|e| {
             let origin = match &base_path {
                 Some(base_path) => format!("`{}`", base_path.display()),
                 None => "the inline table".to_owned(),
             };
+            let from_set = if overrides::set_by(overrides, &e.dotted()) {
+                " (from --set)"
+            } else {
+                ""
+            };
             file.error(
                 "base",
-                format!(
-                    "{origin} is not a valid run config: {}",
-                    toml_message(&e.to_string())
-                ),
+                format!("{origin} is not a valid run config: {e}{from_set}"),
             )
         })?;
         let experiment = file
@@ -122,7 +159,7 @@ fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> SweepError 
 }
 
 /// A toml error's text on one line.
-pub(super) fn toml_message(message: &str) -> String {
+fn toml_message(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -175,13 +212,7 @@ fn parse_objective(objective: Option<TableAt>) -> Result<Objective> {
             feedback_allowed: FeedbackAllowance::default(),
         });
     };
-    objective.refuse_unknown(&[
-        "metric",
-        "direction",
-        "never_raise",
-        "allow_feedback_false_alarms",
-        "allow_feedback_missed",
-    ])?;
+    objective.refuse_unknown(OBJECTIVE_KEYS)?;
     let metric = objective
         .name("metric")?
         .unwrap_or_else(|| DEFAULT_OBJECTIVE_METRIC.to_owned());
@@ -228,7 +259,7 @@ fn parse_objective(objective: Option<TableAt>) -> Result<Objective> {
 }
 
 fn parse_pruning(pruning: TableAt) -> Result<Pruning> {
-    pruning.refuse_unknown(&["metric", "after_epochs", "min_finished"])?;
+    pruning.refuse_unknown(PRUNING_KEYS)?;
     let metric = pruning.name("metric")?;
     let metric = pruning.required("metric", metric)?;
     let after_epochs = pruning.positive_count("after_epochs")?;
@@ -253,7 +284,7 @@ fn parse_search(file: &TableAt, search: Option<TableAt>) -> Result<SearchSpec> {
             space: vec![Subspace::default()],
         });
     };
-    search.refuse_unknown(&["strategy", "samples", "seed", "space"])?;
+    search.refuse_unknown(SEARCH_KEYS)?;
     let strategy = match search.string("strategy")?.as_deref() {
         None | Some("grid") => Strategy::Grid,
         Some("random") => Strategy::Random,
@@ -339,7 +370,7 @@ fn parse_search(file: &TableAt, search: Option<TableAt>) -> Result<SearchSpec> {
 }
 
 fn parse_subspace(subspace: TableAt, strategy: Strategy) -> Result<Subspace> {
-    subspace.refuse_unknown(&["label", "set", "grid", "random"])?;
+    subspace.refuse_unknown(SUBSPACE_KEYS)?;
     let label = subspace.name("label")?;
     // Where each path was first given, to refuse giving one twice in a subspace.
     let mut given: Vec<(String, &str)> = Vec::new();

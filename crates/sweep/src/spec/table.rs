@@ -1,47 +1,15 @@
 //! Reading the sweep file's TOML tables by hand, so that every error names the offending key as
 //! a dotted path from the file's root (`search.space[1].grid."model.c"`), which serde's own
-//! errors cannot do for nested tables; and writing overrides into a run config's TOML.
+//! errors cannot do for nested tables. Dotted paths are written, and overrides applied, by
+//! `vigie_runner::overrides`, which `vigie train --set` shares.
 
 use std::path::Path;
 
 use toml::{Table, Value};
 
+pub(crate) use vigie_runner::overrides::{join_key, kind_of, override_keys, set_at_path};
+
 use crate::error::{Result, SweepError};
-
-/// One key of a dotted path as TOML writes it: bare when it can be, quoted otherwise.
-pub(crate) fn key_segment(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    }
-}
-
-/// `parent.key`, with `key` quoted when needed; `parent` may be empty (the root).
-pub(crate) fn join_key(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key_segment(key)
-    } else {
-        format!("{parent}.{}", key_segment(key))
-    }
-}
-
-/// The kind of a TOML value, for "expected X, found Y" messages.
-pub(crate) fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::String(_) => "a string",
-        Value::Integer(_) => "an integer",
-        Value::Float(_) => "a float",
-        Value::Boolean(_) => "a boolean",
-        Value::Datetime(_) => "a datetime",
-        Value::Array(_) => "an array",
-        Value::Table(_) => "a table",
-    }
-}
 
 /// A table of the sweep file and its dotted path; its readers name `path.key` in errors.
 pub(crate) struct TableAt<'a> {
@@ -180,46 +148,6 @@ impl<'a> TableAt<'a> {
     pub(crate) fn required<T>(&self, key: &str, value: Option<T>) -> Result<T> {
         value.ok_or_else(|| self.error(key, "missing"))
     }
-}
-
-/// Splits an override's dotted path into its keys (`model.tfidf.sublinear_tf`); `None` when a
-/// key is empty (`model..c`, `.c`).
-pub(crate) fn override_keys(path: &str) -> Option<Vec<&str>> {
-    let keys: Vec<&str> = path.split('.').collect();
-    keys.iter().all(|key| !key.is_empty()).then_some(keys)
-}
-
-/// Writes `value` at the dotted `path` of `config`: missing tables on the way are created, the
-/// leaf is replaced whatever it held (a table value replaces the whole table). Fails, saying
-/// why, when a key on the way holds something other than a table.
-pub(crate) fn set_at_path(
-    config: &mut Table,
-    path: &str,
-    value: Value,
-) -> std::result::Result<(), String> {
-    let keys = override_keys(path).ok_or_else(|| format!("`{path}`: an empty key in the path"))?;
-    let Some((leaf, parents)) = keys.split_last() else {
-        return Err(format!("`{path}`: an empty path"));
-    };
-    let mut table = config;
-    let mut walked = String::new();
-    for key in parents {
-        walked = join_key(&walked, key);
-        let entry = table
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Table(Table::new()));
-        table = match entry {
-            Value::Table(inner) => inner,
-            other => {
-                return Err(format!(
-                    "`{path}`: `{walked}` is {}, not a table",
-                    kind_of(other)
-                ));
-            }
-        };
-    }
-    table.insert(leaf.to_string(), value);
-    Ok(())
 }
 
 /// A TOML value as JSON, for the search space logged with the sweep (datetimes as text).

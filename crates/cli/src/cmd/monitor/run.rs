@@ -37,8 +37,9 @@ pub fn log_run(args: &MonitorArgs, engine: &Engine, source: &SourceRun<'_>) -> O
         Ok(logged) => Some(logged),
         Err(error) => {
             tracing::warn!(
-                "the monitoring of {} was not logged: {error:#}",
-                source.path.display()
+                "the monitoring of {} was not logged: {}",
+                source.path.display(),
+                crate::error_report(&error)
             );
             None
         }
