@@ -278,6 +278,25 @@ pub(crate) fn ensure_run<S: TrackingStore + ?Sized>(
     Ok((run.info.run_id, true))
 }
 
+/// Where [`apply_ops`] records what reached the store: a journal of its own (a replay) or one
+/// shared with the run's logger (its background sender).
+pub(crate) trait AckLog {
+    /// Appends an acknowledgement of `seqs`.
+    fn ack_ops(&mut self, seqs: Vec<u64>) -> Result<()>;
+    /// The folder of the journal's artifact copies.
+    fn artifacts_dir(&self) -> PathBuf;
+}
+
+impl AckLog for Journal {
+    fn ack_ops(&mut self, seqs: Vec<u64>) -> Result<()> {
+        self.ack(seqs, None)
+    }
+
+    fn artifacts_dir(&self) -> PathBuf {
+        Journal::artifacts_dir(self)
+    }
+}
+
 /// Counters of [`apply_ops`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ApplyCounts {
@@ -297,7 +316,7 @@ pub(crate) struct ApplyCounts {
 /// (a replay, or a retry after an error), so metric points are compared with the store's history.
 pub(crate) fn apply_ops<S: TrackingStore + ?Sized>(
     store: &S,
-    journal: &mut Journal,
+    journal: &mut impl AckLog,
     run_id: &str,
     pending: &mut Vec<JournalOp>,
     check_existing: bool,
@@ -334,7 +353,7 @@ pub(crate) fn apply_ops<S: TrackingStore + ?Sized>(
         }
         counts.metrics_sent += metrics.len();
         counts.params_sent += params.len();
-        journal.ack(batch_seqs, None)?;
+        journal.ack_ops(batch_seqs)?;
         pending.retain(|op| !matches!(op, JournalOp::Batch { .. }));
     }
 
@@ -357,7 +376,7 @@ pub(crate) fn apply_ops<S: TrackingStore + ?Sized>(
             // Batches were applied above; a start is the caller's.
             JournalOp::Batch { .. } | JournalOp::Start { .. } => {}
         }
-        journal.ack(vec![op.seq()], None)?;
+        journal.ack_ops(vec![op.seq()])?;
         pending.remove(0);
     }
     Ok(())
