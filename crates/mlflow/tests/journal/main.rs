@@ -3,6 +3,8 @@
 //! `scripts/test` does it), and, for the fault test, a private server this test starts, kills
 //! and restarts on its own database.
 
+mod failing_store;
+mod proxy;
 #[path = "../support/mod.rs"]
 mod support;
 use support::{client as shared_client, unique};
@@ -324,6 +326,8 @@ fn journal_fault_server_killed_mid_run_then_synced_exactly_once() {
             .end_epoch()
             .expect("an unreachable server is not an error");
     }
+    // The background sender meets the outage; the epochs did not wait for it.
+    assert!(logger.wait_settled(Duration::from_secs(30)));
     assert!(!logger.is_online(), "the logger noticed the outage");
     let outcome = logger.finish(RunStatus::Finished).expect("finish offline");
     assert!(!outcome.synced);
