@@ -26,10 +26,10 @@
 //!
 //! When the store is unreachable ([`crate::sync::is_unreachable`]: transport errors, 429 and 5xx
 //! after the client's retries) the sender logs one warning (once per store and process), keeps
-//! what it holds and tries again a minute later. [`RunLogger::finish`] waits for the sender while
-//! it keeps acknowledging operations, giving up after [`RunOptions::finish_timeout`] without
-//! one; what was not sent then stays in the journal for `vigie mlflow sync`, and the outcome says
-//! so (`synced: false`). A 4xx refusal is returned by the next [`RunLogger::flush`] (also through
+//! what it holds and tries again a minute later. [`RunLogger::finish`] has it try once more and
+//! waits while it keeps acknowledging operations, giving up after [`RunOptions::finish_timeout`]
+//! without one (3 s when offline); what was not sent then stays in the journal for
+//! `vigie mlflow sync`, and the outcome says so (`synced: false`). A 4xx refusal is returned by the next [`RunLogger::flush`] (also through
 //! [`RunLogger::end_epoch`] and the log calls that flush) or by [`RunLogger::finish`], once.
 //! Inputs and artifacts are also sent after flushes; artifact files are copied into the journal
 //! when logged.
@@ -59,6 +59,9 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default for [`RunOptions::finish_timeout`].
 pub const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The bound of [`RunOptions::finish_timeout`] for a run that is offline at its end: the last
+/// try is worth a moment (the store may be back), not a listener's full timeout.
+const OFFLINE_FINISH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How to start a run with [`RunLogger::start`].
 #[derive(Debug, Clone)]
@@ -89,7 +92,8 @@ pub struct RunOptions {
     /// older journals); past it the run goes on, created in the background.
     pub start_timeout: Duration,
     /// How long [`RunLogger::finish`] waits for the sender without an acknowledgement from the
-    /// store before leaving what is unsent to the journal.
+    /// store before leaving what is unsent to the journal (3 s at most for a run offline at
+    /// its end).
     pub finish_timeout: Duration,
 }
 
@@ -342,12 +346,17 @@ impl<S: TrackingStore + Send + Sync + 'static> RunLogger<S> {
     }
 
     /// Ends the run with `status`: journals it, waits for the sender (while the store keeps
-    /// acknowledging operations, and at most [`RunOptions::finish_timeout`] without one), and
-    /// moves the journal to `done/` when everything reached the store. Else the journal waits
+    /// acknowledging operations, and at most [`RunOptions::finish_timeout`] without one, 3 s
+    /// when offline), and moves the journal to `done/` when everything reached the store. Else the journal waits
     /// for a sync, and the outcome says so. A refusal by the store not returned yet is returned.
     pub fn finish(mut self, status: RunStatus) -> Result<FinishOutcome> {
         self.journal_finish(status)?;
-        self.close(self.options.finish_timeout)
+        let patience = if self.is_online() {
+            self.options.finish_timeout
+        } else {
+            self.options.finish_timeout.min(OFFLINE_FINISH_TIMEOUT)
+        };
+        self.close(patience)
     }
 
     /// Hands the run's end over and waits for the sender, at most `patience` without progress.
