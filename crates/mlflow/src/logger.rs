@@ -339,10 +339,15 @@ impl<S: TrackingStore + Send + Sync + 'static> RunLogger<S> {
     pub fn flush(&mut self) -> Result<()> {
         self.last_flush = Instant::now();
         self.buffered_metrics = 0;
+        self.hand_over_pending()?;
+        self.sender.take_refusal().map_or(Ok(()), Err)
+    }
+
+    fn hand_over_pending(&mut self) -> Result<()> {
         self.ensure_open()?;
         self.journal().sync()?;
         self.sender.hand_over(std::mem::take(&mut self.pending));
-        self.sender.take_refusal().map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// Ends the run with `status`: journals it, waits for the sender (while the store keeps
@@ -350,13 +355,27 @@ impl<S: TrackingStore + Send + Sync + 'static> RunLogger<S> {
     /// when offline), and moves the journal to `done/` when everything reached the store. Else the journal waits
     /// for a sync, and the outcome says so. A refusal by the store not returned yet is returned.
     pub fn finish(mut self, status: RunStatus) -> Result<FinishOutcome> {
+        // The end is journaled once what came before reached the store, as when flushes were
+        // synchronous: a process killed while the run's files upload leaves a journal without
+        // a finish, which a sync ends KILLED, not one that would mark the run FINISHED after,
+        // say, a sweep's resume ended it KILLED and ran its trial again.
+        self.hand_over_pending()?;
+        let settled = self.sender.settle(self.end_patience());
         self.journal_finish(status)?;
-        let patience = if self.is_online() {
+        self.close(if settled {
+            self.end_patience()
+        } else {
+            Duration::ZERO
+        })
+    }
+
+    /// How long the run's end waits for the store without progress.
+    fn end_patience(&self) -> Duration {
+        if self.is_online() {
             self.options.finish_timeout
         } else {
             self.options.finish_timeout.min(OFFLINE_FINISH_TIMEOUT)
-        };
-        self.close(patience)
+        }
     }
 
     /// Hands the run's end over and waits for the sender, at most `patience` without progress.

@@ -64,6 +64,13 @@ struct State {
     exited: Option<bool>,
 }
 
+impl State {
+    /// Whether the thread holds nothing it could send now: all sent, offline or refused.
+    fn is_idle(&self) -> bool {
+        self.exited.is_some() || (self.start_settled && !self.busy && self.handed.is_empty())
+    }
+}
+
 /// Whether the run's end reached the store, as [`Sender::close`] saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Closed {
@@ -134,16 +141,19 @@ impl Sender {
     pub(crate) fn wait_idle(&self, bound: Duration) -> bool {
         let deadline = Instant::now() + bound;
         let mut state = self.lock();
-        while state.busy || !state.handed.is_empty() || !state.start_settled {
-            if state.exited.is_some() {
-                return true;
-            }
+        while !state.is_idle() {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return false;
             };
             state = self.wait_progress(state, left);
         }
         true
+    }
+
+    /// [`Sender::wait_idle`], for as long as the store keeps acknowledging operations and at
+    /// most `patience` without one.
+    pub(crate) fn settle(&self, patience: Duration) -> bool {
+        self.wait_patiently(self.lock(), patience, State::is_idle).1
     }
 
     /// Hands operations (already journaled) over to the thread.
@@ -176,22 +186,12 @@ impl Sender {
         state.handed.extend(last);
         state.closing = true;
         self.shared.work.notify_all();
-        let mut acks = state.acks;
-        let mut deadline = Instant::now() + patience;
-        let all_sent = loop {
-            if let Some(all_sent) = state.exited {
-                break all_sent;
-            }
-            if state.acks != acks {
-                acks = state.acks;
-                deadline = Instant::now() + patience;
-            }
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                state.abandoned = true;
-                return Closed::StillSending;
-            };
-            state = self.wait_progress(state, left);
-        };
+        let (mut state, exited) = self.wait_patiently(state, patience, |s| s.exited.is_some());
+        if !exited {
+            state.abandoned = true;
+            return Closed::StillSending;
+        }
+        let all_sent = state.exited == Some(true);
         drop(state);
         if let Some(thread) = self.thread.take() {
             // It has set `exited`, its last act: joining is immediate.
@@ -217,6 +217,31 @@ impl Sender {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.shared.state)
+    }
+
+    /// Waits until `done`, for as long as acknowledgements keep coming and at most `patience`
+    /// without one; returns the state and whether `done` held.
+    fn wait_patiently<'a>(
+        &self,
+        mut state: MutexGuard<'a, State>,
+        patience: Duration,
+        done: impl Fn(&State) -> bool,
+    ) -> (MutexGuard<'a, State>, bool) {
+        let mut acks = state.acks;
+        let mut deadline = Instant::now() + patience;
+        loop {
+            if done(&state) {
+                return (state, true);
+            }
+            if state.acks != acks {
+                acks = state.acks;
+                deadline = Instant::now() + patience;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return (state, false);
+            };
+            state = self.wait_progress(state, left);
+        }
     }
 
     fn wait_progress<'a>(
