@@ -1,7 +1,8 @@
 //! A tracking server that cannot be reached never holds a run: against a closed port and
 //! against a listener that accepts and never answers (both on 127.0.0.1), `vigie train` trains
 //! at once, journals the run, says so once, and `vigie mlflow sync` later sends it to the real
-//! server; a read-only command fails within seconds naming the URI.
+//! server; read-only commands (`runs`, `reproduce`, `score --model models:/…`) fail within
+//! seconds naming the URI and the cause.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -98,22 +99,32 @@ fn training_goes_on_at_once_when_the_server_is_unreachable_and_syncs_later() {
 }
 
 #[test]
-fn a_read_only_command_fails_within_seconds_naming_the_server() {
+fn read_only_commands_fail_within_seconds_naming_the_server_and_the_cause() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for uri in [closed_port_uri(), blackhole_uri()] {
-        let started = Instant::now();
-        let out = vigie(
-            dir.path(),
-            &["runs", "compare", "vigie-tiny", "--tracking-uri", &uri],
-        );
-        assert!(
-            started.elapsed() < GENEROUS,
-            "{uri}: {:?}",
-            started.elapsed()
-        );
-        assert!(!out.status.success());
-        let port = uri.rsplit(':').next().expect("port");
-        assert!(stderr(&out).contains(port), "{}", stderr(&out));
+    let commands: [&[&str]; 3] = [
+        &["runs", "compare", "vigie-tiny"],
+        &["reproduce", "0123456789abcdef0123456789abcdef"],
+        &["score", "--model", "models:/vigie-tiny@champion", "GET /"],
+    ];
+    for (uri, cause) in [
+        (closed_port_uri(), "Connection refused"),
+        (blackhole_uri(), "timed out"),
+    ] {
+        for command in commands {
+            let args = [command, &["--tracking-uri", &uri]].concat();
+            let started = Instant::now();
+            let out = vigie(dir.path(), &args);
+            let elapsed = started.elapsed();
+            assert!(elapsed < GENEROUS, "{args:?}: {elapsed:?}");
+            assert!(!out.status.success(), "{args:?}");
+            let port = uri.rsplit(':').next().expect("port");
+            let message = stderr(&out);
+            assert!(
+                message.contains(&format!("127.0.0.1:{port}")),
+                "{args:?}: {message}"
+            );
+            assert!(message.contains(cause), "{args:?}: {message}");
+        }
     }
 }
 

@@ -399,19 +399,25 @@ impl Journal {
     /// store. The lock goes with the file handle.
     pub fn mark_done(self) -> Result<PathBuf> {
         self.sync()?;
-        let root = self.path.parent().unwrap_or(Path::new("."));
-        let done = root.join(DONE_DIR);
-        fs::create_dir_all(&done).map_err(|e| MlflowError::io(&done, e))?;
-        let file_name = self.path.file_name().unwrap_or_default();
-        let target = done.join(file_name);
-        let run_dir = self.path.with_extension("");
-        if run_dir.is_dir() {
-            let run_dir_target = done.join(run_dir.file_name().unwrap_or_default());
-            fs::rename(&run_dir, &run_dir_target).map_err(|e| MlflowError::io(&run_dir, e))?;
-        }
-        fs::rename(&self.path, &target).map_err(|e| MlflowError::io(&self.path, e))?;
-        Ok(target)
+        move_to_done(&self.path)
     }
+}
+
+/// Moves the journal at `path` and its artifact copies to `<root>/done/` (see
+/// [`Journal::mark_done`]), for a writer that keeps its handle, and so its lock, a little longer.
+pub(crate) fn move_to_done(path: &Path) -> Result<PathBuf> {
+    let root = path.parent().unwrap_or(Path::new("."));
+    let done = root.join(DONE_DIR);
+    fs::create_dir_all(&done).map_err(|e| MlflowError::io(&done, e))?;
+    let file_name = path.file_name().unwrap_or_default();
+    let target = done.join(file_name);
+    let run_dir = path.with_extension("");
+    if run_dir.is_dir() {
+        let run_dir_target = done.join(run_dir.file_name().unwrap_or_default());
+        fs::rename(&run_dir, &run_dir_target).map_err(|e| MlflowError::io(&run_dir, e))?;
+    }
+    fs::rename(path, &target).map_err(|e| MlflowError::io(path, e))?;
+    Ok(target)
 }
 
 fn lock(path: &Path, file: &File) -> Result<()> {

@@ -34,7 +34,8 @@ A [`RunLogger`] never loses a run: every operation goes to a local write-ahead j
   `models:/NAME@ALIAS` URIs ([`ModelUri`]). The [`models`] module lists the steps.
 * [`TrackingStore`] is the handful of operations a run needs, implemented by [`MlflowClient`] and
   [`FileStore`]. [`RunLogger`] buffers metrics and flushes them in batches (at each epoch end, or
-  on a size or time bound), journaling everything first ([`journal`]); [`sync_all`] replays
+  on a size or time bound), journaling everything first ([`journal`]) and sending from a
+  background thread, so a slow or failing server never holds the trainer; [`sync_all`] replays
   journals and [`push_store`] copies a local store's runs to a server, both idempotently.
 * [`types`] holds the serde types (ids are strings, times are ms since the epoch),
   [`mlflow_tags`] the names of MLflow's system tags, and [`MlflowError`] the one error type,
@@ -103,6 +104,7 @@ pub mod logger;
 pub mod mlflow_tags;
 pub mod models;
 pub mod push;
+mod sender;
 pub mod store;
 pub mod sync;
 pub mod types;

@@ -15,32 +15,53 @@
 //! end; 2 more when the experiment must be created); flushed at each epoch it costs one
 //! `log-batch` request per epoch (103 in all, measured).
 //!
-//! # Offline mode
+//! # A store that is slow, failing or gone
+//!
+//! A flush journals (fsync) and hands the operations over to the logger's background sender
+//! (one thread per run): the calling thread never waits for the store, and the client's retries
+//! with backoff of a server that answers 5xx or 429, or stops answering, run on the sender's
+//! thread. [`RunLogger::start`] waits for the run's creation, at most
+//! [`RunOptions::start_timeout`]; a server that never answered fails at once (the client does
+//! not retry it), so a run against a dead server starts offline at once.
 //!
 //! When the store is unreachable ([`crate::sync::is_unreachable`]: transport errors, 429 and 5xx
-//! after the client's retries) the logger logs one warning and stops calling the store until the
-//! next flush, which tries once more. A 4xx refusal is returned to the caller. Inputs and
-//! artifacts are also sent at flushes; artifact files are copied into the journal when logged.
+//! after the client's retries) the sender logs one warning (once per store and process), keeps
+//! what it holds and tries again a minute later. [`RunLogger::finish`] has it try once more and
+//! waits while it keeps acknowledging operations, giving up after [`RunOptions::finish_timeout`]
+//! without one (3 s when offline); what was not sent then stays in the journal for
+//! `vigie mlflow sync`, and the outcome says so (`synced: false`). A 4xx refusal is returned by the next [`RunLogger::flush`] (also through
+//! [`RunLogger::end_epoch`] and the log calls that flush) or by [`RunLogger::finish`], once.
+//! Inputs and artifacts are also sent after flushes; artifact files are copied into the journal
+//! when logged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::batch::validate_batch;
 use crate::error::{MlflowError, Result};
 use crate::journal::{
-    CLIENT_RUN_ID_TAG, JOURNAL_FORMAT_VERSION, Journal, JournalOp, copy_recursively,
+    CLIENT_RUN_ID_TAG, JOURNAL_FORMAT_VERSION, Journal, JournalOp, copy_recursively, move_to_done,
 };
 use crate::mlflow_tags;
+use crate::sender::{Closed, Sender, SenderSetup};
 use crate::store::TrackingStore;
-use crate::sync::{ApplyCounts, StartInfo, apply_ops, ensure_run, is_unreachable, sync_all_except};
+use crate::sync::StartInfo;
 use crate::types::{DatasetInput, Metric, Param, RunStatus, Tag, now_millis};
 
 /// Default for [`RunOptions::max_buffered_metrics`]: one full `log-batch` request.
 pub const DEFAULT_MAX_BUFFERED_METRICS: usize = 1000;
 /// Default for [`RunOptions::flush_interval`].
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// Default for [`RunOptions::start_timeout`]: above the client's first-contact timeout, so a
+/// listener that never answers is known offline when [`RunLogger::start`] returns.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default for [`RunOptions::finish_timeout`].
+pub const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The bound of [`RunOptions::finish_timeout`] for a run that is offline at its end: the last
+/// try is worth a moment (the store may be back), not a listener's full timeout.
+const OFFLINE_FINISH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How to start a run with [`RunLogger::start`].
 #[derive(Debug, Clone)]
@@ -67,11 +88,19 @@ pub struct RunOptions {
     /// Whether [`RunLogger::start`] also syncs the other pending journals of the root once it
     /// reached the store (best effort: failures are logged, not returned).
     pub sync_pending_on_start: bool,
+    /// How long [`RunLogger::start`] waits for the run's creation in the store (and the sync of
+    /// older journals); past it the run goes on, created in the background.
+    pub start_timeout: Duration,
+    /// How long [`RunLogger::finish`] waits for the sender without an acknowledgement from the
+    /// store before leaving what is unsent to the journal (3 s at most for a run offline at
+    /// its end).
+    pub finish_timeout: Duration,
 }
 
 impl RunOptions {
     /// Options for a run in `experiment`, journaled under `journal_root`, with the defaults:
-    /// flush at each epoch, at 1000 points and every 10 s; sync other journals on start.
+    /// flush at each epoch, at 1000 points and every 10 s; sync other journals on start; wait
+    /// at most 15 s for the run's creation and 30 s without progress at the run's end.
     pub fn new(journal_root: impl Into<PathBuf>, experiment: impl Into<String>) -> Self {
         RunOptions {
             journal_root: journal_root.into(),
@@ -84,6 +113,8 @@ impl RunOptions {
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             flush_on_epoch: true,
             sync_pending_on_start: true,
+            start_timeout: DEFAULT_START_TIMEOUT,
+            finish_timeout: DEFAULT_FINISH_TIMEOUT,
         }
     }
 }
@@ -100,72 +131,50 @@ pub struct FinishOutcome {
     pub synced: bool,
 }
 
-/// Logs one run: journal first, then the store, in batches. See the [module docs](self).
+/// Logs one run: journal first, then the store, in batches, from a background sender. See the
+/// [module docs](self).
 ///
 /// Dropped without [`RunLogger::finish`], it journals the run as `FAILED` (while panicking) or
 /// `KILLED` and tries to send that, best effort.
-pub struct RunLogger<S: TrackingStore> {
-    store: S,
-    journal: Option<Journal>,
-    start: StartInfo,
-    run_id: Option<String>,
-    /// Operations journaled but not acknowledged, in order.
+pub struct RunLogger<S: TrackingStore + Send + Sync + 'static> {
+    store: Arc<S>,
+    /// Shared with the sender, which appends the acknowledgements.
+    journal: Arc<Mutex<Journal>>,
+    journal_path: PathBuf,
+    client_run_id: String,
+    sender: Sender,
+    /// Operations journaled but not handed over to the sender yet, in order.
     pending: Vec<JournalOp>,
     buffered_metrics: usize,
-    online: bool,
-    /// Whether a store call failed since the last success: pending operations may have
-    /// reached the store, so the next apply compares metric points with the history.
-    uncertain: bool,
-    /// Whether the store refused operations (4xx): they stay unacknowledged in the journal,
-    /// which is then never marked done, so a sync reports them instead of hiding them.
-    refused: bool,
+    /// Whether the run's end was journaled and handed over: nothing more can be logged.
+    closed: bool,
     /// Params logged so far: a different value for a key is refused at the call, before it is
     /// journaled, since the store would refuse the whole merged batch.
     params: HashMap<String, String>,
     last_flush: Instant,
-    /// When the store last failed to answer: while offline, flushes wait
-    /// [`OFFLINE_RETRY_INTERVAL`] after it before trying again, so that a dead store costs the
-    /// trainer one attempt a minute at most.
-    last_unreachable: Option<Instant>,
     options: RunOptions,
 }
 
-/// How long an offline logger journals without trying the store again (the run's end always
-/// tries once more).
-const OFFLINE_RETRY_INTERVAL: Duration = Duration::from_secs(60);
-
-impl<S: TrackingStore> std::fmt::Debug for RunLogger<S> {
+impl<S: TrackingStore + Send + Sync + 'static> std::fmt::Debug for RunLogger<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunLogger")
             .field("store", &self.store.describe())
-            .field("client_run_id", &self.start.client_run_id)
-            .field("run_id", &self.run_id)
+            .field("client_run_id", &self.client_run_id)
+            .field("run_id", &self.run_id())
             .field("pending", &self.pending.len())
-            .field("online", &self.online)
+            .field("online", &self.is_online())
             .finish()
     }
 }
 
-impl<S: TrackingStore> RunLogger<S> {
-    /// Starts a run: journals it (fsync'ed), creates it in the store and, when
-    /// [`RunOptions::sync_pending_on_start`], syncs older pending journals of the root. An
-    /// unreachable store is not an error: the run starts offline.
+impl<S: TrackingStore + Send + Sync + 'static> RunLogger<S> {
+    /// Starts a run: journals it (fsync'ed) and has the sender create it in the store and, when
+    /// [`RunOptions::sync_pending_on_start`], sync older pending journals of the root, waiting
+    /// for that at most [`RunOptions::start_timeout`]. An unreachable store is not an error: the
+    /// run starts offline. A refusal of the run by the store is.
     pub fn start(store: S, options: RunOptions) -> Result<Self> {
-        let client_run_id = new_client_run_id();
-        let mut tags = options.tags.clone();
-        tags.push(Tag::new(CLIENT_RUN_ID_TAG, &client_run_id));
-        if let Some(parent) = &options.parent_run_id {
-            tags.push(Tag::new(mlflow_tags::PARENT_RUN_ID, parent));
-        }
-        validate_batch(&[], &[], &tags)?;
-        let start = StartInfo {
-            client_run_id: client_run_id.clone(),
-            experiment: options.experiment.clone(),
-            run_name: options.run_name.clone(),
-            tags,
-            start_time: options.start_time.unwrap_or_else(now_millis),
-        };
-        let mut journal = Journal::create(&options.journal_root, &client_run_id)?;
+        let start = start_info(&options)?;
+        let mut journal = Journal::create(&options.journal_root, &start.client_run_id)?;
         let seq = journal.take_seq();
         journal.append_op(&JournalOp::Start {
             seq,
@@ -177,46 +186,55 @@ impl<S: TrackingStore> RunLogger<S> {
             start_time: start.start_time,
         })?;
         journal.sync()?;
-        let mut logger = RunLogger {
-            store,
-            journal: Some(journal),
+        let journal_path = journal.path().to_path_buf();
+        let client_run_id = start.client_run_id.clone();
+        let store = Arc::new(store);
+        let journal = Arc::new(Mutex::new(journal));
+        let sender = Sender::spawn(SenderSetup {
+            store: Arc::clone(&store),
+            journal: Arc::clone(&journal),
             start,
-            run_id: None,
+            journal_root: options.journal_root.clone(),
+            sync_pending_on_start: options.sync_pending_on_start,
+        })?;
+        let logger = RunLogger {
+            store,
+            journal,
+            journal_path,
+            client_run_id,
+            sender,
             pending: Vec::new(),
             buffered_metrics: 0,
-            online: true,
-            uncertain: false,
-            refused: false,
+            closed: false,
             params: HashMap::new(),
             last_flush: Instant::now(),
-            last_unreachable: None,
             options,
         };
-        logger.ensure_run()?;
-        if logger.online && logger.options.sync_pending_on_start {
-            logger.sync_other_journals();
+        logger.sender.wait_for_start(logger.options.start_timeout);
+        match logger.sender.take_refusal() {
+            Some(refusal) => Err(refusal),
+            None => Ok(logger),
         }
-        Ok(logger)
     }
 
     /// The client-side run id (the journal's name and the [`CLIENT_RUN_ID_TAG`] tag).
     pub fn client_run_id(&self) -> &str {
-        &self.start.client_run_id
+        &self.client_run_id
     }
 
     /// The store's run id, once the run reached the store.
     pub fn run_id(&self) -> Option<&str> {
-        self.run_id.as_deref()
+        self.sender.run_id()
     }
 
-    /// Whether the last store call succeeded.
+    /// Whether the sender's last store call succeeded (`true` before its first).
     pub fn is_online(&self) -> bool {
-        self.online
+        self.sender.is_online()
     }
 
     /// The journal file.
     pub fn journal_path(&self) -> Option<&Path> {
-        self.journal.as_ref().map(Journal::path)
+        Some(&self.journal_path)
     }
 
     /// The store.
@@ -224,7 +242,15 @@ impl<S: TrackingStore> RunLogger<S> {
         &self.store
     }
 
-    /// Logs params (sent at the next flush). Keys and values are validated now.
+    /// Waits until the sender holds nothing it can send now: everything flushed reached the
+    /// store, or the store is unreachable (the logger is offline) or refused it. Returns `false`
+    /// when `timeout` passed first. A flush only hands operations over; this is for a caller
+    /// that needs the store up to date (or [`RunLogger::is_online`] current) before going on.
+    pub fn wait_settled(&self, timeout: Duration) -> bool {
+        self.sender.wait_idle(timeout)
+    }
+
+    /// Logs params (sent after the next flush). Keys and values are validated now.
     /// Logging a param again with the same value is a no-op for the store; another value is an
     /// [`MlflowError::InvalidArgument`] (params are immutable in MLflow).
     pub fn log_params(&mut self, params: &[Param]) -> Result<()> {
@@ -248,54 +274,52 @@ impl<S: TrackingStore> RunLogger<S> {
         self.journal_batch(Vec::new(), params.to_vec(), Vec::new())
     }
 
-    /// Sets tags (sent at the next flush).
+    /// Sets tags (sent after the next flush).
     pub fn set_tags(&mut self, tags: &[Tag]) -> Result<()> {
         self.journal_batch(Vec::new(), Vec::new(), tags.to_vec())
     }
 
-    /// Logs one metric point, timestamped now (sent at the next flush).
+    /// Logs one metric point, timestamped now (sent after the next flush).
     pub fn log_metric(&mut self, key: &str, value: f64, step: i64) -> Result<()> {
         self.log_metrics(&[Metric::new(key, value, step)])
     }
 
-    /// Logs metric points (sent at the next flush).
+    /// Logs metric points (sent after the next flush).
     pub fn log_metrics(&mut self, metrics: &[Metric]) -> Result<()> {
         self.buffered_metrics += metrics.len();
         self.journal_batch(metrics.to_vec(), Vec::new(), Vec::new())
     }
 
-    /// Records the datasets the run used (sent at the next flush).
+    /// Records the datasets the run used (sent after the next flush).
     pub fn log_inputs(&mut self, datasets: &[DatasetInput]) -> Result<()> {
-        let journal = self.journal_mut()?;
-        let op = JournalOp::Inputs {
-            seq: journal.take_seq(),
-            datasets: datasets.to_vec(),
-        };
-        journal.append_op(&op)?;
-        self.pending.push(op);
+        self.journal_op(|seq| {
+            Ok(JournalOp::Inputs {
+                seq,
+                datasets: datasets.to_vec(),
+            })
+        })?;
         self.maybe_flush()
     }
 
     /// Logs a file, or a folder's files, as artifacts under `artifact_dir` (`None`: the root).
     /// It is copied into the journal now, so deleting the original cannot lose it, and uploaded
-    /// at the next flush.
+    /// after the next flush.
     pub fn log_artifact(&mut self, local: &Path, artifact_dir: Option<&str>) -> Result<()> {
         let name = local
             .file_name()
             .ok_or_else(|| MlflowError::invalid("artifact path", "has no file name"))?
             .to_string_lossy()
             .into_owned();
-        let journal = self.journal_mut()?;
-        let seq = journal.take_seq();
-        let file = format!("{seq}/{name}");
-        copy_recursively(local, &journal.artifacts_dir().join(&file))?;
-        let op = JournalOp::Artifact {
-            seq,
-            file,
-            artifact_dir: artifact_dir.map(str::to_owned),
-        };
-        journal.append_op(&op)?;
-        self.pending.push(op);
+        let artifacts = self.journal().artifacts_dir();
+        self.journal_op(|seq| {
+            let file = format!("{seq}/{name}");
+            copy_recursively(local, &artifacts.join(&file))?;
+            Ok(JournalOp::Artifact {
+                seq,
+                file,
+                artifact_dir: artifact_dir.map(str::to_owned),
+            })
+        })?;
         self.maybe_flush()
     }
 
@@ -309,117 +333,131 @@ impl<S: TrackingStore> RunLogger<S> {
         }
     }
 
-    /// Fsyncs the journal and sends everything pending to the store (once, also when offline).
-    /// Only a refusal by the store (4xx) or a local error is returned; an unreachable store
-    /// switches the logger offline.
+    /// Fsyncs the journal and hands everything pending over to the sender, which sends it in
+    /// the background (also when offline, after its rest). Returns a refusal by the store (4xx)
+    /// of operations handed over before, or a local error; never waits for the store.
     pub fn flush(&mut self) -> Result<()> {
-        self.flush_with(Retry::AfterInterval)
-    }
-
-    fn flush_with(&mut self, retry: Retry) -> Result<()> {
         self.last_flush = Instant::now();
         self.buffered_metrics = 0;
-        self.journal_mut()?.sync()?;
-        let resting = !self.online
-            && retry == Retry::AfterInterval
-            && self
-                .last_unreachable
-                .is_some_and(|at| at.elapsed() < OFFLINE_RETRY_INTERVAL);
-        if resting {
-            return Ok(());
-        }
-        if self.run_id.is_none() {
-            self.ensure_run()?;
-        }
-        let Some(run_id) = self.run_id.clone() else {
-            return Ok(());
-        };
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let Some(journal) = self.journal.as_mut() else {
-            return Ok(());
-        };
-        let mut counts = ApplyCounts::default();
-        let result = apply_ops(
-            &self.store,
-            journal,
-            &run_id,
-            &mut self.pending,
-            self.uncertain,
-            &mut counts,
-        );
-        journal.sync()?;
-        match result {
-            Ok(()) => {
-                self.uncertain = false;
-                self.back_online();
-                Ok(())
-            }
-            Err(error) => {
-                self.uncertain = true;
-                if is_unreachable(&error) {
-                    self.go_offline(&error);
-                    Ok(())
-                } else {
-                    // The refused operations stay in the journal (a sync reports them again) but
-                    // are not retried by this logger.
-                    self.pending.clear();
-                    self.refused = true;
-                    Err(error)
-                }
-            }
+        self.hand_over_pending()?;
+        self.sender.take_refusal().map_or(Ok(()), Err)
+    }
+
+    fn hand_over_pending(&mut self) -> Result<()> {
+        self.ensure_open()?;
+        self.journal().sync()?;
+        self.sender.hand_over(std::mem::take(&mut self.pending));
+        Ok(())
+    }
+
+    /// Ends the run with `status`: journals it, waits for the sender (while the store keeps
+    /// acknowledging operations, and at most [`RunOptions::finish_timeout`] without one, 3 s
+    /// when offline), and moves the journal to `done/` when everything reached the store. Else the journal waits
+    /// for a sync, and the outcome says so. A refusal by the store not returned yet is returned.
+    pub fn finish(mut self, status: RunStatus) -> Result<FinishOutcome> {
+        // The end is journaled once what came before reached the store, as when flushes were
+        // synchronous: a process killed while the run's files upload leaves a journal without
+        // a finish, which a sync ends KILLED, not one that would mark the run FINISHED after,
+        // say, a sweep's resume ended it KILLED and ran its trial again.
+        self.hand_over_pending()?;
+        let settled = self.sender.settle(self.end_patience());
+        self.journal_finish(status)?;
+        self.close(if settled {
+            self.end_patience()
+        } else {
+            Duration::ZERO
+        })
+    }
+
+    /// How long the run's end waits for the store without progress.
+    fn end_patience(&self) -> Duration {
+        if self.is_online() {
+            self.options.finish_timeout
+        } else {
+            self.options.finish_timeout.min(OFFLINE_FINISH_TIMEOUT)
         }
     }
 
-    /// Ends the run with `status`: journals it, flushes, and moves the journal to `done/` when
-    /// everything reached the store.
-    pub fn finish(mut self, status: RunStatus) -> Result<FinishOutcome> {
-        self.journal_finish(status)?;
-        if let Err(error) = self.flush_with(Retry::Now) {
-            // The finish is journaled: closing the journal here keeps `Drop` from journaling
-            // another one; a sync applies (or reports) what is left.
-            self.journal = None;
-            return Err(error);
+    /// Hands the run's end over and waits for the sender, at most `patience` without progress.
+    fn close(&mut self, patience: Duration) -> Result<FinishOutcome> {
+        self.closed = true;
+        self.journal().sync()?;
+        let closed = self
+            .sender
+            .close(std::mem::take(&mut self.pending), patience);
+        if let Some(refusal) = self.sender.take_refusal() {
+            // The finish is journaled; a sync applies (or reports) what is left.
+            return Err(refusal);
         }
-        let journal = self
-            .journal
-            .take()
-            .ok_or_else(|| MlflowError::invalid("run logger", "already finished"))?;
-        let synced =
-            self.online && self.run_id.is_some() && self.pending.is_empty() && !self.refused;
-        let path = if synced {
-            journal.mark_done()?
+        let synced = closed == Closed::AllSent;
+        let journal = if synced {
+            self.journal().sync()?;
+            move_to_done(&self.journal_path)?
         } else {
-            tracing::warn!(
-                journal = %journal.path().display(),
-                "run finished with operations not in the store: its journal waits for a sync"
-            );
-            journal.path().to_path_buf()
+            self.warn_unsent(closed, patience);
+            self.journal_path.clone()
         };
         Ok(FinishOutcome {
-            journal: path,
-            run_id: self.run_id.clone(),
+            journal,
+            run_id: self.run_id().map(str::to_owned),
             synced,
         })
     }
 
-    fn journal_finish(&mut self, status: RunStatus) -> Result<()> {
-        let journal = self.journal_mut()?;
-        let op = JournalOp::Finish {
-            seq: journal.take_seq(),
-            status,
-            end_time: now_millis(),
-        };
-        journal.append_op(&op)?;
-        self.pending.push(op);
-        Ok(())
+    fn warn_unsent(&self, closed: Closed, patience: Duration) {
+        let journal = self.journal_path.display();
+        if closed == Closed::StillSending {
+            tracing::warn!(
+                %journal,
+                store = %self.store.describe(),
+                "the tracking store took nothing for {patience:?} at the run's end: what it did \
+                 not acknowledge waits in the run's journal for `vigie mlflow sync`"
+            );
+        } else if self.sender.refused() {
+            tracing::warn!(%journal, "the tracking store refused operations of this run");
+        } else {
+            tracing::warn!(
+                %journal,
+                "run finished with operations not in the store: its journal waits for a sync"
+            );
+        }
     }
 
-    fn journal_mut(&mut self) -> Result<&mut Journal> {
-        self.journal
-            .as_mut()
-            .ok_or_else(|| MlflowError::invalid("run logger", "already finished"))
+    fn journal_finish(&mut self, status: RunStatus) -> Result<()> {
+        self.journal_op(|seq| {
+            Ok(JournalOp::Finish {
+                seq,
+                status,
+                end_time: now_millis(),
+            })
+        })
+    }
+
+    fn journal(&self) -> MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.closed {
+            Err(MlflowError::invalid("run logger", "already finished"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Journals the operation `make` builds with the next sequence number, and keeps it
+    /// pending.
+    fn journal_op(&mut self, make: impl FnOnce(u64) -> Result<JournalOp>) -> Result<()> {
+        self.ensure_open()?;
+        let op = {
+            let mut journal = self.journal();
+            let op = make(journal.next_seq())?;
+            journal.take_seq();
+            journal.append_op(&op)?;
+            op
+        };
+        self.pending.push(op);
+        Ok(())
     }
 
     fn journal_batch(
@@ -429,15 +467,14 @@ impl<S: TrackingStore> RunLogger<S> {
         tags: Vec<Tag>,
     ) -> Result<()> {
         validate_batch(&metrics, &params, &tags)?;
-        let journal = self.journal_mut()?;
-        let op = JournalOp::Batch {
-            seq: journal.take_seq(),
-            metrics,
-            params,
-            tags,
-        };
-        journal.append_op(&op)?;
-        self.pending.push(op);
+        self.journal_op(|seq| {
+            Ok(JournalOp::Batch {
+                seq,
+                metrics,
+                params,
+                tags,
+            })
+        })?;
         self.maybe_flush()
     }
 
@@ -450,80 +487,11 @@ impl<S: TrackingStore> RunLogger<S> {
             Ok(())
         }
     }
-
-    /// Creates the run in the store (or finds it again after a failed attempt) and acknowledges
-    /// the start; an unreachable store switches the logger offline.
-    fn ensure_run(&mut self) -> Result<()> {
-        match ensure_run(&self.store, &self.start, self.uncertain) {
-            Ok((run_id, _)) => {
-                if let Some(journal) = self.journal.as_mut() {
-                    journal.ack(vec![0], Some(run_id.clone()))?;
-                    journal.sync()?;
-                }
-                self.run_id = Some(run_id);
-                self.back_online();
-                Ok(())
-            }
-            Err(error) if is_unreachable(&error) => {
-                // The run may have been created before the answer was lost.
-                self.uncertain = true;
-                self.go_offline(&error);
-                Ok(())
-            }
-            Err(error) => Err(error),
-        }
-    }
-
-    fn back_online(&mut self) {
-        if !self.online {
-            tracing::info!(store = %self.store.describe(), "tracking store reachable again");
-        }
-        self.online = true;
-    }
-
-    fn go_offline(&mut self, error: &MlflowError) {
-        self.last_unreachable = Some(Instant::now());
-        if self.online {
-            let store = self.store.describe();
-            // Once per store and process: a sweep's trials all go offline together.
-            if first_time_unreachable(&store) {
-                tracing::warn!(
-                    store = %store,
-                    journal_root = %self.options.journal_root.display(),
-                    "cannot reach the tracking store: runs are journaled and training goes on; \
-                     `vigie mlflow sync` sends them later (tried again at most once a minute): \
-                     {error}"
-                );
-            } else {
-                tracing::debug!(store = %store, "tracking store still unreachable: {error}");
-            }
-        }
-        self.online = false;
-    }
-
-    fn sync_other_journals(&self) {
-        let own = self.journal_path();
-        match sync_all_except(&self.options.journal_root, &self.store, own) {
-            Ok(report) => {
-                for failure in &report.failed {
-                    tracing::warn!(
-                        journal = %failure.journal.display(),
-                        "could not sync a pending run journal: {}",
-                        failure.error
-                    );
-                }
-                if !report.synced.is_empty() {
-                    tracing::info!(runs = report.synced.len(), "synced pending run journals");
-                }
-            }
-            Err(error) => tracing::warn!("could not list the pending run journals: {error}"),
-        }
-    }
 }
 
-impl<S: TrackingStore> Drop for RunLogger<S> {
+impl<S: TrackingStore + Send + Sync + 'static> Drop for RunLogger<S> {
     fn drop(&mut self) {
-        if self.journal.is_none() {
+        if self.closed {
             return;
         }
         let status = if std::thread::panicking() {
@@ -533,44 +501,38 @@ impl<S: TrackingStore> Drop for RunLogger<S> {
         };
         if let Err(error) = self.journal_finish(status) {
             tracing::warn!("could not journal the end of an unfinished run: {error}");
+            self.sender.abandon();
             return;
         }
-        if !self.online {
+        if !self.is_online() {
             // Do not hold a failing process on retries: the journal keeps the run.
-            if let Some(journal) = &self.journal {
-                let _ = journal.sync();
-            }
+            self.closed = true;
+            let _ = self.journal().sync();
+            self.sender.abandon();
             return;
         }
-        match self.flush() {
-            Ok(()) if self.online && self.pending.is_empty() && !self.refused => {
-                if let Some(journal) = self.journal.take() {
-                    let _ = journal.mark_done();
-                }
-            }
-            Ok(()) => {}
-            Err(error) => tracing::warn!("could not send the end of an unfinished run: {error}"),
+        if let Err(error) = self.close(self.options.finish_timeout) {
+            tracing::warn!("could not send the end of an unfinished run: {error}");
         }
     }
 }
 
-/// Whether to try the store when an offline logger flushes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    /// Only once [`OFFLINE_RETRY_INTERVAL`] has passed since it last failed.
-    AfterInterval,
-    /// Now (the run's end).
-    Now,
-}
-
-/// `true` the first time `store` is reported unreachable in this process.
-fn first_time_unreachable(store: &str) -> bool {
-    static REPORTED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    REPORTED
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(store.to_owned())
+/// The run's `start` record: options, a new client run id and its tag, the parent's tag.
+fn start_info(options: &RunOptions) -> Result<StartInfo> {
+    let client_run_id = new_client_run_id();
+    let mut tags = options.tags.clone();
+    tags.push(Tag::new(CLIENT_RUN_ID_TAG, &client_run_id));
+    if let Some(parent) = &options.parent_run_id {
+        tags.push(Tag::new(mlflow_tags::PARENT_RUN_ID, parent));
+    }
+    validate_batch(&[], &[], &tags)?;
+    Ok(StartInfo {
+        client_run_id,
+        experiment: options.experiment.clone(),
+        run_name: options.run_name.clone(),
+        tags,
+        start_time: options.start_time.unwrap_or_else(now_millis),
+    })
 }
 
 /// A new client-side run id: time in ms and 64 random bits, hex (sortable by start time).

@@ -9,7 +9,9 @@
 //! * metric points of unacknowledged batches are compared with the store's history
 //!   (key, step, timestamp, value) and only the missing ones are sent;
 //! * params and tags are re-sent as they are (the same param value again is accepted);
-//! * artifacts are uploaded again (an idempotent PUT) and the final status set again.
+//! * artifacts are uploaded again (an idempotent PUT) and the final status set again, unless the
+//!   store holds the run as ended already (a sweep's resume ended a dead writer's run KILLED):
+//!   that end is kept.
 //!
 //! A journal whose writer is gone without a `finish` record (a killed process) is finished as
 //! [`RunStatus::Killed`]. A fully synced journal moves to `<root>/done/`. A journal still locked
@@ -188,6 +190,9 @@ pub fn sync_journal<S: TrackingStore + ?Sized>(
         journal.append_op(&finish)?;
         pending.push(finish);
     }
+    if !created {
+        keep_an_ended_run_ended(store, &mut journal, &run_id, &mut pending)?;
+    }
     let mut counts = ApplyCounts::default();
     // A run this replay created holds nothing yet: no history to compare with.
     let result = apply_ops(
@@ -214,6 +219,36 @@ pub fn sync_journal<S: TrackingStore + ?Sized>(
         "journal synced"
     );
     Ok(Some(report))
+}
+
+/// Leaves out the journaled end of a run that the store holds as already ended (acknowledging
+/// it): whoever ended it knew more than this journal. A sweep's resume marks a dead writer's
+/// RUNNING run KILLED and runs its trial again; the writer may have journaled its FINISHED
+/// just before it was killed, and replaying that would leave the trial with two finished runs.
+/// An end applied before a crash lost its acknowledgement is the same end: nothing is lost.
+fn keep_an_ended_run_ended<S: TrackingStore + ?Sized>(
+    store: &S,
+    journal: &mut Journal,
+    run_id: &str,
+    pending: &mut Vec<JournalOp>,
+) -> Result<()> {
+    let Some(index) = pending
+        .iter()
+        .position(|op| matches!(op, JournalOp::Finish { .. }))
+    else {
+        return Ok(());
+    };
+    let status = store.get_run(run_id)?.info.status;
+    if status != RunStatus::Running {
+        let finish = pending.remove(index);
+        journal.ack(vec![finish.seq()], None)?;
+        tracing::info!(
+            run_id,
+            ?status,
+            "the run was already ended in the store: kept as it is"
+        );
+    }
+    Ok(())
 }
 
 /// The fields of a journal's `start` record.
@@ -278,6 +313,25 @@ pub(crate) fn ensure_run<S: TrackingStore + ?Sized>(
     Ok((run.info.run_id, true))
 }
 
+/// Where [`apply_ops`] records what reached the store: a journal of its own (a replay) or one
+/// shared with the run's logger (its background sender).
+pub(crate) trait AckLog {
+    /// Appends an acknowledgement of `seqs`.
+    fn ack_ops(&mut self, seqs: Vec<u64>) -> Result<()>;
+    /// The folder of the journal's artifact copies.
+    fn artifacts_dir(&self) -> PathBuf;
+}
+
+impl AckLog for Journal {
+    fn ack_ops(&mut self, seqs: Vec<u64>) -> Result<()> {
+        self.ack(seqs, None)
+    }
+
+    fn artifacts_dir(&self) -> PathBuf {
+        Journal::artifacts_dir(self)
+    }
+}
+
 /// Counters of [`apply_ops`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ApplyCounts {
@@ -297,7 +351,7 @@ pub(crate) struct ApplyCounts {
 /// (a replay, or a retry after an error), so metric points are compared with the store's history.
 pub(crate) fn apply_ops<S: TrackingStore + ?Sized>(
     store: &S,
-    journal: &mut Journal,
+    journal: &mut impl AckLog,
     run_id: &str,
     pending: &mut Vec<JournalOp>,
     check_existing: bool,
@@ -334,7 +388,7 @@ pub(crate) fn apply_ops<S: TrackingStore + ?Sized>(
         }
         counts.metrics_sent += metrics.len();
         counts.params_sent += params.len();
-        journal.ack(batch_seqs, None)?;
+        journal.ack_ops(batch_seqs)?;
         pending.retain(|op| !matches!(op, JournalOp::Batch { .. }));
     }
 
@@ -357,7 +411,7 @@ pub(crate) fn apply_ops<S: TrackingStore + ?Sized>(
             // Batches were applied above; a start is the caller's.
             JournalOp::Batch { .. } | JournalOp::Start { .. } => {}
         }
-        journal.ack(vec![op.seq()], None)?;
+        journal.ack_ops(vec![op.seq()])?;
         pending.remove(0);
     }
     Ok(())

@@ -3,6 +3,8 @@
 //! `scripts/test` does it), and, for the fault test, a private server this test starts, kills
 //! and restarts on its own database.
 
+mod failing_store;
+mod proxy;
 #[path = "../support/mod.rs"]
 mod support;
 use support::{client as shared_client, unique};
@@ -324,6 +326,8 @@ fn journal_fault_server_killed_mid_run_then_synced_exactly_once() {
             .end_epoch()
             .expect("an unreachable server is not an error");
     }
+    // The background sender meets the outage; the epochs did not wait for it.
+    assert!(logger.wait_settled(Duration::from_secs(30)));
     assert!(!logger.is_online(), "the logger noticed the outage");
     let outcome = logger.finish(RunStatus::Finished).expect("finish offline");
     assert!(!outcome.synced);
@@ -483,6 +487,70 @@ fn journal_replay_after_crash_between_apply_and_ack_sends_no_duplicates() {
             .join(path.file_name().expect("name"))
             .exists()
     );
+}
+
+#[test]
+fn journal_replay_keeps_the_end_of_a_run_the_store_holds_as_ended() {
+    let client = shared_client();
+    let root = tempfile::tempdir().expect("temp dir");
+    let experiment = unique("ended");
+    let client_run_id = format!("ended-{}", &unique("id")[19..]);
+    let tags = vec![Tag::new(CLIENT_RUN_ID_TAG, &client_run_id)];
+    // A writer killed right after journaling its FINISHED, before sending it; meanwhile a
+    // sweep's resume found its run RUNNING, its process gone, ended it KILLED and ran the
+    // trial again.
+    let experiment_id = client.experiment_id(&experiment).expect("experiment");
+    let run = client
+        .create_run(&CreateRun {
+            tags: tags.clone(),
+            ..CreateRun::new(&experiment_id)
+        })
+        .expect("run");
+    let run_id = run.info.run_id;
+    let mut journal = Journal::create(root.path(), &client_run_id).expect("journal");
+    for op in [
+        JournalOp::Start {
+            seq: 0,
+            version: JOURNAL_FORMAT_VERSION,
+            client_run_id: client_run_id.clone(),
+            experiment: experiment.clone(),
+            run_name: None,
+            tags,
+            start_time: vigie_mlflow::now_millis(),
+        },
+        JournalOp::Batch {
+            seq: 1,
+            metrics: vec![Metric::new("loss", 0.5, 0)],
+            params: vec![],
+            tags: vec![],
+        },
+        JournalOp::Finish {
+            seq: 2,
+            status: RunStatus::Finished,
+            end_time: vigie_mlflow::now_millis(),
+        },
+    ] {
+        journal.append_op(&op).expect("append");
+    }
+    journal.ack(vec![0], Some(run_id.clone())).expect("ack");
+    let path = journal.path().to_path_buf();
+    drop(journal);
+    client
+        .end_run(&run_id, RunStatus::Killed)
+        .expect("the resume ends it");
+
+    let synced = sync_journal(&path, &client)
+        .expect("replay")
+        .expect("not locked");
+    assert!(synced.done, "{synced:?}");
+    assert_eq!(synced.final_status, None, "{synced:?}");
+    let run = client.get_run(&run_id).expect("run");
+    assert_eq!(
+        run.info.status,
+        RunStatus::Killed,
+        "the resume's end is kept"
+    );
+    assert_history(&client, &run_id, "loss", 0..1);
 }
 
 // ----- starting offline, automatic sync on start, refused params -----

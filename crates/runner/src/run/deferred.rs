@@ -41,9 +41,11 @@ pub struct OpenedRun {
 }
 
 impl OpenedRun {
-    /// Logs per-epoch metrics that a [`train_deferred`] run forwarded ([`EpochDelivery::Forwarded`]), and sends
-    /// them now (the run's publishing then has less to send). A store that refuses them fails
-    /// here; one that cannot be reached leaves them in the run's journal, for its end or a sync.
+    /// Logs per-epoch metrics that a [`train_deferred`] run forwarded
+    /// ([`EpochDelivery::Forwarded`]), and hands them to the logger's background sender now
+    /// (the run's publishing then has less to send). A refusal by the store of what was sent
+    /// before fails here (or at the run's end); a store that cannot be reached leaves them in
+    /// the run's journal, for its end or a sync.
     pub fn log_epochs(&mut self, epochs: &[Metric]) -> Result<()> {
         let started = Instant::now();
         let logged = self
