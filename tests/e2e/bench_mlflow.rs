@@ -69,8 +69,16 @@ fn bench_mlflow_reports_vigie_and_every_python_mode() {
     let requests = vigie_end["requests"].as_u64().expect("requests");
     assert!(requests <= 5, "Vigie's run took {requests} requests");
     assert_eq!(report["meets_request_target"], true);
-    // Experiment lookup, run creation, one batch per epoch, end.
-    assert_eq!(find("vigie", "flush_per_epoch")["requests"], 2 + 5 + 1);
+    // Experiment lookup, run creation, at most one batch per epoch, end: the background
+    // sender merges the epochs handed over while it was still sending an earlier one, and
+    // this bench hands them over as fast as it can.
+    let per_epoch = find("vigie", "flush_per_epoch")["requests"]
+        .as_u64()
+        .expect("requests");
+    assert!(
+        (2 + 1 + 1..=2 + 5 + 1).contains(&per_epoch),
+        "Vigie's per-epoch run took {per_epoch} requests"
+    );
 
     assert_eq!(report["python_mlflow_version"], "3.17.2");
     for mode in ["per_value", "log_batch", "per_epoch"] {

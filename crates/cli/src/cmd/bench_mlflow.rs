@@ -288,7 +288,7 @@ fn log_one_vigie_run(
         }
         .into(),
         description: if flush_per_epoch {
-            "RunLogger, flush at each epoch"
+            "RunLogger, flush at each epoch (epochs handed over while a batch is in flight go in the next)"
         } else {
             "RunLogger, one flush at the end"
         }
