@@ -18,6 +18,24 @@ use clap::Parser;
 /// Exit status of a failed command (clap uses 2 for usage errors).
 pub const EXIT_FAILURE: u8 = 1;
 
+/// A command that printed its report and ends with a status of its own (a window that
+/// drifted, a run that did not reproduce, an interrupted sweep): returned as an error so that
+/// every command leaves through [`main_with_exit_code`], with its output flushed, and printed
+/// by nothing (the command has said why).
+#[derive(Debug)]
+pub struct ExitStatus {
+    pub code: u8,
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (exit status {})", self.reason, self.code)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
+
 /// Parse the arguments, run the command, print any error once with its causes.
 pub fn main_with_exit_code() -> ExitCode {
     let cli = args::Cli::parse();
@@ -26,6 +44,9 @@ pub fn main_with_exit_code() -> ExitCode {
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(status) = err.downcast_ref::<ExitStatus>() {
+                return ExitCode::from(status.code);
+            }
             // A closed pipe (`vigie ... | head`) is not a failure.
             let broken_pipe = err.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()

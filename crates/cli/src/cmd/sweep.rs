@@ -18,10 +18,10 @@ use vigie_sweep::{
 
 use crate::args::{FetchArgs, GlobalArgs, SweepArgs};
 use crate::output::print_json;
-use crate::say;
+use crate::{ExitStatus, say};
 
 /// Exit status when Ctrl-C (or SIGTERM) stopped the sweep.
-const EXIT_INTERRUPTED: i32 = 130;
+const EXIT_INTERRUPTED: u8 = 130;
 
 pub fn sweep(global: &GlobalArgs, args: &SweepArgs) -> anyhow::Result<()> {
     let spec = SweepSpec::from_file_with(&args.sweep, &args.set)?;
@@ -50,8 +50,9 @@ pub fn sweep(global: &GlobalArgs, args: &SweepArgs) -> anyhow::Result<()> {
     let handler_stop = Arc::clone(&stop);
     ctrlc::set_handler(move || {
         if handler_stop.swap(true, Ordering::SeqCst) {
-            // Second signal: leave now; the next run of the sweep repairs what is left RUNNING.
-            std::process::exit(EXIT_INTERRUPTED);
+            // Second signal: leave now, from the handler's thread (the only exit that does not go
+            // through main); the next run of the sweep repairs what is left RUNNING.
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
         eprintln!(
             "stopping: no new trials; running ones end KILLED (press Ctrl-C again to quit at once)"
@@ -80,7 +81,11 @@ pub fn sweep(global: &GlobalArgs, args: &SweepArgs) -> anyhow::Result<()> {
         print_summary(&outcome, global.quiet)?;
     }
     if outcome.interrupted {
-        std::process::exit(EXIT_INTERRUPTED);
+        return Err(ExitStatus {
+            code: EXIT_INTERRUPTED,
+            reason: "the sweep was interrupted",
+        }
+        .into());
     }
     let failed = outcome.failed();
     if failed > 0 {

@@ -15,7 +15,7 @@ use vigie_score::monitor::drift::expected_alert_rate;
 use vigie_score::monitor::window::label;
 use vigie_score::monitor::{DriftReason, DriftRule, Monitor, MonitorReference, MonitorReport};
 
-use super::score::{load_engine, threshold_override};
+use super::score::load_model;
 use super::train::default_out_dir;
 use crate::args::{GlobalArgs, MonitorArgs};
 use crate::output::print_json;
@@ -23,7 +23,7 @@ use run::{Logged, SourceRun, log_run};
 use source::{LineCounts, SourceSpec, monitor_source};
 
 /// Exit status when a window drifted (1 stays for errors, 2 for usage errors).
-pub const EXIT_DRIFT: i32 = 3;
+pub const EXIT_DRIFT: u8 = 3;
 
 /// What `--json` prints.
 #[derive(Serialize)]
@@ -51,13 +51,10 @@ pub fn monitor(global: &GlobalArgs, args: &MonitorArgs) -> anyhow::Result<()> {
         bail!("--batch-size: must be at least 1");
     }
     let window_ms = window_ms(&args.window)?;
-    let engine = load_engine(
+    let engine = load_model(
         super::catalog(global).ok().as_ref(),
         &args.model,
         args.tracking_uri.as_deref(),
-        &args.cache_dir,
-        threshold_override(args.threshold, args.target_fpr),
-        args.no_decode,
     )?;
     let (reference, rule) = reference_and_rule(args, &engine)?;
     let out = args
@@ -90,7 +87,11 @@ pub fn monitor(global: &GlobalArgs, args: &MonitorArgs) -> anyhow::Result<()> {
         print_json(&outcome)?;
     }
     if outcome.drift {
-        std::process::exit(EXIT_DRIFT);
+        return Err(crate::ExitStatus {
+            code: EXIT_DRIFT,
+            reason: "a window drifted",
+        }
+        .into());
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use crate::cmd::train::{default_out_dir, tracking_uri};
 use crate::output::print_json;
 
 /// Exit status of `vigie reproduce` when a metric differs from the original's.
-const EXIT_NOT_REPRODUCED: i32 = 3;
+const EXIT_NOT_REPRODUCED: u8 = 3;
 
 pub fn reproduce(global: &GlobalArgs, args: &ReproduceArgs) -> anyhow::Result<()> {
     let source = DataSource {
@@ -71,7 +71,11 @@ pub fn reproduce(global: &GlobalArgs, args: &ReproduceArgs) -> anyhow::Result<()
         );
     }
     if !reproduction.identical() {
-        std::process::exit(EXIT_NOT_REPRODUCED);
+        return Err(crate::ExitStatus {
+            code: EXIT_NOT_REPRODUCED,
+            reason: "the run was not reproduced",
+        }
+        .into());
     }
     Ok(())
 }
