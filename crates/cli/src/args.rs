@@ -205,11 +205,32 @@ pub enum Command {
     Monitor(MonitorArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct MonitorArgs {
+/// The model a scoring command loads, and how it decides: shared by `score`, `serve` and
+/// `monitor`.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
     /// The model: a folder, a run id, or models:/NAME@ALIAS, models:/NAME/VERSION.
     #[arg(long)]
     pub model: String,
+    /// Flag requests scoring at or above this instead of the model's stored threshold.
+    #[arg(long, conflicts_with = "target_fpr")]
+    pub threshold: Option<f64>,
+    /// Choose the threshold again for this false-positive rate on the validation scores kept
+    /// with the model (as training's `threshold.rule = "target_fpr"` does), e.g. 0.001.
+    #[arg(long)]
+    pub target_fpr: Option<f64>,
+    /// Score the requests as given, without the training data's decoding.
+    #[arg(long)]
+    pub no_decode: bool,
+    /// Where models downloaded from a server are cached.
+    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Logs to monitor (plain or gzip), each its own source and MLflow run.
     #[arg(long, short, required = true, num_args = 1..)]
     pub input: Vec<PathBuf>,
@@ -241,15 +262,6 @@ pub struct MonitorArgs {
     /// Windows with fewer requests are reported but never drift.
     #[arg(long, default_value_t = vigie_score::monitor::drift::DEFAULT_MIN_REQUESTS)]
     pub min_requests: u64,
-    /// Flag requests scoring at or above this instead of the model's stored threshold.
-    #[arg(long, conflicts_with = "target_fpr")]
-    pub threshold: Option<f64>,
-    /// Choose the threshold again for this false-positive rate on the validation scores.
-    #[arg(long)]
-    pub target_fpr: Option<f64>,
-    /// Score the requests as given, without the training data's decoding.
-    #[arg(long)]
-    pub no_decode: bool,
     /// Requests scored together.
     #[arg(long, default_value_t = 1024)]
     pub batch_size: usize,
@@ -268,16 +280,12 @@ pub struct MonitorArgs {
     /// Folder of the run journals.
     #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
     pub journal_dir: PathBuf,
-    /// Where models downloaded from a server are cached.
-    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
-    pub cache_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The model: a folder, a run id, or models:/NAME@ALIAS, models:/NAME/VERSION.
-    #[arg(long)]
-    pub model: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: std::net::SocketAddr,
@@ -302,19 +310,6 @@ pub struct ServeArgs {
     /// Features per verdict in /score.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
-    /// Flag requests scoring at or above this instead of the model's stored threshold.
-    #[arg(long, conflicts_with = "target_fpr")]
-    pub threshold: Option<f64>,
-    /// Choose the threshold again for this false-positive rate on the validation scores kept
-    /// with the model (as training's `threshold.rule = "target_fpr"` does), e.g. 0.001.
-    #[arg(long)]
-    pub target_fpr: Option<f64>,
-    /// Score the requests as given, without the training data's decoding.
-    #[arg(long)]
-    pub no_decode: bool,
-    /// Where models downloaded from a server are cached.
-    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
-    pub cache_dir: std::path::PathBuf,
     /// Tracking store for run ids and models:/ URIs (as for `vigie train`), and for the
     /// monitoring runs.
     #[arg(long)]
@@ -346,9 +341,8 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
-    /// The model: a folder, a run id, or models:/NAME@ALIAS, models:/NAME/VERSION.
-    #[arg(long)]
-    pub model: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Requests to score (when no --input is given).
     #[arg(required_unless_present = "input", conflicts_with = "input")]
     pub requests: Vec<String>,
@@ -381,28 +375,15 @@ pub struct ScoreArgs {
     /// JSON object per line) [default: csv; jsonl with --json and no --output].
     #[arg(long, value_parser = ["csv", "jsonl", "hec"])]
     pub format: Option<String>,
-    /// Flag requests scoring at or above this instead of the model's stored threshold.
-    #[arg(long, conflicts_with = "target_fpr")]
-    pub threshold: Option<f64>,
-    /// Choose the threshold again for this false-positive rate on the validation scores kept
-    /// with the model (as training's `threshold.rule = "target_fpr"` does), e.g. 0.001.
-    #[arg(long)]
-    pub target_fpr: Option<f64>,
     /// Features shown per request (0: none, faster on large files).
     #[arg(long, default_value_t = 5)]
     pub top: usize,
     /// Keep reading --input as it grows (like `tail -f`), until Ctrl-C.
     #[arg(long, requires = "input")]
     pub follow: bool,
-    /// Score the requests as given, without the training data's decoding.
-    #[arg(long)]
-    pub no_decode: bool,
     /// Requests scored together (memory stays bounded by this).
     #[arg(long, default_value_t = 1024)]
     pub batch_size: usize,
-    /// Where models downloaded from a server are cached.
-    #[arg(long, env = "VIGIE_MODEL_CACHE", default_value = ".vigie/models")]
-    pub cache_dir: std::path::PathBuf,
     /// Tracking store for run ids and models:/ URIs (as for `vigie train`).
     #[arg(long)]
     pub tracking_uri: Option<String>,

@@ -17,7 +17,7 @@ use vigie_score::engine::ThresholdOverride;
 use vigie_score::{Engine, ModelRef};
 
 use super::train::{open_store, tracking_uri};
-use crate::args::{GlobalArgs, ScoreArgs};
+use crate::args::{GlobalArgs, ModelArgs, ScoreArgs};
 
 pub use serve::serve;
 
@@ -54,7 +54,7 @@ pub fn load_engine(
 }
 
 /// `--threshold` or `--target-fpr` (clap keeps them exclusive).
-pub fn threshold_override(
+fn threshold_override(
     threshold: Option<f64>,
     target_fpr: Option<f64>,
 ) -> Option<ThresholdOverride> {
@@ -63,19 +63,28 @@ pub fn threshold_override(
         .or(target_fpr.map(ThresholdOverride::TargetFpr))
 }
 
+/// The engine of a scoring command's `--model` and threshold options.
+pub fn load_model(
+    catalog: Option<&vigie_data::Catalog>,
+    model: &ModelArgs,
+    tracking: Option<&str>,
+) -> anyhow::Result<Engine> {
+    load_engine(
+        catalog,
+        &model.model,
+        tracking,
+        &model.cache_dir,
+        threshold_override(model.threshold, model.target_fpr),
+        model.no_decode,
+    )
+}
+
 pub fn score(global: &GlobalArgs, args: &ScoreArgs) -> anyhow::Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size: must be at least 1");
     }
     let catalog = super::catalog(global).ok();
-    let engine = load_engine(
-        catalog.as_ref(),
-        &args.model,
-        args.tracking_uri.as_deref(),
-        &args.cache_dir,
-        threshold_override(args.threshold, args.target_fpr),
-        args.no_decode,
-    )?;
+    let engine = load_model(catalog.as_ref(), &args.model, args.tracking_uri.as_deref())?;
     match &args.input {
         None => requests::score_requests(global, args, &engine),
         Some(input) => file::score_file(global, args, &engine, input),

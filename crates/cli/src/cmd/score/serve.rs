@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 
 use vigie_score::service::MonitoringConfig;
 
-use super::{load_engine, threshold_override};
+use super::load_model;
 use crate::args::{GlobalArgs, ServeArgs};
 use crate::cmd::monitor::window_ms_of;
 use crate::cmd::train::tracking_uri;
@@ -29,19 +29,9 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let catalog = crate::cmd::catalog(global).ok();
     let model = args.model.clone();
     let tracking = args.tracking_uri.clone();
-    let cache_dir = args.cache_dir.clone();
-    let threshold = threshold_override(args.threshold, args.target_fpr);
-    let no_decode = args.no_decode;
     let loader: vigie_score::service::Loader = Arc::new(move || {
-        load_engine(
-            catalog.as_ref(),
-            &model,
-            tracking.as_deref(),
-            &cache_dir,
-            threshold,
-            no_decode,
-        )
-        .map_err(|e| vigie_score::ScoreError::model(&model, format!("{e:#}")))
+        load_model(catalog.as_ref(), &model, tracking.as_deref())
+            .map_err(|e| vigie_score::ScoreError::model(&model.model, format!("{e:#}")))
     });
     let config = vigie_score::service::ServiceConfig {
         bind: args.bind,
@@ -57,7 +47,7 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     if !global.quiet {
         eprintln!(
             "serving {} on http://{} (POST /invocations, POST /score, GET /health /version /metrics); Ctrl-C stops",
-            args.model, args.bind
+            args.model.model, args.bind
         );
         if let Some(window) = &args.monitor_window {
             eprintln!(
@@ -67,7 +57,7 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         }
     }
     vigie_score::service::run_until_signal(config, loader)
-        .with_context(|| format!("serving {}", args.model))?;
+        .with_context(|| format!("serving {}", args.model.model))?;
     Ok(())
 }
 
@@ -88,7 +78,7 @@ fn monitoring(args: &ServeArgs) -> anyhow::Result<Option<MonitoringConfig>> {
         min_requests: args.min_requests,
         experiment: args.monitor_experiment.clone(),
         journal_dir: args.journal_dir.clone(),
-        model_ref: args.model.clone(),
+        model_ref: args.model.model.clone(),
         host: vigie_sweep::owner::host_name(),
         store: Arc::new(move || vigie_mlflow::DefaultStore::from_uri(uri.as_deref())),
     }))
