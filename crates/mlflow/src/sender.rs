@@ -477,13 +477,7 @@ impl<S: TrackingStore> Worker<S> {
         let own = lock(&self.setup.journal).path().to_path_buf();
         match sync_all_except(&self.setup.journal_root, &*self.setup.store, Some(&own)) {
             Ok(report) => {
-                for failure in &report.failed {
-                    tracing::warn!(
-                        journal = %failure.journal.display(),
-                        "could not sync a pending run journal: {}",
-                        failure.error
-                    );
-                }
+                report.warn_failures();
                 if !report.synced.is_empty() {
                     tracing::info!(runs = report.synced.len(), "synced pending run journals");
                 }

@@ -94,6 +94,18 @@ impl SyncReport {
     pub fn is_clean(&self) -> bool {
         self.failed.is_empty() && self.not_tried.is_empty()
     }
+
+    /// Logs a warning per journal that failed, for the callers that sync in passing (a run's
+    /// start, a sweep's resume) and go on whatever happened.
+    pub fn warn_failures(&self) {
+        for failure in &self.failed {
+            tracing::warn!(
+                journal = %failure.journal.display(),
+                "could not sync a pending run journal: {}",
+                failure.error
+            );
+        }
+    }
 }
 
 /// Replays the pending journals under `root` (not those in `done/`), oldest name first. A failing

@@ -66,13 +66,7 @@ pub(super) fn sync_pending_journals(
 ) -> Vec<String> {
     match vigie_mlflow::sync_all(journal_root, store) {
         Ok(report) => {
-            for failure in &report.failed {
-                tracing::warn!(
-                    journal = %failure.journal.display(),
-                    "could not sync a pending run journal: {}",
-                    failure.error
-                );
-            }
+            report.warn_failures();
             report
                 .synced
                 .into_iter()
