@@ -246,6 +246,24 @@ fn windows_are_logged_and_the_attack_window_drifts(
         drifted.contains(&label(attacked * WINDOW_MS as i64)),
         "{drifted}"
     );
+
+    // The chart, drawn when the attack window drifted and again at the end.
+    let artifacts = store.list_run_artifacts(&run.info.run_id, None).unwrap();
+    assert!(
+        artifacts.iter().any(|a| a.path == "monitor.png"),
+        "{artifacts:?}"
+    );
+    let chart = dir.path().join("downloaded.png");
+    store
+        .download_artifact(&run.info.run_id, "monitor.png", &chart)
+        .unwrap();
+    let png = std::fs::read(&chart).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let left_behind = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".chart-"));
+    assert!(!left_behind, "the chart's scratch folder is left behind");
 }
 
 fn step_of(start_ms: u64, window_ms: u64) -> i64 {

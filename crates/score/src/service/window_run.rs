@@ -2,16 +2,26 @@
 //! logged as one point per metric (the metrics, steps and timestamps of `vigie monitor`,
 //! through [`crate::monitor::tracking`]), the drift tags updated after each. The run is
 //! journaled first, so a dead tracking server costs nothing but a later `vigie mlflow sync`;
-//! a tracking failure is a warning, never the service's failure.
+//! a tracking failure is a warning, never the service's failure. The run's chart (`vigie
+//! monitor`'s, on the latest windows) is drawn again when a window drifts, once a day's worth
+//! of windows, and at the run's end: each drawing is a copy in the journal, so not at every
+//! window of a service that runs for months.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
+use std::path::PathBuf;
 
 use vigie_mlflow::{DefaultStore, Metric, Param, RunLogger, RunOptions, RunStatus, Tag};
 
 use super::windows::{MonitoringConfig, Watched};
+use crate::monitor::chart::monitor_png;
 use crate::monitor::tracking::{drift_tags, drifted_label, rule_params, window_metrics};
 use crate::monitor::window::label;
-use crate::monitor::{WindowReport, family_metric};
+use crate::monitor::{MonitorReport, WindowReport, family_metric};
+
+/// The most windows the chart shows (the latest): two weeks of hours.
+const CHART_WINDOWS: usize = 336;
+/// The chart's name among the run's artifacts, as `vigie monitor` names its own.
+const CHART_FILE: &str = "monitor.png";
 
 /// A served model's run and what it logged so far.
 pub(super) struct ServiceRun {
@@ -23,6 +33,12 @@ pub(super) struct ServiceRun {
     /// The step of the run's first window.
     first_step: Option<i64>,
     drifted: Vec<String>,
+    /// The latest windows, for the chart.
+    charted: VecDeque<WindowReport>,
+    /// Windows logged since the chart was last drawn.
+    since_chart: usize,
+    /// The run's own folder where the chart is drawn before the journal copies it.
+    chart_scratch: PathBuf,
 }
 
 impl ServiceRun {
@@ -39,12 +55,19 @@ impl ServiceRun {
                 None
             }
         };
+        let chart_scratch = config.journal_dir.join(format!(
+            ".chart-{}",
+            logger.as_ref().map_or("offline", |l| l.client_run_id())
+        ));
         ServiceRun {
             watched,
             logger,
             families: BTreeSet::new(),
             first_step: None,
             drifted: Vec::new(),
+            charted: VecDeque::new(),
+            since_chart: 0,
+            chart_scratch,
         }
     }
 
@@ -70,6 +93,9 @@ impl ServiceRun {
         let open_end = windows.window_start(now_ms) + windows.window_ms();
         let rest = windows.take_before(open_end);
         self.log_windows(&rest);
+        if self.since_chart > 0 {
+            self.log_chart();
+        }
         let Some(logger) = self.logger.take() else {
             return;
         };
@@ -106,12 +132,55 @@ impl ServiceRun {
         if let Err(error) = logged {
             tracing::warn!(%error, "monitoring windows not logged");
         }
+        let drifted = windows.iter().any(|w| !w.drift.is_empty());
+        if drifted || self.since_chart >= self.windows_per_day() {
+            self.log_chart();
+        }
+    }
+
+    /// Windows in a day (at least one): how often the chart is drawn when nothing drifts.
+    fn windows_per_day(&self) -> usize {
+        const DAY_MS: i64 = 86_400_000;
+        usize::try_from(DAY_MS / self.watched.windows.window_ms()).map_or(1, |n| n.max(1))
+    }
+
+    /// Draws the chart of the latest windows and logs it as the run's `monitor.png` (the
+    /// journal keeps a copy, so the scratch file goes at once).
+    fn log_chart(&mut self) {
+        self.since_chart = 0;
+        let Some(logger) = self.logger.as_mut() else {
+            return;
+        };
+        let windows = &self.watched.windows;
+        let report = MonitorReport {
+            window_ms: windows.window_ms(),
+            rule: *windows.rule(),
+            drift: !self.drifted.is_empty(),
+            families: self.families.iter().cloned().collect(),
+            untimed: 0,
+            windows: self.charted.iter().cloned().collect(),
+        };
+        let title = format!("{} served ({})", self.watched.model, self.watched.kind);
+        let chart = self.chart_scratch.join(CHART_FILE);
+        let drawn = std::fs::create_dir_all(&self.chart_scratch)
+            .map_err(|e| format!("{}: {e}", self.chart_scratch.display()))
+            .and_then(|()| monitor_png(&chart, &report, &self.watched.reference, &title))
+            .and_then(|()| logger.log_artifact(&chart, None).map_err(|e| e.to_string()));
+        let _ = std::fs::remove_dir_all(&self.chart_scratch);
+        if let Err(error) = drawn {
+            tracing::warn!(%error, "the monitoring chart was not logged");
+        }
     }
 
     /// Says what the window saw in the service's log and remembers its drift.
     fn note(&mut self, window: &WindowReport) {
         let window_ms = self.watched.windows.window_ms();
         self.first_step.get_or_insert(window.step);
+        if self.charted.len() == CHART_WINDOWS {
+            self.charted.pop_front();
+        }
+        self.charted.push_back(window.clone());
+        self.since_chart += 1;
         tracing::info!(
             window = %label(window.start_ms, window_ms),
             requests = window.requests,

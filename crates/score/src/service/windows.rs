@@ -86,6 +86,8 @@ impl MonitoringConfig {
 /// A model's windows and what its run says about the model.
 pub(super) struct Watched {
     pub windows: Arc<LiveWindows>,
+    /// The validation scores the windows are compared with, for the run's chart.
+    pub reference: MonitorReference,
     /// The resolved identity (`models:/vigie-field/3`): the version being served.
     pub model: String,
     pub kind: String,
@@ -104,9 +106,10 @@ impl Watched {
         let validation = engine.validation().ok_or(MonitorError::NoValidation)?;
         let reference = MonitorReference::new(validation)?;
         let rule = config.rule(engine, &validation.benign);
-        let monitor = Monitor::new(reference, rule, window_ms)?;
+        let monitor = Monitor::new(reference.clone(), rule, window_ms)?;
         Ok(Watched {
             windows: Arc::new(LiveWindows::new(monitor, now_ms)),
+            reference,
             model: engine.origin().to_owned(),
             kind: engine.manifest().kind.clone(),
             threshold: engine.threshold(),
