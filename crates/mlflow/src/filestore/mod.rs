@@ -44,7 +44,6 @@
 //! [`batch::validate_batch`]: crate::batch::validate_batch
 
 mod layout;
-mod yaml;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -54,7 +53,6 @@ use layout::{
     ARTIFACTS, DATASETS, INPUTS, META, METRICS, PARAMS, RESERVED_EXPERIMENT_FOLDERS,
     RESERVED_ROOT_FOLDERS, TAGS, TRASH,
 };
-use yaml::Field;
 
 use crate::batch::validate_batch;
 use crate::error::{MlflowError, Result};
@@ -64,6 +62,7 @@ use crate::types::{
     CreateRun, Dataset, DatasetInput, Experiment, FileInfo, LoggedModel, Metric, ModelVersion,
     Param, Run, RunData, RunInfo, RunInputs, RunStatus, Tag, now_millis,
 };
+use crate::yaml::{self, Field};
 
 /// Id and name of the experiment MLflow creates in every store.
 const DEFAULT_EXPERIMENT_ID: &str = "0";
