@@ -80,18 +80,10 @@ fn halves(lines: &[String]) -> (Vec<String>, Vec<String>) {
 
 /// `[25/Nov/2026:00:02:00 +0000]`: an access log's time of `epoch_s`.
 fn clf_time(epoch_s: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (year, month, day) = vigie_mlflow::civil_from_days(epoch_s.div_euclid(86_400));
-    let second = epoch_s.rem_euclid(86_400);
-    format!(
-        "[{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000]",
-        MONTHS[month as usize - 1],
-        second / 3600,
-        second % 3600 / 60,
-        second % 60
-    )
+    chrono::DateTime::from_timestamp(epoch_s, 0)
+        .expect("a time in chrono's range")
+        .format("[%d/%b/%Y:%H:%M:%S +0000]")
+        .to_string()
 }
 
 /// The log: [`PER_DAY`] requests a day, two minutes apart, half of day [`SHIFTED_DAY`]

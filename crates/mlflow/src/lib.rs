@@ -108,6 +108,7 @@ mod sender;
 pub mod store;
 pub mod sync;
 pub mod types;
+pub mod yaml;
 
 pub use client::{MlflowClient, RequestStats};
 pub use config::{Credentials, TrackingConfig, TrackingConfigBuilder};

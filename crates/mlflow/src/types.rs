@@ -15,21 +15,6 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian `(year, month, day)` (Howard Hinnant's
-/// algorithm), for writing MLflow's millisecond times as dates without a date crate.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// A key/value tag, on an experiment, run, logged model, registered model, model version or
 /// dataset input.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

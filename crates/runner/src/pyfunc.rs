@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::json;
 use vigie_data::DecodeConfig;
 use vigie_data::text::Analyzer;
+use vigie_mlflow::yaml::Field;
 use vigie_models::spec::ModelSpec;
 
 use crate::config::{DataSource, RunConfig};
@@ -92,18 +93,17 @@ fn conda_env() -> String {
     )
 }
 
-/// The `vigie` flavor's line saying why there is no `python_function` flavor.
-pub fn unavailable_line(reason: &str) -> String {
-    // Single-quoted YAML scalar: a quote is written twice.
-    let quoted = format!("unavailable: {reason}").replace('\'', "''");
-    format!("    python_function: '{quoted}'\n")
+/// The `vigie` flavor's `python_function` value saying why there is no `python_function`
+/// flavor.
+pub fn unavailable_field(reason: &str) -> Field<'static> {
+    Field::text(format!("unavailable: {reason}"))
 }
 
 /// What `MLmodel` says of Python for one model folder.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PythonFlavor {
-    /// The `python_function` flavor's lines, under `flavors:`.
-    Lines(String),
+    /// The `python_function` flavor, under `flavors:`.
+    Flavor(Field<'static>),
     /// Why there is none, for the `vigie` flavor.
     Unavailable(&'static str),
 }
@@ -119,11 +119,22 @@ pub fn python_flavor(dir: &Path, spec: &ModelSpec) -> PythonFlavor {
     }
     // The flavor's model configuration (`config`) is declared so that `load_model(uri,
     // model_config={"decode": False})` reaches the loader: MLflow drops undeclared keys.
-    PythonFlavor::Lines(format!(
-        "  python_function:\n    code: {CODE_DIR}\n    env:\n      conda: conda.yaml\n      \
-         virtualenv: python_env.yaml\n    loader_module: {LOADER_MODULE}\n    \
-         config:\n      decode: true\n    python_version: '{PYTHON_VERSION}'\n"
-    ))
+    PythonFlavor::Flavor(Field::Mapping(vec![
+        ("code", Field::text(CODE_DIR)),
+        (
+            "env",
+            Field::Mapping(vec![
+                ("conda", Field::text("conda.yaml")),
+                ("virtualenv", Field::text("python_env.yaml")),
+            ]),
+        ),
+        ("loader_module", Field::text(LOADER_MODULE)),
+        (
+            "config",
+            Field::Mapping(vec![("decode", Field::Bool(true))]),
+        ),
+        ("python_version", Field::text(PYTHON_VERSION)),
+    ]))
 }
 
 #[cfg(test)]
@@ -176,9 +187,10 @@ mod tests {
             std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
             std::fs::write(target, bytes).expect("write");
         }
-        let PythonFlavor::Lines(lines) = python_flavor(dir.path(), &spec) else {
+        let PythonFlavor::Flavor(flavor) = python_flavor(dir.path(), &spec) else {
             panic!("no flavor with the loader present");
         };
+        let lines = vigie_mlflow::yaml::render(&[("python_function", flavor)]);
         assert!(lines.contains("loader_module: vigie_pyfunc\n"), "{lines}");
         assert!(lines.contains("code: code\n"), "{lines}");
         assert!(dir.path().join("code/vigie_pyfunc.py").is_file());
@@ -189,10 +201,13 @@ mod tests {
     }
 
     #[test]
-    fn the_unavailable_line_is_one_yaml_scalar_whatever_the_reason() {
+    fn the_unavailable_reason_is_one_yaml_scalar_whatever_the_reason() {
         assert_eq!(
-            unavailable_line("the model's layers"),
-            "    python_function: 'unavailable: the model''s layers'\n"
+            vigie_mlflow::yaml::render(&[(
+                "python_function",
+                unavailable_field("the model's layers")
+            )]),
+            "python_function: 'unavailable: the model''s layers'\n"
         );
     }
 

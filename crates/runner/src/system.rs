@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use chrono::{DateTime, Utc};
+
 /// The compiler that built this binary (from the build script).
 pub const RUSTC_VERSION: &str = env!("VIGIE_RUSTC_VERSION");
 /// The lock file this binary was built from, logged with every run so a run names every
@@ -44,19 +46,15 @@ pub fn user_name() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, MLflow's `utc_time_created` format.
+/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, MLflow's `utc_time_created` format. Times past
+/// chrono's range (beyond ±262,000 years) are clamped to it.
 pub fn utc_timestamp(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let micros = millis.rem_euclid(1000) * 1000;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = vigie_mlflow::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{micros:06}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let time = DateTime::from_timestamp_millis(millis).unwrap_or(if millis < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    });
+    time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
 #[cfg(test)]
@@ -73,6 +71,13 @@ mod tests {
         );
         // A leap day.
         assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29 00:00:00.000000");
+        // Before 1970: the millisecond counts forward from the second before.
+        assert_eq!(utc_timestamp(-1), "1969-12-31 23:59:59.999000");
+        // 1900 was no leap year: the day after February 28 is March 1.
+        assert_eq!(
+            utc_timestamp(-2_203_891_200_000),
+            "1900-03-01 00:00:00.000000"
+        );
     }
 
     #[test]

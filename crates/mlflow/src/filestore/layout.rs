@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
 
-use super::yaml::{self, Field, YamlValue};
 use crate::error::{
     INVALID_PARAMETER_VALUE, MlflowError, RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, Result,
 };
 use crate::types::{Experiment, Metric, RunInfo, RunStatus};
+use crate::yaml::{self, Field, YamlValue};
 
 /// Name of the metadata file of experiments, runs, datasets and inputs.
 pub(crate) const META: &str = "meta.yaml";

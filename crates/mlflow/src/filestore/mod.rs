@@ -44,8 +44,6 @@
 //! [`batch::validate_batch`]: crate::batch::validate_batch
 
 mod layout;
-mod md5;
-mod yaml;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -55,7 +53,6 @@ use layout::{
     ARTIFACTS, DATASETS, INPUTS, META, METRICS, PARAMS, RESERVED_EXPERIMENT_FOLDERS,
     RESERVED_ROOT_FOLDERS, TAGS, TRASH,
 };
-use yaml::Field;
 
 use crate::batch::validate_batch;
 use crate::error::{MlflowError, Result};
@@ -65,6 +62,7 @@ use crate::types::{
     CreateRun, Dataset, DatasetInput, Experiment, FileInfo, LoggedModel, Metric, ModelVersion,
     Param, Run, RunData, RunInfo, RunInputs, RunStatus, Tag, now_millis,
 };
+use crate::yaml::{self, Field};
 
 /// Id and name of the experiment MLflow creates in every store.
 const DEFAULT_EXPERIMENT_ID: &str = "0";
@@ -671,7 +669,7 @@ impl TrackingStore for FileStore {
         for input in datasets {
             let dataset = &input.dataset;
             // The same ids as MLflow's FileStore, so Python and Rust share dataset folders.
-            let dataset_id = md5::md5_hex(&[dataset.name.as_bytes(), dataset.digest.as_bytes()]);
+            let dataset_id = md5_hex(&[dataset.name.as_bytes(), dataset.digest.as_bytes()]);
             let dataset_dir = location.experiment_dir.join(DATASETS).join(&dataset_id);
             if !dataset_dir.join(META).is_file() {
                 let meta = yaml::render(&[
@@ -691,7 +689,7 @@ impl TrackingStore for FileStore {
                 fs::create_dir_all(&dataset_dir).map_err(|e| MlflowError::io(&dataset_dir, e))?;
                 layout::write_atomic(&dataset_dir.join(META), &dataset_dir, meta.as_bytes(), true)?;
             }
-            let input_id = md5::md5_hex(&[dataset_id.as_bytes(), run_id.as_bytes()]);
+            let input_id = md5_hex(&[dataset_id.as_bytes(), run_id.as_bytes()]);
             let input_dir = location.run_dir.join(INPUTS).join(&input_id);
             if input_dir.join(META).is_file() {
                 continue; // Logged before: MLflow keeps the first record.
@@ -853,6 +851,18 @@ impl TrackingStore for FileStore {
     fn logged_model(&self, _model_id: &str) -> Result<Option<LoggedModel>> {
         Ok(None) // Runs of this store keep their model among their artifacts.
     }
+}
+
+/// Lower-case hex MD5 of the concatenation of `parts`: the folder names of MLflow's FileStore
+/// (`md5(name + digest)` for a dataset, `md5(dataset_id + run_id)` for a run input), so a
+/// dataset logged from Python and from Rust lands in the same folder. Not for security.
+fn md5_hex(parts: &[&[u8]]) -> String {
+    use md5::{Digest, Md5};
+    let mut hasher = Md5::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    format!("{:x}", hasher.finalize())
 }
 
 #[cfg(test)]

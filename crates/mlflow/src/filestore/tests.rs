@@ -583,3 +583,60 @@ fn artifacts_are_listed_one_level_at_a_time_with_sizes() {
     assert!(store.run_model_versions(run_id).expect("none").is_empty());
     assert!(store.logged_model("m-0123").expect("none").is_none());
 }
+
+#[test]
+fn md5_matches_rfc_1321_vectors() {
+    let vectors: [(&[u8], &str); 7] = [
+        (b"", "d41d8cd98f00b204e9800998ecf8427e"),
+        (b"a", "0cc175b9c0f1b6a831c399e269772661"),
+        (b"abc", "900150983cd24fb0d6963f7d28e17f72"),
+        (b"message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+        (
+            b"abcdefghijklmnopqrstuvwxyz",
+            "c3fcd3d76192e4007dfb496cca67e13b",
+        ),
+        (
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            "d174ab98d277d9f5a5611c2c9f419d9f",
+        ),
+        (
+            b"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+            "57edf4a22be3c955ac49da2e2107b67a",
+        ),
+    ];
+    for (input, expected) in vectors {
+        assert_eq!(md5_hex(&[input]), expected);
+    }
+    // The parts are hashed as one message.
+    assert_eq!(
+        md5_hex(&[
+            b"1234567890123456789012345678901234567890",
+            b"1234567890123456789012345678901234567890"
+        ]),
+        "57edf4a22be3c955ac49da2e2107b67a"
+    );
+}
+
+#[test]
+fn md5_names_folders_as_before_and_as_mlflow() {
+    // Ids the Python FileStore wrote for dataset ("ds", "dig") and run 90c943b1….
+    let dataset_id = md5_hex(&[b"ds", b"dig"]);
+    assert_eq!(dataset_id, "79bcebb868a42de631e11eba9b08975b");
+    assert_eq!(
+        md5_hex(&[dataset_id.as_bytes(), b"90c943b10bb841c5b562d1c2c374cec4"]),
+        "a9ffb9d8b41ec506132bf931d5f76c31"
+    );
+    // What the hand-written MD5 this replaced gave around the 64-byte block's padding edges.
+    let stream: Vec<u8> = (0..300u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for (len, expected) in [
+        (55, "a3b631d249d3ec4e0e881d0e52c8cf26"),
+        (56, "c76f3d1f2e95fe9e6fa06b034420630d"),
+        (64, "7cc0caaaf15b537426d6d4f7c84c53ae"),
+        (299, "da3725bdf44843d5e3bd77d032635456"),
+    ] {
+        let (a, b) = stream[..len].split_at(len / 3);
+        assert_eq!(md5_hex(&[a, b]), expected, "{len} bytes");
+    }
+}

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::Path;
 
+use vigie_mlflow::yaml::{self, Field};
 use vigie_mlflow::{
     CreateLoggedModel, CreateModelVersion, LoggedModelStatus, ModelOutput, Param, Tag,
 };
@@ -17,9 +18,14 @@ use crate::error::{Result, RunError};
 use crate::pyfunc::{self, PythonFlavor};
 use crate::system;
 
+/// The signature's columns: one string in, one score out (JSON, as MLflow writes them).
+const SIGNATURE_INPUTS: &str = r#"[{"type": "string", "name": "text", "required": true}]"#;
+const SIGNATURE_OUTPUTS: &str = r#"[{"type": "double", "name": "score", "required": true}]"#;
+
 /// The `MLmodel` file of MLflow's model format, with the `vigie` flavor, the `python_function`
 /// flavor when the model has a Python scorer ([`pyfunc`]), and a signature: one string column
-/// in, one score out.
+/// in, one score out. Written with the workspace's YAML writer ([`yaml`]), so no value can
+/// change the document's shape.
 pub fn write_mlmodel(
     dir: &Path,
     manifest: &Manifest,
@@ -27,51 +33,77 @@ pub fn write_mlmodel(
     model_id: Option<&str>,
     artifact_path: &str,
 ) -> Result<()> {
-    let mut text = String::new();
-    text.push_str(&format!("artifact_path: {artifact_path}\n"));
-    text.push_str("flavors:\n");
-    text.push_str(&flavor_lines(dir, manifest));
-    if let Some(model_id) = model_id {
-        text.push_str(&format!("model_id: {model_id}\nmodel_uuid: {model_id}\n"));
-    }
-    if let Some(run_id) = run_id {
-        text.push_str(&format!("run_id: {run_id}\n"));
-    }
-    text.push_str("signature:\n");
-    text.push_str("  inputs: '[{\"type\": \"string\", \"name\": \"text\", \"required\": true}]'\n");
-    text.push_str(
-        "  outputs: '[{\"type\": \"double\", \"name\": \"score\", \"required\": true}]'\n",
-    );
-    text.push_str("  params: null\n");
-    let created = i64::try_from(manifest.created_at_ms).unwrap_or(0);
-    text.push_str(&format!(
-        "utc_time_created: '{}'\n",
-        system::utc_timestamp(created)
-    ));
+    let text = mlmodel_text(dir, manifest, run_id, model_id, artifact_path);
     write_file(&dir.join("MLmodel"), text.as_bytes())
 }
 
-/// The flavors' lines of `MLmodel`: `vigie`, then `python_function` when the folder has a
-/// Python scorer (else the `vigie` flavor says why there is none).
-pub(super) fn flavor_lines(dir: &Path, manifest: &Manifest) -> String {
-    let mut text = String::from("  vigie:\n");
-    text.push_str(&format!("    format: {}\n", manifest.format));
-    text.push_str(&format!(
-        "    format_version: {}\n",
-        manifest.format_version
-    ));
-    text.push_str(&format!(
-        "    manifest: {}\n",
-        vigie_models::artifact::MANIFEST_FILE
-    ));
-    text.push_str(&format!("    model_kind: {}\n", manifest.kind));
-    text.push_str(&format!("    threshold: {}\n", manifest.threshold));
-    text.push_str(&format!("    vigie_version: {}\n", manifest.vigie_version));
-    match pyfunc::python_flavor(dir, &manifest.spec) {
-        PythonFlavor::Lines(lines) => text.push_str(&lines),
-        PythonFlavor::Unavailable(reason) => text.push_str(&pyfunc::unavailable_line(reason)),
+/// The text of [`write_mlmodel`]'s file.
+fn mlmodel_text(
+    dir: &Path,
+    manifest: &Manifest,
+    run_id: Option<&str>,
+    model_id: Option<&str>,
+    artifact_path: &str,
+) -> String {
+    let mut fields = vec![
+        ("artifact_path", Field::text(artifact_path)),
+        ("flavors", flavors(dir, manifest)),
+    ];
+    if let Some(model_id) = model_id {
+        fields.push(("model_id", Field::text(model_id)));
+        fields.push(("model_uuid", Field::text(model_id)));
     }
-    text
+    if let Some(run_id) = run_id {
+        fields.push(("run_id", Field::text(run_id)));
+    }
+    fields.push((
+        "signature",
+        Field::Mapping(vec![
+            ("inputs", Field::text(SIGNATURE_INPUTS)),
+            ("outputs", Field::text(SIGNATURE_OUTPUTS)),
+            ("params", Field::Null),
+        ]),
+    ));
+    let created = i64::try_from(manifest.created_at_ms).unwrap_or(0);
+    fields.push((
+        "utc_time_created",
+        Field::text(system::utc_timestamp(created)),
+    ));
+    yaml::render(&fields)
+}
+
+/// The flavors of `MLmodel`: `vigie`, then `python_function` when the folder has a Python
+/// scorer (else the `vigie` flavor says why there is none).
+pub(super) fn flavors<'a>(dir: &Path, manifest: &'a Manifest) -> Field<'a> {
+    let mut vigie = vec![
+        ("format", Field::text(manifest.format.as_str())),
+        (
+            "format_version",
+            Field::Int(i64::from(manifest.format_version)),
+        ),
+        (
+            "manifest",
+            Field::text(vigie_models::artifact::MANIFEST_FILE),
+        ),
+        ("model_kind", Field::text(manifest.kind.as_str())),
+        ("threshold", Field::Float(manifest.threshold)),
+        (
+            "vigie_version",
+            Field::text(manifest.vigie_version.as_str()),
+        ),
+    ];
+    let mut flavors = Vec::new();
+    match pyfunc::python_flavor(dir, &manifest.spec) {
+        PythonFlavor::Flavor(flavor) => {
+            flavors.push(("vigie", Field::Mapping(vigie)));
+            flavors.push(("python_function", flavor));
+        }
+        PythonFlavor::Unavailable(reason) => {
+            vigie.push(("python_function", pyfunc::unavailable_field(reason)));
+            flavors.push(("vigie", Field::Mapping(vigie)));
+        }
+    }
+    Field::Mapping(flavors)
 }
 
 /// What creating a run's MLflow 3 logged model sends, but for its experiment and run ids:
@@ -201,4 +233,155 @@ pub(super) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use vigie_data::DecodeConfig;
+    use vigie_models::artifact::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, TrainingData};
+    use vigie_models::linear::LinearConfig;
+    use vigie_models::metrics::ThresholdChoice;
+    use vigie_models::rules::LibinjectionConfig;
+    use vigie_models::spec::ModelSpec;
+
+    use super::*;
+
+    fn manifest(spec: ModelSpec, kind: &str, vigie_version: &str) -> Manifest {
+        Manifest {
+            format: FORMAT_NAME.to_owned(),
+            format_version: FORMAT_VERSION,
+            kind: kind.to_owned(),
+            family: spec.family(),
+            spec,
+            threshold: 0.375,
+            threshold_choice: ThresholdChoice {
+                threshold: 0.375,
+                rule: "max_f1".to_owned(),
+                valid_f1: 1.0,
+                valid_fpr: 0.0,
+                valid_tpr: 1.0,
+            },
+            training_data: TrainingData {
+                dataset: "tiny".to_owned(),
+                digest: "0".to_owned(),
+                train_counts: [1, 1],
+                valid_counts: [1, 1],
+            },
+            seed: 0,
+            vigie_version: vigie_version.to_owned(),
+            // 2000-02-29, a leap day.
+            created_at_ms: 951_782_400_000,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// A model folder holding the Python scorer's files.
+    fn folder_with_loader(spec: &ModelSpec) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (path, bytes) in pyfunc::folder_files(spec, &DecodeConfig::default()).expect("files") {
+            let target = dir.path().join(path);
+            fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            fs::write(target, bytes).expect("write");
+        }
+        dir
+    }
+
+    #[test]
+    fn the_mlmodel_keeps_its_layout() {
+        let spec = ModelSpec::LinearSvm(LinearConfig::default());
+        let dir = folder_with_loader(&spec);
+        let manifest = manifest(spec, "linear_svm", "0.1.0");
+        let run_id = "90c943b10bb841c5b562d1c2c374cec4";
+        let text = mlmodel_text(dir.path(), &manifest, Some(run_id), Some("m-1a2b"), "model");
+        assert_eq!(
+            text,
+            format!(
+                "artifact_path: model\nflavors:\n  vigie:\n    format: {FORMAT_NAME}\n    \
+                 format_version: {FORMAT_VERSION}\n    manifest: {MANIFEST_FILE}\n    \
+                 model_kind: linear_svm\n    threshold: 0.375\n    vigie_version: 0.1.0\n  \
+                 python_function:\n    code: code\n    env:\n      conda: conda.yaml\n      \
+                 virtualenv: python_env.yaml\n    loader_module: vigie_pyfunc\n    config:\n      \
+                 decode: true\n    python_version: '3.11'\nmodel_id: m-1a2b\nmodel_uuid: m-1a2b\n\
+                 run_id: {run_id}\nsignature:\n  inputs: '[{{\"type\": \"string\", \"name\": \
+                 \"text\", \"required\": true}}]'\n  outputs: '[{{\"type\": \"double\", \"name\": \
+                 \"score\", \"required\": true}}]'\n  params: null\n\
+                 utc_time_created: '2000-02-29 00:00:00.000000'\n"
+            )
+        );
+    }
+
+    /// The project's venv Python (`VIGIE_PYTHON`, else `<workspace>/.venv/bin/python`).
+    fn python() -> Option<std::path::PathBuf> {
+        let python = std::env::var_os("VIGIE_PYTHON")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+            });
+        python.is_file().then_some(python)
+    }
+
+    #[test]
+    fn hostile_values_cannot_break_the_mlmodel() {
+        const HOSTILE: &str = "a: b # c\n'x'";
+        let Some(python) = python() else {
+            eprintln!("no venv Python: the MLmodel not read back");
+            return;
+        };
+        for spec in [
+            ModelSpec::LinearSvm(LinearConfig::default()),
+            ModelSpec::Libinjection(LibinjectionConfig::default()),
+        ] {
+            let dir = folder_with_loader(&spec);
+            let manifest = manifest(spec, HOSTILE, HOSTILE);
+            write_mlmodel(dir.path(), &manifest, Some(HOSTILE), Some(HOSTILE), HOSTILE)
+                .expect("written");
+            // As PyYAML reads it, and as MLflow's own `Model.load` does.
+            let read = "import json, sys, yaml\n\
+                        from mlflow.models import Model\n\
+                        doc = yaml.safe_load(open(sys.argv[1], encoding='utf-8'))\n\
+                        model = Model.load(sys.argv[1])\n\
+                        doc['loaded'] = [model.run_id, model.artifact_path, model.model_id]\n\
+                        print(json.dumps(doc))";
+            let out = std::process::Command::new(&python)
+                .args(["-c", read])
+                .arg(dir.path().join("MLmodel"))
+                .output()
+                .expect("run python");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            for key in ["artifact_path", "model_id", "model_uuid", "run_id"] {
+                assert_eq!(doc[key], HOSTILE, "{key}: {doc}");
+            }
+            assert_eq!(
+                doc["loaded"],
+                serde_json::json!([HOSTILE, HOSTILE, HOSTILE])
+            );
+            let vigie = &doc["flavors"]["vigie"];
+            assert_eq!(vigie["model_kind"], HOSTILE);
+            assert_eq!(vigie["vigie_version"], HOSTILE);
+            assert_eq!(vigie["threshold"], 0.375);
+            assert_eq!(vigie["format_version"], FORMAT_VERSION);
+            assert_eq!(doc["signature"]["params"], serde_json::Value::Null);
+            assert_eq!(doc["utc_time_created"], "2000-02-29 00:00:00.000000");
+            match &manifest.spec {
+                ModelSpec::Libinjection(_) => assert_eq!(
+                    vigie["python_function"],
+                    "unavailable: the libinjection detectors have no numpy port"
+                ),
+                _ => {
+                    let flavor = &doc["flavors"]["python_function"];
+                    assert_eq!(flavor["loader_module"], "vigie_pyfunc");
+                    assert_eq!(flavor["python_version"], "3.11");
+                    assert_eq!(flavor["config"]["decode"], true);
+                    assert_eq!(flavor["env"]["virtualenv"], "python_env.yaml");
+                }
+            }
+        }
+    }
 }

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use super::histogram::ScoreHistogram;
 
 /// What one window counted.
@@ -164,19 +166,21 @@ impl Windows {
 
 /// A window's start as people read it (UTC): the date for windows of whole days, the date and
 /// time to the minute for windows of whole minutes, else to the second.
+/// Times past chrono's range (beyond ±262,000 years) are clamped to it.
 pub fn label(start_ms: i64, length_ms: i64) -> String {
-    let seconds = start_ms.div_euclid(1000);
-    let (year, month, day) = vigie_mlflow::civil_from_days(seconds.div_euclid(86_400));
-    let date = format!("{year:04}-{month:02}-{day:02}");
-    if length_ms % 86_400_000 == 0 {
-        return date;
-    }
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (hour, minute) = (second_of_day / 3600, second_of_day / 60 % 60);
-    if length_ms % 60_000 == 0 {
-        return format!("{date} {hour:02}:{minute:02}");
-    }
-    format!("{date} {hour:02}:{minute:02}:{:02}", second_of_day % 60)
+    let start = DateTime::from_timestamp_millis(start_ms).unwrap_or(if start_ms < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    });
+    let format = if length_ms % 86_400_000 == 0 {
+        "%Y-%m-%d"
+    } else if length_ms % 60_000 == 0 {
+        "%Y-%m-%d %H:%M"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    start.format(format).to_string()
 }
 
 #[cfg(test)]
@@ -239,6 +243,12 @@ mod tests {
             label(951_782_400_000 + 13 * HOUR + 62_000, 2_000),
             "2000-02-29 13:01:02"
         );
+        // Before 1970 (1600-02-29 23:59:58, a leap day), seconds counted down from the day's end.
+        let leap_1600 = -11_670_912_002_000;
+        assert_eq!(label(leap_1600, 86_400_000), "1600-02-29");
+        assert_eq!(label(leap_1600, 60_000), "1600-02-29 23:59");
+        assert_eq!(label(leap_1600 + 1_500, 1_000), "1600-02-29 23:59:59");
+        assert_eq!(label(-1, 1_000), "1969-12-31 23:59:59");
     }
 
     #[test]

@@ -37,6 +37,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
@@ -610,19 +611,14 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Milliseconds since the Unix epoch as RFC 3339 in UTC: `2026-11-28T03:47:44.123Z`.
+/// Milliseconds since the Unix epoch as RFC 3339 in UTC: `2026-11-28T03:47:44.123Z` (times
+/// past chrono's range, beyond the year 262,000, are clamped to it).
 fn rfc3339_utc(millis: u64) -> String {
-    let secs = millis / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    let (year, month, day) = vigie_mlflow::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        millis % 1000
-    )
+    i64::try_from(millis)
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
@@ -634,6 +630,9 @@ mod tests {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_utc(951_782_400_007), "2000-02-29T00:00:00.007Z");
         assert_eq!(rfc3339_utc(1_795_837_664_123), "2026-11-28T03:47:44.123Z");
+        // 2100 is no leap year.
+        assert_eq!(rfc3339_utc(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+        assert_eq!(rfc3339_utc(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
     }
 
     #[test]
