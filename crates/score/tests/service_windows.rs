@@ -71,6 +71,7 @@ fn file_store(dir: &Path) -> StoreOpener {
     Arc::new(move || DefaultStore::from_uri(Some(&uri)))
 }
 
+// A real server, not the router alone: the runs end (partial window logged) at its shutdown.
 fn serve(monitoring: MonitoringConfig, script: &Arc<Mutex<Next>>) -> RunningServer {
     let config = ServiceConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
