@@ -7,8 +7,9 @@ use std::fs;
 use std::path::Path;
 
 use vigie_mlflow::{FileStore, TrackingStore};
+use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
 
-use crate::train::{SVM_CONFIG, tiny_dataset, train};
+use crate::train::train;
 use crate::util::{json, stderr, vigie};
 
 /// A site's traffic: benign, but made of what the tiny dataset only shows in attacks.
@@ -48,7 +49,7 @@ fn adapt(dir: &Path, extra: &[&str]) -> std::process::Output {
 
 fn parent(dir: &Path) {
     let config = dir.join("parent.toml");
-    fs::write(&config, SVM_CONFIG).expect("write config");
+    fs::write(&config, TINY_SVM_CONFIG).expect("write config");
     let out = train(dir, &config, "out/parent", "mlruns");
     assert!(out.status.success(), "{}", stderr(&out));
 }
@@ -196,7 +197,7 @@ fn adapt_says_what_is_missing() {
     assert!(stderr(&out).contains("--config"), "{}", stderr(&out));
 
     // A config that trained another model is refused.
-    let other = SVM_CONFIG.replace("ngram_max = 3", "ngram_max = 2");
+    let other = TINY_SVM_CONFIG.replace("ngram_max = 3", "ngram_max = 2");
     fs::write(dir.join("other.toml"), other).expect("write");
     let out = adapt(
         dir,

@@ -7,8 +7,9 @@ use std::fs;
 use std::path::Path;
 
 use vigie_mlflow::{FileStore, RunStatus, TrackingStore};
+use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
 
-use crate::train::{SVM_CONFIG, tiny_dataset, train};
+use crate::train::train;
 use crate::util::{json, vigie};
 
 const PAYLOADS: &str = "/item.php?id=5' or 1=1--\n\
@@ -52,7 +53,7 @@ fn attack_finds_evasions_that_score_under_the_threshold_and_is_logged() {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
     let config = dir.path().join("svm.toml");
-    fs::write(&config, SVM_CONFIG).expect("config");
+    fs::write(&config, TINY_SVM_CONFIG).expect("config");
     json(&train(dir.path(), &config, "out/svm", "mlruns"));
     fs::write(dir.path().join("payloads.txt"), PAYLOADS).expect("payloads");
 

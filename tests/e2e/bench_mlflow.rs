@@ -2,40 +2,14 @@
 //! with `scripts/mlflow-server start`), with the venv's Python client. Fails, rather than skips,
 //! without a local server or the Python. Speed is measured by the command, never asserted here.
 
-use std::path::PathBuf;
+use vigie_test_support::{local_tracking_uri, venv_python, workspace_root};
 
-use crate::util::{json, vigie, workspace_root};
-
-fn tracking_uri() -> String {
-    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
-    assert!(
-        !uri.trim().is_empty(),
-        "MLFLOW_TRACKING_URI is not set: run `export MLFLOW_TRACKING_URI=$(scripts/mlflow-server \
-         start)` first (scripts/test does it)"
-    );
-    assert!(
-        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
-        "the benchmark test only writes to a local MLflow server (127.0.0.1), not {uri}"
-    );
-    uri
-}
-
-fn python() -> PathBuf {
-    let python = std::env::var_os("VIGIE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "no Python at {} (run scripts/setup-python or set VIGIE_PYTHON)",
-        python.display()
-    );
-    python
-}
+use crate::util::{json, vigie};
 
 #[test]
 fn bench_mlflow_reports_vigie_and_every_python_mode() {
-    let uri = tracking_uri();
-    let python = python();
+    let uri = local_tracking_uri();
+    let python = venv_python("mlflow");
     let python = python.to_str().expect("a UTF-8 python path");
     let report = json(&vigie(
         &workspace_root(),

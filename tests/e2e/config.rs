@@ -7,8 +7,9 @@ use std::fs;
 use std::path::Path;
 
 use vigie_mlflow::FileStore;
+use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
 
-use crate::train::{SVM_CONFIG, tiny_dataset, train};
+use crate::train::train;
 use crate::util::{json, stderr, stdout, vigie};
 
 #[test]
@@ -52,7 +53,7 @@ fn set_overrides_are_trained_logged_and_resolved_and_a_wrong_one_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
     let config = dir.path().join("svm.toml");
-    fs::write(&config, SVM_CONFIG).expect("write");
+    fs::write(&config, TINY_SVM_CONFIG).expect("write");
     let with_set = |extra: &[&str]| {
         let mut args = vec![
             "--json",

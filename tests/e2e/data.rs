@@ -1,4 +1,6 @@
-use crate::util::{json, shared_datasets, stderr, stdout, vigie, workspace_root};
+use vigie_test_support::{shared_datasets, workspace_root};
+
+use crate::util::{json, stderr, stdout, vigie};
 
 #[test]
 fn stats_json_reports_the_reference_counts() {

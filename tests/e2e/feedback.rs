@@ -9,7 +9,9 @@
 use std::fs;
 use std::path::Path;
 
-use crate::train::{SVM_CONFIG, tiny_dataset, train};
+use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
+
+use crate::train::train;
 use crate::util::{json, stderr, vigie};
 
 /// The blog's requests: benign, shaped like the attacks the tiny dataset teaches.
@@ -59,7 +61,8 @@ fn feedback_add(dir: &Path, extra: &[&str]) -> std::process::Output {
 /// Trains the tiny SVM with `[data.feedback]` at `weight` into `out`; its `vigie train --json`.
 fn train_with_feedback(dir: &Path, weight: u32, out: &str) -> serde_json::Value {
     let config = dir.join(format!("{out}.toml"));
-    let text = format!("{SVM_CONFIG}[data.feedback]\ndatasets = [\"soc\"]\nweight = {weight}\n");
+    let text =
+        format!("{TINY_SVM_CONFIG}[data.feedback]\ndatasets = [\"soc\"]\nweight = {weight}\n");
     fs::write(&config, text).expect("config");
     json(&train(dir, &config, out, "mlruns"))
 }
@@ -69,7 +72,7 @@ fn dismissed_alarms_go_back_into_training_and_are_raised_less() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     tiny_dataset(dir);
-    fs::write(dir.join("svm.toml"), SVM_CONFIG).expect("config");
+    fs::write(dir.join("svm.toml"), TINY_SVM_CONFIG).expect("config");
     let trained = train(dir, &dir.join("svm.toml"), "out/parent", "mlruns");
     assert!(trained.status.success(), "{}", stderr(&trained));
     fs::write(dir.join("week1.txt"), blog_requests(0..30)).expect("week 1");

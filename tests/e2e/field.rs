@@ -11,9 +11,10 @@ use std::fs;
 use std::path::Path;
 
 use vigie_mlflow::{FileStore, Run};
+use vigie_test_support::{TINY_SVM_CONFIG, shared_datasets, tiny_dataset};
 
-use crate::train::{SVM_CONFIG, tiny_dataset, train};
-use crate::util::{json, shared_datasets, stderr, stdout, vigie};
+use crate::train::train;
+use crate::util::{json, stderr, stdout, vigie};
 
 const FIELD_METRICS: [&str; 5] = [
     "field_fpr",
@@ -105,7 +106,7 @@ fn a_run_logs_field_metrics_when_echows_is_in_the_data_dir_and_none_when_absent(
     tiny_dataset(dir.path());
 
     // Absent: the run goes on, with no field metric anywhere.
-    let (outcome, run) = trained_run(dir.path(), SVM_CONFIG, "without");
+    let (outcome, run) = trained_run(dir.path(), TINY_SVM_CONFIG, "without");
     assert!(outcome["field"].is_null(), "{}", outcome["field"]);
     assert_eq!(field_keys(&run), Vec::<&str>::new());
     assert!(run.data.metric("test_f1").is_some());
@@ -113,7 +114,7 @@ fn a_run_logs_field_metrics_when_echows_is_in_the_data_dir_and_none_when_absent(
     if !link_echows(dir.path()) {
         return;
     }
-    let (outcome, run) = trained_run(dir.path(), SVM_CONFIG, "with");
+    let (outcome, run) = trained_run(dir.path(), TINY_SVM_CONFIG, "with");
     let field = &outcome["field"];
     assert_eq!(field["dataset"], "echows-urldetect", "{outcome}");
     for key in FIELD_METRICS {
@@ -153,8 +154,9 @@ fn a_run_logs_field_metrics_when_echows_is_in_the_data_dir_and_none_when_absent(
     );
 
     // A run that trains on echows-urldetect (here in a union) has no field left to check.
-    let union = SVM_CONFIG.replace("dataset = \"tiny\"", "dataset = \"tiny+echows-urldetect\"");
-    assert_ne!(union, SVM_CONFIG);
+    let union =
+        TINY_SVM_CONFIG.replace("dataset = \"tiny\"", "dataset = \"tiny+echows-urldetect\"");
+    assert_ne!(union, TINY_SVM_CONFIG);
     let (outcome, run) = trained_run(dir.path(), &union, "union");
     assert!(outcome["field"].is_null(), "{}", outcome["field"]);
     assert_eq!(field_keys(&run), Vec::<&str>::new());
@@ -200,7 +202,7 @@ fn every_trial_of_a_sweep_logs_the_field_metrics() {
     if !link_echows(dir.path()) {
         return;
     }
-    fs::write(dir.path().join("base.toml"), SVM_CONFIG).expect("write base");
+    fs::write(dir.path().join("base.toml"), TINY_SVM_CONFIG).expect("write base");
     fs::write(
         dir.path().join("sweep.toml"),
         "name = \"tiny-field\"\nbase = \"base.toml\"\nmax_parallel = 2\n\
@@ -246,7 +248,7 @@ fn every_trial_of_a_sweep_logs_the_field_metrics() {
 fn eval_reports_alerts_per_10k_and_no_nan_on_a_benign_only_set() {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
-    let (_, _) = trained_run(dir.path(), SVM_CONFIG, "svm");
+    let (_, _) = trained_run(dir.path(), TINY_SVM_CONFIG, "svm");
     // A benign-only set of 400 requests, 8 of which look like the attacks the model learnt.
     fs::create_dir_all(dir.path().join("data/quiet")).expect("mkdir");
     let mut text = String::new();

@@ -6,8 +6,9 @@
 use std::fs;
 
 use vigie_mlflow::{FileStore, RunStatus};
+use vigie_test_support::tiny_dataset;
 
-use crate::train::{eval_on_tiny, tiny_dataset, train};
+use crate::train::{eval_on_tiny, train};
 use crate::util::{json, vigie};
 
 const CONFIG: &str = "name = \"tiny-libinjection\"\nseed = 7\n[data]\ndataset = \"tiny\"\n\

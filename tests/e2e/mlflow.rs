@@ -6,24 +6,9 @@ use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use vigie_mlflow::{CreateRun, FileStore, Metric, Param, RunStatus, TrackingStore};
+use vigie_test_support::local_tracking_uri;
 
 use crate::util::{json, stdout, vigie};
-
-/// The shared test server's URI; fails (never skips) when none is configured, and only accepts
-/// 127.0.0.1.
-pub fn server_uri() -> String {
-    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
-    assert!(
-        !uri.trim().is_empty(),
-        "MLFLOW_TRACKING_URI is not set: run `export MLFLOW_TRACKING_URI=$(scripts/mlflow-server \
-         start)` first (scripts/test does it)"
-    );
-    assert!(
-        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
-        "the mlflow e2e tests only run against a local MLflow server (127.0.0.1), not {uri}"
-    );
-    uri
-}
 
 /// A client of the server at `uri`.
 pub fn client(uri: &str) -> vigie_mlflow::MlflowClient {
@@ -37,7 +22,7 @@ pub fn client(uri: &str) -> vigie_mlflow::MlflowClient {
 
 #[test]
 fn mlflow_sync_pushes_the_local_store_once() {
-    let uri = server_uri();
+    let uri = local_tracking_uri();
     let dir = tempfile::tempdir().expect("temp dir");
     let store = FileStore::new(dir.path().join("mlruns")).expect("file store");
     let nanos = SystemTime::now()

@@ -10,7 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::util::{shared_datasets, stderr, stdout, unique_suffix, vigie, workspace_root};
+use vigie_test_support::{local_tracking_uri_or_skip, shared_datasets, unique_suffix, venv_python};
+
+use crate::util::{stderr, stdout, vigie};
 
 /// Requests per day in the log.
 const PER_DAY: usize = 700;
@@ -227,22 +229,6 @@ fn a_day_of_attacks_stands_out_drifts_and_sets_the_exit_status() {
     assert_eq!(outcome(&calm)["drift"], false);
 }
 
-/// The test server's URI, or `None` (with a message) when none is set.
-fn server_uri() -> Option<String> {
-    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
-    if uri.trim().is_empty() {
-        eprintln!(
-            "SKIP: MLFLOW_TRACKING_URI is not set (export MLFLOW_TRACKING_URI=$(scripts/mlflow-server start))"
-        );
-        return None;
-    }
-    assert!(
-        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
-        "the monitor test only writes to a local MLflow server (127.0.0.1), not {uri}"
-    );
-    Some(uri)
-}
-
 /// Reads the run's `psi` and `requests` histories and tags with MLflow's Python client.
 const READ_RUN: &str = "import json, sys\nfrom mlflow import MlflowClient\n\
     c = MlflowClient(sys.argv[1])\nrun = c.get_run(sys.argv[2])\n\
@@ -252,7 +238,7 @@ const READ_RUN: &str = "import json, sys\nfrom mlflow import MlflowClient\n\
 
 #[test]
 fn the_run_reads_back_in_mlflow_with_one_point_per_window() {
-    let (Some(datasets), Some(uri)) = (shared_datasets(), server_uri()) else {
+    let (Some(datasets), Some(uri)) = (shared_datasets(), local_tracking_uri_or_skip()) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -276,9 +262,7 @@ fn the_run_reads_back_in_mlflow_with_one_point_per_window() {
         .expect("windows")
         .clone();
 
-    let python = std::env::var_os("VIGIE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    let python = venv_python("mlflow");
     let read = Command::new(&python)
         .args(["-c", READ_RUN, &uri, &run_id])
         .output()

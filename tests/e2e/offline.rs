@@ -8,8 +8,10 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::mlflow::{client, server_uri};
-use crate::train::{SVM_CONFIG, tiny_dataset, train};
+use vigie_test_support::{TINY_SVM_CONFIG, local_tracking_uri, tiny_dataset};
+
+use crate::mlflow::client;
+use crate::train::train;
 use crate::util::{json, stderr, vigie};
 
 /// Bounds far above an offline run (about a second here) and far below the minutes of retries
@@ -39,7 +41,7 @@ fn blackhole_uri() -> String {
 
 fn train_against(dir: &Path, uri: &str, out: &str) -> (serde_json::Value, String, Duration) {
     let config = dir.join("c.toml");
-    std::fs::write(&config, SVM_CONFIG).expect("write config");
+    std::fs::write(&config, TINY_SVM_CONFIG).expect("write config");
     let started = Instant::now();
     let output = train(dir, &config, out, uri);
     let elapsed = started.elapsed();
@@ -70,7 +72,7 @@ fn training_goes_on_at_once_when_the_server_is_unreachable_and_syncs_later() {
     }
 
     // The real server, later: both runs arrive.
-    let real = server_uri();
+    let real = local_tracking_uri();
     let synced = vigie(
         dir,
         &[
@@ -133,7 +135,7 @@ fn a_sweep_against_an_unreachable_server_runs_on_a_local_store_that_syncs_later(
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();
     tiny_dataset(dir);
-    std::fs::write(dir.join("base.toml"), SVM_CONFIG).expect("write base");
+    std::fs::write(dir.join("base.toml"), TINY_SVM_CONFIG).expect("write base");
     std::fs::write(
         dir.join("sweep.toml"),
         "base = \"base.toml\"\n[[search.space]]\n[search.space.grid]\n\"model.c\" = [0.5, 2.0]\n",
@@ -176,7 +178,7 @@ fn a_sweep_against_an_unreachable_server_runs_on_a_local_store_that_syncs_later(
         stderr(&out)
     );
 
-    let real = server_uri();
+    let real = local_tracking_uri();
     let synced = vigie(
         dir,
         &[

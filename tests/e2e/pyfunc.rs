@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vigie_data::text::python_strip;
+use vigie_test_support::{shared_datasets, tiny_dataset, workspace_root};
 
 use crate::score::{get, post};
-use crate::train::{tiny_dataset, train};
-use crate::util::{json, shared_datasets, stderr, vigie, workspace_root};
+use crate::train::train;
+use crate::util::{json, stderr, vigie};
 
 /// Largest |Python - Vigie| score difference accepted.
 const TOLERANCE: f64 = 1e-6;

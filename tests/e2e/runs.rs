@@ -10,9 +10,10 @@ use vigie_mlflow::{
     CreateLoggedModel, CreateModelVersion, CreateRun, FileStore, LoggedModelStatus, Metric,
     ModelOutput, Param, RunStatus, Tag, TrackingStore,
 };
+use vigie_test_support::{local_tracking_uri, unique_suffix};
 
-use crate::mlflow::{client, server_uri};
-use crate::util::{json, stderr, stdout, unique_suffix, vigie};
+use crate::mlflow::client;
+use crate::util::{json, stderr, stdout, vigie};
 
 const START: i64 = 1_796_418_353_677; // 2026-12-04 21:05:53 UTC
 
@@ -282,7 +283,7 @@ fn runs_are_listed_shown_and_deleted_in_a_local_store() {
 
 #[test]
 fn runs_are_listed_shown_and_deleted_on_a_server_with_the_models_aliases() {
-    let uri = server_uri();
+    let uri = local_tracking_uri();
     let client = client(&uri);
     let dir = tempfile::tempdir().expect("tempdir");
     let experiment = format!("vigie-test-e2e-runs-server-{}", unique_suffix());

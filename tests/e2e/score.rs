@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use vigie_models::Scorer;
 use vigie_models::artifact::SavedModel;
+use vigie_test_support::{TINY_SVM_CONFIG, local_tracking_uri, tiny_dataset, unique_suffix};
 
-use crate::train::{SVM_CONFIG, tiny_dataset, train};
-use crate::util::{json, stderr, unique_suffix, vigie};
+use crate::train::train;
+use crate::util::{json, stderr, vigie};
 
 pub(crate) const REQUESTS: [&str; 4] = [
     "/item.php?id=7' or 1=1--",
@@ -24,7 +25,7 @@ pub(crate) const REQUESTS: [&str; 4] = [
 
 pub(crate) fn trained_model(dir: &std::path::Path) -> std::path::PathBuf {
     tiny_dataset(dir);
-    fs::write(dir.join("svm.toml"), SVM_CONFIG).expect("config");
+    fs::write(dir.join("svm.toml"), TINY_SVM_CONFIG).expect("config");
     json(&train(dir, &dir.join("svm.toml"), "out/svm", "mlruns"));
     dir.join("out/svm/model")
 }
@@ -395,13 +396,15 @@ impl Drop for Killed {
 #[cfg(unix)]
 #[test]
 fn sighup_makes_vigie_serve_follow_a_moved_registry_alias_while_it_keeps_serving() {
-    let uri = crate::mlflow::server_uri();
+    let uri = local_tracking_uri();
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
     let name = format!("vigie-test-sighup-{}", unique_suffix());
     fs::write(
         dir.path().join("svm.toml"),
-        format!("{SVM_CONFIG}[tracking]\nexperiment = \"{name}\"\nregistered_model = \"{name}\"\n"),
+        format!(
+            "{TINY_SVM_CONFIG}[tracking]\nexperiment = \"{name}\"\nregistered_model = \"{name}\"\n"
+        ),
     )
     .expect("config");
     for out in ["out/one", "out/two"] {

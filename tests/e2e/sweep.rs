@@ -11,13 +11,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigie_mlflow::{FileStore, Run, RunStatus, SearchRuns, TrackingStore};
+use vigie_test_support::{
+    TINY_SVM_CONFIG, local_tracking_uri, shared_datasets, tiny_dataset, unique_suffix,
+    workspace_root,
+};
 
-use crate::train::{SVM_CONFIG, tiny_dataset};
-use crate::util::{json, shared_datasets, stderr, unique_suffix, vigie, workspace_root};
+use crate::util::{json, stderr, vigie};
 
 /// Ten trials: eight linear SVMs (C x n-gram range) and two logistic regressions.
 fn write_sweep(dir: &Path, extra: &str) -> usize {
-    fs::write(dir.join("base.toml"), SVM_CONFIG).expect("write base");
+    fs::write(dir.join("base.toml"), TINY_SVM_CONFIG).expect("write base");
     fs::write(
         dir.join("sweep.toml"),
         format!(
@@ -298,7 +301,7 @@ fn a_sweep_killed_halfway_resumes_to_exactly_one_finished_run_per_trial_and_the_
 
 #[test]
 fn two_shards_against_the_server_run_exactly_the_trials_of_one_sweep_and_crown_a_champion() {
-    let uri = crate::mlflow::server_uri();
+    let uri = local_tracking_uri();
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
     let suffix = unique_suffix();
@@ -423,10 +426,10 @@ fn two_shards_against_the_server_run_exactly_the_trials_of_one_sweep_and_crown_a
 /// comparison written on the new version), and a resumed sweep that registers nothing again.
 #[test]
 fn the_champion_moves_only_when_beaten_and_every_decision_is_written_on_its_version() {
-    let uri = crate::mlflow::server_uri();
+    let uri = local_tracking_uri();
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
-    fs::write(dir.path().join("base.toml"), SVM_CONFIG).expect("write base");
+    fs::write(dir.path().join("base.toml"), TINY_SVM_CONFIG).expect("write base");
     let suffix = unique_suffix();
     let model_name = format!("vigie-test-crown-{suffix}");
     let write = |name: &str, cs: &str| {
@@ -547,7 +550,7 @@ fn the_champion_moves_only_when_beaten_and_every_decision_is_written_on_its_vers
 fn malformed_sweep_files_fail_before_any_trial_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
-    fs::write(dir.path().join("base.toml"), SVM_CONFIG).expect("write base");
+    fs::write(dir.path().join("base.toml"), TINY_SVM_CONFIG).expect("write base");
     for (text, key) in [
         ("base = \"base.toml\"\ncolour = 1\n", "colour"),
         (
@@ -597,7 +600,7 @@ fn the_quickstart_sweep_runs_on_the_local_store_and_on_the_server() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let root = workspace_root();
-    let uri = crate::mlflow::server_uri();
+    let uri = local_tracking_uri();
     let suffix = unique_suffix();
     let quickstart = fs::read_to_string(root.join("experiments/quickstart.toml")).expect("read");
     let base = root.join("configs/fwaf-csic2010-request-svm.toml");
@@ -766,7 +769,7 @@ fn a_last_trial_that_beats_the_early_pick_is_crowned_over_it() {
     let Some(datasets) = shared_datasets() else {
         return;
     };
-    let uri = crate::mlflow::server_uri();
+    let uri = local_tracking_uri();
     let dir = tempfile::tempdir().expect("tempdir");
     let suffix = unique_suffix();
     let model_name = format!("vigie-test-last-wins-{suffix}");

@@ -8,42 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use vigie_mlflow::{FileStore, RunStatus};
+use vigie_test_support::{TINY_SVM_CONFIG, local_tracking_uri, tiny_dataset, unique_suffix};
 
 use crate::util::{json, stderr, vigie};
-
-/// A small labelled dataset in `dir/datasets` (definition) and `dir/data` (files): URL paths
-/// and queries, benign and malicious (SQLi, XSS, traversal, command injection).
-pub(crate) fn tiny_dataset(dir: &Path) {
-    let data = dir.join("data/tiny");
-    fs::create_dir_all(&data).expect("mkdir");
-    fs::create_dir_all(dir.join("datasets")).expect("mkdir");
-    let mut benign = String::new();
-    let mut malicious = String::new();
-    for i in 0..150 {
-        benign.push_str(&format!("/shop/item.php?id={i}&cat={}\n", i % 7));
-        benign.push_str(&format!("/images/logo_{i}.png\n"));
-        benign.push_str(&format!("/blog/2024/post-{i}.html?page={}\n", i % 3));
-        malicious.push_str(&format!("/item.php?id={i}' or 1=1--\n"));
-        malicious.push_str(&format!("/search?q=<script>alert({i})</script>\n"));
-        if i % 2 == 0 {
-            malicious.push_str(&format!("/download?file=../../../../etc/passwd{i}\n"));
-            malicious.push_str(&format!("/cgi-bin/run.cgi?cmd=;cat%20/etc/shadow{i}\n"));
-        }
-    }
-    fs::write(data.join("good.txt"), benign).expect("write");
-    fs::write(data.join("bad.txt"), malicious).expect("write");
-    fs::write(
-        dir.join("datasets/tiny.toml"),
-        "name = \"tiny\"\n[format]\nkind = \"lines\"\n\
-         [[files]]\npath = \"tiny/good.txt\"\nlabel = \"benign\"\n\
-         [[files]]\npath = \"tiny/bad.txt\"\nlabel = \"malicious\"\n",
-    )
-    .expect("write");
-}
-
-pub(crate) const SVM_CONFIG: &str = "name = \"tiny-svm\"\nseed = 7\n[data]\ndataset = \"tiny\"\n\
-    [model]\nkind = \"linear_svm\"\n[model.tfidf]\nsublinear_tf = true\n\
-    [model.tfidf.tokenizer.analyzer]\nkind = \"char\"\nngram_min = 1\nngram_max = 3\n";
 
 fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -111,7 +78,7 @@ fn reproducible(outcome: &serde_json::Value) -> Vec<String> {
 fn train_logs_a_complete_run_to_the_local_store_and_the_model_scores_on_its_own() {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
-    let config = write_config(dir.path(), "svm.toml", SVM_CONFIG);
+    let config = write_config(dir.path(), "svm.toml", TINY_SVM_CONFIG);
     let outcome = json(&train(dir.path(), &config, "out/svm", "mlruns"));
 
     assert_eq!(outcome["model_kind"], "linear_svm");
@@ -213,12 +180,12 @@ fn train_logs_a_complete_run_to_the_local_store_and_the_model_scores_on_its_own(
 fn a_refit_model_keeps_the_first_fits_threshold_and_validation_metrics_and_sees_valid_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
-    let plain = write_config(dir.path(), "svm.toml", SVM_CONFIG);
-    let refit_config = SVM_CONFIG.replace(
+    let plain = write_config(dir.path(), "svm.toml", TINY_SVM_CONFIG);
+    let refit_config = TINY_SVM_CONFIG.replace(
         "kind = \"linear_svm\"\n",
         "kind = \"linear_svm\"\nrefit_with_valid = true\n",
     );
-    assert_ne!(refit_config, SVM_CONFIG);
+    assert_ne!(refit_config, TINY_SVM_CONFIG);
     let refit = write_config(dir.path(), "svm-refit.toml", &refit_config);
     let first = json(&train(dir.path(), &plain, "out/plain", "mlruns"));
     let second = json(&train(dir.path(), &refit, "out/refit", "mlruns"));
@@ -280,27 +247,27 @@ fn bad_configs_fail_before_training_naming_the_key_and_log_nothing() {
     let cases = [
         (
             "unknown.toml",
-            SVM_CONFIG.replace("seed = 7", "seed = 7\nsede = 8"),
+            TINY_SVM_CONFIG.replace("seed = 7", "seed = 7\nsede = 8"),
             "sede",
         ),
         (
             "type.toml",
-            SVM_CONFIG.replace("seed = 7", "seed = \"seven\""),
+            TINY_SVM_CONFIG.replace("seed = 7", "seed = \"seven\""),
             "seed",
         ),
         (
             "model-key.toml",
-            SVM_CONFIG.replace("kind = \"linear_svm\"", "kind = \"linear_svm\"\ncc = 2.0"),
+            TINY_SVM_CONFIG.replace("kind = \"linear_svm\"", "kind = \"linear_svm\"\ncc = 2.0"),
             "cc",
         ),
         (
             "dataset.toml",
-            SVM_CONFIG.replace("dataset = \"tiny\"", "dataset = \"nope\""),
+            TINY_SVM_CONFIG.replace("dataset = \"tiny\"", "dataset = \"nope\""),
             "data.dataset",
         ),
         (
             "split.toml",
-            SVM_CONFIG.replace(
+            TINY_SVM_CONFIG.replace(
                 "dataset = \"tiny\"",
                 "dataset = \"tiny\"\n[data.split]\ntrain = 0.8\nvalid = 0.3\ntest = 0.2",
             ),
@@ -308,7 +275,7 @@ fn bad_configs_fail_before_training_naming_the_key_and_log_nothing() {
         ),
         (
             "value.toml",
-            SVM_CONFIG.replace("[model.tfidf]", "c = -1.0\n[model.tfidf]"),
+            TINY_SVM_CONFIG.replace("[model.tfidf]", "c = -1.0\n[model.tfidf]"),
             "model.c",
         ),
     ];
@@ -332,15 +299,15 @@ fn bad_configs_fail_before_training_naming_the_key_and_log_nothing() {
 
 #[test]
 fn train_against_the_server_logs_a_registered_mlflow3_model_that_downloads_and_loads() {
-    let uri = crate::mlflow::server_uri();
+    let uri = local_tracking_uri();
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
-    let suffix = crate::util::unique_suffix();
+    let suffix = unique_suffix();
     let config = write_config(
         dir.path(),
         "server.toml",
         &format!(
-            "{SVM_CONFIG}[tracking]\nexperiment = \"vigie-test-train-{suffix}\"\n\
+            "{TINY_SVM_CONFIG}[tracking]\nexperiment = \"vigie-test-train-{suffix}\"\n\
              registered_model = \"vigie-test-tiny-{suffix}\"\n"
         ),
     );
@@ -414,14 +381,14 @@ fn train_against_the_server_logs_a_registered_mlflow3_model_that_downloads_and_l
 #[test]
 fn a_run_pushed_from_the_local_store_scores_by_its_server_run_id_from_its_artifacts() {
     // A pushed run has no logged model: its model is found in its artifacts' model/.
-    let uri = crate::mlflow::server_uri();
+    let uri = local_tracking_uri();
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_dataset(dir.path());
-    let suffix = crate::util::unique_suffix();
+    let suffix = unique_suffix();
     let config = write_config(
         dir.path(),
         "pushed.toml",
-        &format!("{SVM_CONFIG}[tracking]\nexperiment = \"vigie-test-pushed-{suffix}\"\n"),
+        &format!("{TINY_SVM_CONFIG}[tracking]\nexperiment = \"vigie-test-pushed-{suffix}\"\n"),
     );
     let outcome = json(&train(dir.path(), &config, "out/local", "mlruns"));
     let synced = json(&vigie(
@@ -486,7 +453,7 @@ fn the_transfer_matrix_trains_on_each_dataset_and_logs_the_table_under_a_parent_
         )
         .expect("write");
     }
-    let config = write_config(dir.path(), "svm.toml", SVM_CONFIG);
+    let config = write_config(dir.path(), "svm.toml", TINY_SVM_CONFIG);
     let rows = json(&vigie(
         dir.path(),
         &[

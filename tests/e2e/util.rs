@@ -1,29 +1,9 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The real datasets, or `None` (with a message) when the folder is absent.
-pub fn shared_datasets() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIGIE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/datasets"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP: no datasets folder at {} (set VIGIE_DATA_DIR)",
-            dir.display()
-        );
-        None
-    }
-}
 
 /// Run `vigie` with `args` in `cwd`, with a clean Vigie environment.
 pub fn vigie(cwd: &Path, args: &[&str]) -> Output {
@@ -105,13 +85,4 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A suffix no other test run shares (process id and clock), for names on the shared server.
-pub fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}-{nanos}", std::process::id())
 }

@@ -1,20 +1,116 @@
-//! The scoring service over real HTTP on 127.0.0.1: MLflow payload shapes score exactly like
-//! the engine, `/score` gives the engine's verdicts, bad calls get the right 4xx with a JSON
-//! error and the service keeps serving, the bearer token guards every route but `/health`,
-//! metrics count it all, and reloads swap the model (or keep it when the loader fails).
+//! The scoring service: MLflow payload shapes score exactly like the engine, `/score` gives the
+//! engine's verdicts, bad calls get the right 4xx with a JSON error and the service keeps
+//! serving, the bearer token guards every route but `/health`, metrics count it all, and
+//! reloads swap the model (or keep it when the loader fails). Requests go through the service's
+//! router in process (`oneshot`, as in axum's own tests); the tests of the reload interval,
+//! graceful shutdown and a body that never arrives run a real server on 127.0.0.1.
 //!
 //! One tiny linear SVM is trained per test binary (through `vigie_runner`, on a hand-written
-//! dataset) and every test loads it into a server of its own.
+//! dataset) and every test loads it into a service of its own.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::{Body, to_bytes};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, Request};
 use common::{Next, engine, scripted_loader, trained};
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use vigie_score::service::{ReloadOutcome, RunningServer, ServiceConfig, spawn_blocking_server};
+use tower::ServiceExt;
+use vigie_score::service::{
+    ReloadOutcome, RunningServer, Service, ServiceConfig, spawn_blocking_server,
+};
+
+/// The service loaded as `vigie serve` loads it, its model under `identity`; no socket.
+fn load(config: ServiceConfig, identity: &str) -> Service {
+    let script = Arc::new(Mutex::new(Next::Model(identity.to_owned())));
+    load_scripted(config, &script)
+}
+
+fn load_scripted(config: ServiceConfig, script: &Arc<Mutex<Next>>) -> Service {
+    Service::load(config, scripted_loader(script)).unwrap()
+}
+
+/// One request through the service's router: the status, the headers and the body.
+async fn send(service: &Service, request: Request<Body>) -> (u16, HeaderMap, String) {
+    let response = service.router().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// POSTs `body` with `content_type` (and its length, as an HTTP client sends it); the status
+/// and the body parsed as JSON.
+async fn post(
+    service: &Service,
+    route: &str,
+    content_type: &str,
+    body: impl Into<Vec<u8>>,
+) -> (u16, Value) {
+    let body = body.into();
+    let request = Request::post(route)
+        .header(CONTENT_TYPE, content_type)
+        .header(CONTENT_LENGTH, body.len())
+        .body(Body::from(body))
+        .unwrap();
+    status_and_json(send(service, request).await)
+}
+
+async fn post_json(service: &Service, route: &str, body: &Value) -> (u16, Value) {
+    post(service, route, "application/json", body.to_string()).await
+}
+
+async fn get(service: &Service, route: &str) -> (u16, Value) {
+    status_and_json(get_raw(service, route).await)
+}
+
+async fn get_raw(service: &Service, route: &str) -> (u16, HeaderMap, String) {
+    let request = Request::get(route).body(Body::empty()).unwrap();
+    send(service, request).await
+}
+
+fn status_and_json((status, headers, text): (u16, HeaderMap, String)) -> (u16, Value) {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/json"),
+        "status {status}: {text}"
+    );
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+/// The value of one sample of `/metrics` (0 when absent).
+async fn metric(service: &Service, sample: &str) -> f64 {
+    let (_, _, text) = get_raw(service, "/metrics").await;
+    sample_value(&text, sample)
+}
+
+fn sample_value(metrics: &str, sample: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+/// A request the service must always accept, to show it still serves.
+async fn assert_still_serving(service: &Service) {
+    let (status, body) = post_json(
+        service,
+        "/invocations",
+        &json!({"instances": ["/index.html"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["predictions"].as_array().unwrap().len(), 1);
+}
+
+// ---- over a socket, for the tests where the server itself matters ----
 
 fn start(config: ServiceConfig, identity: &str) -> RunningServer {
     let script = Arc::new(Mutex::new(Next::Model(identity.to_owned())));
@@ -37,62 +133,38 @@ fn client() -> Client {
         .unwrap()
 }
 
-/// POSTs `body` with `content_type`; the status and the body parsed as JSON.
-fn post(
-    client: &Client,
-    server: &RunningServer,
-    route: &str,
-    content_type: &str,
-    body: impl Into<reqwest::blocking::Body>,
-) -> (u16, Value) {
+/// `/version` over the socket.
+fn version_over_http(client: &Client, server: &RunningServer) -> Value {
     let response = client
-        .post(format!("{}{route}", server.url()))
-        .header("content-type", content_type)
-        .body(body)
+        .get(format!("{}/version", server.url()))
         .send()
         .unwrap();
-    status_and_json(response)
+    serde_json::from_str(&response.text().unwrap()).unwrap()
 }
 
-fn post_json(client: &Client, server: &RunningServer, route: &str, body: &Value) -> (u16, Value) {
-    post(client, server, route, "application/json", body.to_string())
-}
-
-fn get(client: &Client, server: &RunningServer, route: &str) -> (u16, Value) {
-    status_and_json(
-        client
-            .get(format!("{}{route}", server.url()))
-            .send()
-            .unwrap(),
-    )
-}
-
-fn status_and_json(response: Response) -> (u16, Value) {
+/// [`assert_still_serving`] over the socket.
+fn assert_still_serving_over_http(client: &Client, server: &RunningServer) {
+    let response = client
+        .post(format!("{}/invocations", server.url()))
+        .header("content-type", "application/json")
+        .body(json!({"instances": ["/index.html"]}).to_string())
+        .send()
+        .unwrap();
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let text = response.text().unwrap();
-    assert_eq!(
-        content_type.as_deref(),
-        Some("application/json"),
-        "status {status}: {text}"
-    );
-    (status, serde_json::from_str(&text).unwrap())
+    let body: Value = serde_json::from_str(&response.text().unwrap()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["predictions"].as_array().unwrap().len(), 1);
 }
 
-/// The value of one sample of `/metrics` (0 when absent).
-fn metric(client: &Client, server: &RunningServer, sample: &str) -> f64 {
+/// [`metric`] over the socket.
+fn metric_over_http(client: &Client, server: &RunningServer, sample: &str) -> f64 {
     let text = client
         .get(format!("{}/metrics", server.url()))
         .send()
         .unwrap()
         .text()
         .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.parse().unwrap())
+    sample_value(&text, sample)
 }
 
 fn texts() -> Vec<&'static str> {
@@ -107,18 +179,6 @@ fn texts() -> Vec<&'static str> {
     ]
 }
 
-/// A request the service must always accept, to show it still serves.
-fn assert_still_serving(client: &Client, server: &RunningServer) {
-    let (status, body) = post_json(
-        client,
-        server,
-        "/invocations",
-        &json!({"instances": ["/index.html"]}),
-    );
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["predictions"].as_array().unwrap().len(), 1);
-}
-
 fn predictions(body: &Value) -> Vec<u64> {
     body["predictions"]
         .as_array()
@@ -128,10 +188,9 @@ fn predictions(body: &Value) -> Vec<u64> {
         .collect()
 }
 
-#[test]
-fn every_mlflow_payload_shape_scores_bit_for_bit_like_the_engine() {
-    let server = start(ServiceConfig::default(), "tiny");
-    let client = client();
+#[tokio::test]
+async fn every_mlflow_payload_shape_scores_bit_for_bit_like_the_engine() {
+    let service = load(ServiceConfig::default(), "tiny");
     let texts = texts();
     let expected: Vec<u64> = engine("direct")
         .score(&texts)
@@ -158,7 +217,7 @@ fn every_mlflow_payload_shape_scores_bit_for_bit_like_the_engine() {
         json!({"inputs": texts}),
         json!({"inputs": {"text": texts}}),
     ] {
-        let (status, answer) = post_json(&client, &server, "/invocations", &body);
+        let (status, answer) = post_json(&service, "/invocations", &body).await;
         assert_eq!(status, 200, "{body}: {answer}");
         assert_eq!(predictions(&answer), expected, "{body}");
     }
@@ -167,22 +226,21 @@ fn every_mlflow_payload_shape_scores_bit_for_bit_like_the_engine() {
     for (i, text) in texts.iter().enumerate() {
         csv.push_str(&format!("{i},\"{}\"\r\n", text.replace('"', "\"\"")));
     }
-    let (status, answer) = post(&client, &server, "/invocations", "text/csv", csv);
+    let (status, answer) = post(&service, "/invocations", "text/csv", csv).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(predictions(&answer), expected);
 
-    let (status, answer) = post_json(&client, &server, "/invocations", &json!({"inputs": []}));
+    let (status, answer) = post_json(&service, "/invocations", &json!({"inputs": []})).await;
     assert_eq!((status, answer), (200, json!({"predictions": []})));
 }
 
-#[test]
-fn score_gives_the_engines_verdicts_with_features() {
-    let server = start(ServiceConfig::default(), "models:/vigie-tiny/1");
-    let client = client();
+#[tokio::test]
+async fn score_gives_the_engines_verdicts_with_features() {
+    let service = load(ServiceConfig::default(), "models:/vigie-tiny/1");
     let texts = texts();
     let engine = engine("direct");
 
-    let (status, answer) = post_json(&client, &server, "/score", &json!({"requests": texts}));
+    let (status, answer) = post_json(&service, "/score", &json!({"requests": texts})).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["model"], "models:/vigie-tiny/1");
     assert_eq!(answer["threshold"].as_f64(), Some(engine.threshold()));
@@ -198,12 +256,8 @@ fn score_gives_the_engines_verdicts_with_features() {
     );
     assert_eq!(answer["results"][1]["malicious"], false, "{answer}");
 
-    let (status, answer) = post_json(
-        &client,
-        &server,
-        "/score",
-        &json!({"requests": texts, "top": 2}),
-    );
+    let (status, answer) =
+        post_json(&service, "/score", &json!({"requests": texts, "top": 2})).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer["results"],
@@ -211,11 +265,11 @@ fn score_gives_the_engines_verdicts_with_features() {
     );
 
     let (status, answer) = post_json(
-        &client,
-        &server,
+        &service,
         "/score",
         &json!({"requests": texts, "explain": false}),
-    );
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer["results"],
@@ -223,24 +277,23 @@ fn score_gives_the_engines_verdicts_with_features() {
     );
 }
 
-#[test]
-fn bad_calls_get_a_json_error_with_the_right_status_and_the_service_keeps_serving() {
+#[tokio::test]
+async fn bad_calls_get_a_json_error_with_the_right_status_and_the_service_keeps_serving() {
     let config = ServiceConfig {
         max_batch: 10,
         ..ServiceConfig::default()
     };
-    let server = start(config, "tiny");
-    let client = client();
+    let service = load(config, "tiny");
     let errors_before = metric(
-        &client,
-        &server,
+        &service,
         "vigie_requests_total{route=\"/invocations\",outcome=\"client_error\"}",
-    );
+    )
+    .await;
     let ok_before = metric(
-        &client,
-        &server,
+        &service,
         "vigie_requests_total{route=\"/invocations\",outcome=\"ok\"}",
-    );
+    )
+    .await;
 
     let one_megabyte = "a".repeat(1 << 20);
     let mut not_utf8 = br#"{"instances": [""#.to_vec();
@@ -332,13 +385,13 @@ fn bad_calls_get_a_json_error_with_the_right_status_and_the_service_keeps_servin
         ),
     ];
     for (what, content_type, body, status, message) in &cases {
-        let (got, answer) = post(&client, &server, "/invocations", content_type, body.clone());
+        let (got, answer) = post(&service, "/invocations", content_type, body.clone()).await;
         assert_eq!(got, *status, "{what}: {answer}");
         let error = answer["error"]
             .as_str()
             .unwrap_or_else(|| panic!("{what}: {answer}"));
         assert!(error.contains(message), "{what}: {error}");
-        assert_still_serving(&client, &server);
+        assert_still_serving(&service).await;
     }
 
     // /score's own body errors.
@@ -357,40 +410,34 @@ fn bad_calls_get_a_json_error_with_the_right_status_and_the_service_keeps_servin
         ),
         (json!({"texts": ["a"]}), "unknown field `texts`"),
     ] {
-        let (status, answer) = post_json(&client, &server, "/score", &body);
+        let (status, answer) = post_json(&service, "/score", &body).await;
         assert_eq!(status, 400, "{body}: {answer}");
         assert!(
             answer["error"].as_str().unwrap().contains(message),
             "{answer}"
         );
     }
-    let (status, answer) = post(
-        &client,
-        &server,
-        "/score",
-        "application/json",
-        vec![b'{', 0xff],
-    );
+    let (status, answer) = post(&service, "/score", "application/json", vec![b'{', 0xff]).await;
     assert_eq!(status, 400);
     assert!(
         answer["error"].as_str().unwrap().contains("UTF-8"),
         "{answer}"
     );
     let (status, answer) = post_json(
-        &client,
-        &server,
+        &service,
         "/score",
         &json!({"requests": ["/a", "/b", "x".repeat(100_000)]}),
-    );
+    )
+    .await;
     assert_eq!(status, 413, "{answer}");
     assert_eq!(
         answer["error"],
         "requests[2]: 100000 bytes, above the limit of 65536 bytes per request"
     );
-    assert_still_serving(&client, &server);
+    assert_still_serving(&service).await;
 
     // axum's own rejections come out in the same shape.
-    let (status, answer) = get(&client, &server, "/nope");
+    let (status, answer) = get(&service, "/nope").await;
     assert_eq!(status, 404, "{answer}");
     assert!(
         answer["error"]
@@ -399,72 +446,64 @@ fn bad_calls_get_a_json_error_with_the_right_status_and_the_service_keeps_servin
             .contains("no route GET /nope"),
         "{answer}"
     );
-    let (status, answer) = get(&client, &server, "/score");
+    let (status, answer) = get(&service, "/score").await;
     assert_eq!(status, 405, "{answer}");
     assert!(
         answer["error"].as_str().unwrap().contains("use POST"),
         "{answer}"
     );
-    let (status, answer) = post_json(&client, &server, "/health", &json!({}));
+    let (status, answer) = post_json(&service, "/health", &json!({})).await;
     assert_eq!(status, 405, "{answer}");
-    assert_still_serving(&client, &server);
+    assert_still_serving(&service).await;
 
     // Every /invocations case above was counted as a client error, every check as ok.
     let errors_after = metric(
-        &client,
-        &server,
+        &service,
         "vigie_requests_total{route=\"/invocations\",outcome=\"client_error\"}",
-    );
+    )
+    .await;
     let ok_after = metric(
-        &client,
-        &server,
+        &service,
         "vigie_requests_total{route=\"/invocations\",outcome=\"ok\"}",
-    );
+    )
+    .await;
     assert_eq!(errors_after - errors_before, cases.len() as f64);
     assert_eq!(ok_after - ok_before, cases.len() as f64 + 2.0);
     assert!(
         metric(
-            &client,
-            &server,
+            &service,
             "vigie_requests_total{route=\"other\",outcome=\"client_error\"}"
-        ) >= 1.0
+        )
+        .await
+            >= 1.0
     );
     assert!(
         metric(
-            &client,
-            &server,
+            &service,
             "vigie_requests_total{route=\"/score\",outcome=\"client_error\"}"
-        ) >= 6.0
+        )
+        .await
+            >= 6.0
     );
 }
 
-#[test]
-fn metrics_count_scores_by_verdict_and_time_each_route() {
-    let server = start(ServiceConfig::default(), "tiny");
-    let client = client();
+#[tokio::test]
+async fn metrics_count_scores_by_verdict_and_time_each_route() {
+    let service = load(ServiceConfig::default(), "tiny");
     let texts = texts();
     let verdicts = engine("direct").verdicts(&texts, 0);
     let malicious = verdicts.iter().filter(|v| v.malicious).count() as f64;
-    let (status, _) = post_json(
-        &client,
-        &server,
-        "/invocations",
-        &json!({"instances": texts}),
-    );
+    let (status, _) = post_json(&service, "/invocations", &json!({"instances": texts})).await;
     assert_eq!(status, 200);
-    let (status, _) = post_json(&client, &server, "/score", &json!({"requests": texts}));
+    let (status, _) = post_json(&service, "/score", &json!({"requests": texts})).await;
     assert_eq!(status, 200);
 
-    let response = client
-        .get(format!("{}/metrics", server.url()))
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+    let (status, headers, text) = get_raw(&service, "/metrics").await;
+    assert_eq!(status, 200);
     assert_eq!(
-        response.headers()["content-type"],
+        headers["content-type"],
         "text/plain; version=0.0.4; charset=utf-8"
     );
-    let text = response.text().unwrap();
     for sample in [
         format!(
             "vigie_scored_requests_total{{verdict=\"malicious\"}} {}",
@@ -490,39 +529,39 @@ fn metrics_count_scores_by_verdict_and_time_each_route() {
     }
 }
 
-#[test]
-fn the_bearer_token_guards_every_route_but_health() {
+#[tokio::test]
+async fn the_bearer_token_guards_every_route_but_health() {
     let config = ServiceConfig {
         bearer_token: Some("s3cret-token".to_owned()),
         ..ServiceConfig::default()
     };
-    let server = start(config, "tiny");
-    let client = client();
-    let body = json!({"instances": ["/a"]}).to_string();
-    let call = |route: &str, authorization: Option<&str>| {
+    let service = load(config, "tiny");
+    let call = async |route: &str, authorization: Option<&str>| {
         let mut request = if route == "/invocations" || route == "/score" {
-            client
-                .post(format!("{}{route}", server.url()))
-                .header("content-type", "application/json")
-                .body(if route == "/score" {
-                    json!({"requests": ["/a"]}).to_string()
-                } else {
-                    body.clone()
-                })
+            let body = if route == "/score" {
+                json!({"requests": ["/a"]})
+            } else {
+                json!({"instances": ["/a"]})
+            };
+            let body = body.to_string();
+            Request::post(route)
+                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_LENGTH, body.len())
+                .body(Body::from(body))
+                .unwrap()
         } else {
-            client.get(format!("{}{route}", server.url()))
+            Request::get(route).body(Body::empty()).unwrap()
         };
         if let Some(value) = authorization {
-            request = request.header("authorization", value);
+            request
+                .headers_mut()
+                .insert(AUTHORIZATION, value.parse().unwrap());
         }
-        let response = request.send().unwrap();
-        let status = response.status().as_u16();
-        let challenge = response.headers().get("www-authenticate").cloned();
-        let text = response.text().unwrap();
-        (status, text, challenge)
+        let (status, headers, text) = send(&service, request).await;
+        (status, text, headers.get(WWW_AUTHENTICATE).cloned())
     };
 
-    let (status, text, _) = call("/health", None);
+    let (status, text, _) = call("/health", None).await;
     assert_eq!((status, text.as_str()), (200, r#"{"status":"ok"}"#));
     for route in ["/invocations", "/score", "/version", "/metrics", "/nope"] {
         for (authorization, message) in [
@@ -535,19 +574,19 @@ fn the_bearer_token_guards_every_route_but_health() {
                 "missing `Authorization: Bearer <token>` header",
             ),
         ] {
-            let (status, text, challenge) = call(route, authorization);
+            let (status, text, challenge) = call(route, authorization).await;
             assert_eq!(status, 401, "{route} {authorization:?}: {text}");
             let answer: Value = serde_json::from_str(&text).unwrap();
             assert_eq!(answer, json!({"error": message}), "{route}");
             assert_eq!(challenge.unwrap(), "Bearer");
         }
-        let (status, text, _) = call(route, Some("Bearer s3cret-token"));
+        let (status, text, _) = call(route, Some("Bearer s3cret-token")).await;
         let expected = if route == "/nope" { 404 } else { 200 };
         assert_eq!(status, expected, "{route}: {text}");
-        let (status, _, _) = call(route, Some("bearer s3cret-token"));
+        let (status, _, _) = call(route, Some("bearer s3cret-token")).await;
         assert_eq!(status, expected, "the scheme is case-insensitive");
     }
-    let (_, text, _) = call("/metrics", Some("Bearer s3cret-token"));
+    let (_, text, _) = call("/metrics", Some("Bearer s3cret-token")).await;
     assert!(
         text.lines()
             .any(|l| l
@@ -556,15 +595,14 @@ fn the_bearer_token_guards_every_route_but_health() {
     );
 }
 
-#[test]
-fn version_shows_the_model_and_a_reload_swaps_it_or_keeps_it_on_failure() {
+#[tokio::test]
+async fn version_shows_the_model_and_a_reload_swaps_it_or_keeps_it_on_failure() {
     let script = Arc::new(Mutex::new(Next::Model("models:/vigie-tiny/1".to_owned())));
-    let server = start_scripted(ServiceConfig::default(), &script);
-    let client = client();
+    let service = load_scripted(ServiceConfig::default(), &script);
     let engine = engine("direct");
     let manifest = engine.manifest();
 
-    let (status, version) = get(&client, &server, "/version");
+    let (status, version) = get(&service, "/version").await;
     assert_eq!(status, 200, "{version}");
     assert_eq!(version["vigie_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(version["model"], "models:/vigie-tiny/1");
@@ -589,7 +627,7 @@ fn version_shows_the_model_and_a_reload_swaps_it_or_keeps_it_on_failure() {
 
     // The same identity: nothing swapped.
     assert_eq!(
-        server.reload().unwrap(),
+        service.reload().unwrap(),
         ReloadOutcome::Unchanged {
             identity: "models:/vigie-tiny/1".to_owned()
         }
@@ -598,34 +636,35 @@ fn version_shows_the_model_and_a_reload_swaps_it_or_keeps_it_on_failure() {
     // The alias moved: the new model serves.
     *script.lock().unwrap() = Next::Model("models:/vigie-tiny/2".to_owned());
     assert_eq!(
-        server.reload().unwrap(),
+        service.reload().unwrap(),
         ReloadOutcome::Swapped {
             previous: "models:/vigie-tiny/1".to_owned(),
             current: "models:/vigie-tiny/2".to_owned(),
         }
     );
-    let (_, version) = get(&client, &server, "/version");
+    let (_, version) = get(&service, "/version").await;
     assert_eq!(version["model"], "models:/vigie-tiny/2");
-    let (_, answer) = post_json(&client, &server, "/score", &json!({"requests": ["/a"]}));
+    let (_, answer) = post_json(&service, "/score", &json!({"requests": ["/a"]})).await;
     assert_eq!(answer["model"], "models:/vigie-tiny/2");
 
     // The registry fails: the old model keeps serving.
     *script.lock().unwrap() = Next::Failure;
-    let error = server.reload().unwrap_err();
+    let error = service.reload().unwrap_err();
     assert!(
         error.to_string().contains("registry unreachable"),
         "{error}"
     );
-    let (_, version) = get(&client, &server, "/version");
+    let (_, version) = get(&service, "/version").await;
     assert_eq!(version["model"], "models:/vigie-tiny/2");
-    assert_still_serving(&client, &server);
+    assert_still_serving(&service).await;
 
     for (result, count) in [("swapped", 1.0), ("unchanged", 1.0), ("failed", 1.0)] {
         let sample = format!("vigie_model_reloads_total{{result=\"{result}\"}}");
-        assert_eq!(metric(&client, &server, &sample), count, "{sample}");
+        assert_eq!(metric(&service, &sample).await, count, "{sample}");
     }
 }
 
+// A real server: the reload interval is a task of `Service::serve`, not of the router.
 #[test]
 fn the_reload_interval_picks_up_a_moved_alias() {
     let script = Arc::new(Mutex::new(Next::Model("models:/vigie-tiny/1".to_owned())));
@@ -638,7 +677,7 @@ fn the_reload_interval_picks_up_a_moved_alias() {
     *script.lock().unwrap() = Next::Model("models:/vigie-tiny/2".to_owned());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, version) = get(&client, &server, "/version");
+        let version = version_over_http(&client, &server);
         if version["model"] == "models:/vigie-tiny/2" {
             break;
         }
@@ -650,6 +689,7 @@ fn the_reload_interval_picks_up_a_moved_alias() {
     }
 }
 
+// A real server: concurrent connections, then the graceful shutdown closing the socket.
 #[test]
 fn requests_in_flight_survive_reloads_and_shutdown_is_clean() {
     let script = Arc::new(Mutex::new(Next::Model("a".to_owned())));
@@ -693,6 +733,7 @@ fn requests_in_flight_survive_reloads_and_shutdown_is_clean() {
     );
 }
 
+// A real server: a body cut short on the TCP connection, which only a socket can do.
 #[test]
 fn a_call_whose_body_never_arrives_gets_408_and_the_service_keeps_serving() {
     use std::io::{Read, Write};
@@ -728,9 +769,9 @@ fn a_call_whose_body_never_arrives_gets_408_and_the_service_keeps_serving() {
         response.contains("not received and answered within 0.5 s"),
         "{response}"
     );
-    assert_still_serving(&client, &server);
+    assert_still_serving_over_http(&client, &server);
     assert_eq!(
-        metric(
+        metric_over_http(
             &client,
             &server,
             "vigie_requests_total{route=\"/score\",outcome=\"client_error\"}"

@@ -24,6 +24,7 @@ use vigie_mlflow::{DefaultStore, MlflowClient, Run, RunStatus, TrackingConfig, T
 use vigie_score::service::{
     MonitoringConfig, RunningServer, ServiceConfig, StoreOpener, spawn_blocking_server,
 };
+use vigie_test_support::local_tracking_uri_or_skip;
 
 const EXPERIMENT: &str = "vigie-serve-windows";
 
@@ -70,6 +71,7 @@ fn file_store(dir: &Path) -> StoreOpener {
     Arc::new(move || DefaultStore::from_uri(Some(&uri)))
 }
 
+// A real server, not the router alone: the runs end (partial window logged) at its shutdown.
 fn serve(monitoring: MonitoringConfig, script: &Arc<Mutex<Next>>) -> RunningServer {
     let config = ServiceConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
@@ -396,15 +398,9 @@ fn journaled_points(journal: &Path, key: &str) -> Vec<f64> {
 
 #[test]
 fn the_service_windows_read_back_from_the_mlflow_server() {
-    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
-    if uri.trim().is_empty() {
-        eprintln!("skipped: MLFLOW_TRACKING_URI is not set (scripts/mlflow-server start)");
+    let Some(uri) = local_tracking_uri_or_skip() else {
         return;
-    }
-    assert!(
-        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
-        "only a local MLflow server, not {uri}"
-    );
+    };
     // A fresh experiment per run of the test, on a server that keeps the older ones.
     let experiment = format!("{EXPERIMENT}-{}", now_ms());
     let open: StoreOpener = Arc::new(move || DefaultStore::from_uri(Some(&uri)));

@@ -26,25 +26,10 @@ use vigie_data::Catalog;
 use vigie_mlflow::{MlflowClient, TrackingConfig};
 use vigie_runner::DataSource;
 use vigie_sweep::{NoProgress, SweepOptions, SweepOutcome, SweepSpec, run_sweep};
+use vigie_test_support::{local_tracking_uri, unique_suffix};
 
 const OBJECTIVE: &str = "final_valid_f1";
 const GUARD: &str = "final_valid_fpr";
-
-/// The shared test server's URI; fails (never skips) when none is configured, and only accepts
-/// 127.0.0.1.
-fn server_uri() -> String {
-    let uri = std::env::var("MLFLOW_TRACKING_URI").unwrap_or_default();
-    assert!(
-        !uri.trim().is_empty(),
-        "MLFLOW_TRACKING_URI is not set: run `export MLFLOW_TRACKING_URI=$(scripts/mlflow-server \
-         start)` first (scripts/test does it)"
-    );
-    assert!(
-        uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://localhost:"),
-        "the champion guard test only runs against a local MLflow server (127.0.0.1), not {uri}"
-    );
-    uri
-}
 
 fn client(uri: &str) -> MlflowClient {
     let config = TrackingConfig::from_lookup(|name| match name {
@@ -53,15 +38,6 @@ fn client(uri: &str) -> MlflowClient {
     })
     .expect("tracking config");
     MlflowClient::new(config).expect("client")
-}
-
-/// A suffix no other test run shares, for names on the shared server.
-fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}-{nanos}", std::process::id())
 }
 
 /// A tiny dataset in `dir/datasets` (definition) and `dir/data` (files) that no threshold
@@ -124,7 +100,7 @@ struct Arena {
 
 impl Arena {
     fn new(label: &str) -> Arena {
-        let uri = server_uri();
+        let uri = local_tracking_uri();
         let dir = tempfile::tempdir().expect("tempdir");
         noisy_dataset(dir.path());
         let suffix = unique_suffix();

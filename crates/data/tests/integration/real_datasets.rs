@@ -3,7 +3,7 @@
 
 use vigie_data::{Catalog, Label, PrepareConfig, PreparedDataset, Split, load};
 
-use crate::util::shared_datasets;
+use vigie_test_support::shared_datasets;
 
 fn prepared(name: &str) -> Option<PreparedDataset> {
     let data_dir = shared_datasets()?;

@@ -3,7 +3,6 @@
 //! scikit-learn runs from the project venv (`scripts/setup-python`; `VIGIE_PYTHON`).
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
@@ -12,19 +11,7 @@ use vigie_data::text::{
 };
 use vigie_data::{Catalog, load};
 
-use crate::util::{shared_datasets, workspace_root};
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("VIGIE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "no Python with scikit-learn at {}: run scripts/setup-python (or set VIGIE_PYTHON)",
-        path.display()
-    );
-    path
-}
+use vigie_test_support::{shared_datasets, venv_python, workspace_root};
 
 /// A few thousand real requests from both datasets, both classes, raw case.
 fn sample_texts() -> Option<Vec<String>> {
@@ -41,7 +28,7 @@ fn sample_texts() -> Option<Vec<String>> {
 }
 
 fn sklearn_fit_transform(texts: &[String], params: Value) -> Value {
-    let mut child = Command::new(python())
+    let mut child = Command::new(venv_python("scikit-learn"))
         .arg(workspace_root().join("tests/python/tfidf_reference.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -2,27 +2,6 @@ use std::path::{Path, PathBuf};
 
 use vigie_data::DatasetDef;
 
-/// The real datasets (`VIGIE_DATA_DIR`, else `../shared/datasets` beside the workspace).
-/// `None` only when that folder is absent; callers then skip with a message.
-pub fn shared_datasets() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIGIE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/datasets"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP: no datasets folder at {} (set VIGIE_DATA_DIR)",
-            dir.display()
-        );
-        None
-    }
-}
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// A definition from TOML text, for tests.
 pub fn definition(toml: &str) -> DatasetDef {
     DatasetDef::from_toml(toml, Path::new("test.toml")).expect("test definition is valid")

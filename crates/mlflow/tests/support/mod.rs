@@ -4,7 +4,7 @@
 // Each test binary uses a subset of these helpers.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -56,13 +56,5 @@ pub fn unique(prefix: &str) -> String {
 /// The venv's Python with mlflow (`VIGIE_PYTHON`, else `<workspace>/.venv/bin/python`); panics
 /// with the fix when absent.
 pub fn python() -> PathBuf {
-    let python = std::env::var_os("VIGIE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    assert!(
-        python.exists(),
-        "no Python with mlflow at {}: run scripts/setup-python (or set VIGIE_PYTHON)",
-        python.display()
-    );
-    python
+    vigie_test_support::venv_python("mlflow")
 }

@@ -15,7 +15,7 @@ use vigie_models::{
     LabelledTexts, ModelError, NoObserver, Persist, Scorer, TrainData, TrainObserver,
 };
 
-use crate::util::shared_datasets;
+use vigie_test_support::shared_datasets;
 
 /// A tiny deterministic generator for test data (64-bit LCG, top bits).
 struct Lcg(u64);

@@ -9,13 +9,13 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use rayon::prelude::*;
 use vigie_data::{Catalog, load};
 use vigie_models::rules::{is_sqli, is_xss, sqli_fingerprint};
 
-use crate::util::{python, shared_datasets, workspace_root};
+use vigie_test_support::{shared_datasets, venv_python, workspace_root};
 
 /// Strings whose XSS verdict differs, as documented: libinjection-python bundles libinjection
 /// 3.9.2, whose list of event-handler attributes is older and matched by prefix.
@@ -66,7 +66,7 @@ fn port(s: &str) -> Verdicts {
 
 /// The C library's verdicts, streamed through one Python process.
 fn c_library(strings: &[&str]) -> Vec<Verdicts> {
-    let mut child = python()
+    let mut child = Command::new(venv_python("libinjection"))
         .arg(workspace_root().join("tests/python/libinjection_verdicts.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

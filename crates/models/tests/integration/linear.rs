@@ -2,6 +2,7 @@
 //! saving and loading, config errors, and one real-data quality check.
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 use vigie_data::text::{Analyzer, CsrMatrix, DocFreq, RowVectorizer, TfidfVectorizer};
@@ -11,7 +12,7 @@ use vigie_models::{
     LabelledTexts, ModelError, NoObserver, Persist, Scorer, TrainData, TrainObserver,
 };
 
-use crate::util::{python, shared_datasets};
+use vigie_test_support::{shared_datasets, venv_python, workspace_root};
 
 fn prepared(name: &str) -> Option<PreparedDataset> {
     let data_dir = shared_datasets()?;
@@ -590,8 +591,12 @@ fn svm_and_logistic_regression_match_scikit_learn_liblinear() {
     write_le(&folder.join("data.f32"), matrix.data(), f32::to_le_bytes);
     let label_bytes: Vec<u8> = labels.iter().map(|l| u8::from(l.is_malicious())).collect();
     std::fs::write(folder.join("labels.u8"), label_bytes).expect("labels");
-    let script = crate::util::workspace_root().join("tests/python/linear_reference.py");
-    let output = python().arg(script).arg(folder).output().expect("python");
+    let script = workspace_root().join("tests/python/linear_reference.py");
+    let output = Command::new(venv_python("scikit-learn"))
+        .arg(script)
+        .arg(folder)
+        .output()
+        .expect("python");
     assert!(
         output.status.success(),
         "{}",

@@ -8,4 +8,3 @@ mod linear;
 mod metrics;
 mod nn;
 mod pooled;
-mod util;

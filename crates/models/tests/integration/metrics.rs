@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use vigie_models::metrics::{
 };
 use vigie_models::{ModelError, Scorer};
 
-use crate::util;
+use vigie_test_support::{venv_python, workspace_root};
 
 /// Every number must match scikit-learn this closely.
 const TOLERANCE: f64 = 1e-9;
@@ -92,13 +92,13 @@ fn heavy_ties_case(n: usize, seed: u64) -> (Vec<f64>, Vec<Label>) {
 
 /// Runs the scikit-learn reference on one case.
 fn reference(scores: &[f64], labels: &[Label], threshold: f64) -> Value {
-    let script = util::workspace_root().join("tests/python/metrics_reference.py");
+    let script = workspace_root().join("tests/python/metrics_reference.py");
     let input = json!({
         "scores": scores,
         "labels": labels.iter().map(|l| l.as_u8()).collect::<Vec<_>>(),
         "threshold": threshold,
     });
-    let mut child = util::python()
+    let mut child = Command::new(venv_python("scikit-learn"))
         .arg(&script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -4,7 +4,6 @@
 // Each test binary uses a part of it.
 #![allow(dead_code)]
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -13,40 +12,7 @@ use vigie_mlflow::DefaultStore;
 use vigie_runner::{DataSource, RunConfig, RunRequest, train_run};
 use vigie_score::service::Loader;
 use vigie_score::{Engine, ModelRef, ScoreError, resolve};
-
-/// A small labelled dataset in `dir/datasets` (definition) and `dir/data` (files), as in the
-/// CLI's end-to-end tests.
-pub fn tiny_dataset(dir: &Path) {
-    let data = dir.join("data/tiny");
-    fs::create_dir_all(&data).unwrap();
-    fs::create_dir_all(dir.join("datasets")).unwrap();
-    let mut benign = String::new();
-    let mut malicious = String::new();
-    for i in 0..150 {
-        benign.push_str(&format!("/shop/item.php?id={i}&cat={}\n", i % 7));
-        benign.push_str(&format!("/images/logo_{i}.png\n"));
-        benign.push_str(&format!("/blog/2024/post-{i}.html?page={}\n", i % 3));
-        malicious.push_str(&format!("/item.php?id={i}' or 1=1--\n"));
-        malicious.push_str(&format!("/search?q=<script>alert({i})</script>\n"));
-        if i % 2 == 0 {
-            malicious.push_str(&format!("/download?file=../../../../etc/passwd{i}\n"));
-            malicious.push_str(&format!("/cgi-bin/run.cgi?cmd=;cat%20/etc/shadow{i}\n"));
-        }
-    }
-    fs::write(data.join("good.txt"), benign).unwrap();
-    fs::write(data.join("bad.txt"), malicious).unwrap();
-    fs::write(
-        dir.join("datasets/tiny.toml"),
-        "name = \"tiny\"\n[format]\nkind = \"lines\"\n\
-         [[files]]\npath = \"tiny/good.txt\"\nlabel = \"benign\"\n\
-         [[files]]\npath = \"tiny/bad.txt\"\nlabel = \"malicious\"\n",
-    )
-    .unwrap();
-}
-
-const SVM_CONFIG: &str = "name = \"tiny-svm\"\nseed = 7\n[data]\ndataset = \"tiny\"\n\
-    [model]\nkind = \"linear_svm\"\n[model.tfidf]\nsublinear_tf = true\n\
-    [model.tfidf.tokenizer.analyzer]\nkind = \"char\"\nngram_min = 1\nngram_max = 3\n";
+use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
 
 /// The trained model's folder and the store it was logged to.
 pub struct Trained {
@@ -70,7 +36,7 @@ pub fn trained() -> &'static Trained {
             data_dir: dir.join("data"),
         };
         let request = RunRequest {
-            config: RunConfig::from_toml(SVM_CONFIG, Path::new("svm.toml")).unwrap(),
+            config: RunConfig::from_toml(TINY_SVM_CONFIG, Path::new("svm.toml")).unwrap(),
             out_dir: dir.join("out/svm"),
             journal_root: dir.join("journal"),
             parent_run_id: None,
