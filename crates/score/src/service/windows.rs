@@ -87,7 +87,7 @@ impl MonitoringConfig {
 pub(super) struct Watched {
     pub windows: Arc<LiveWindows>,
     /// The validation scores the windows are compared with, for the run's chart.
-    pub reference: MonitorReference,
+    pub reference: Arc<MonitorReference>,
     /// The resolved identity (`models:/vigie-field/3`): the version being served.
     pub model: String,
     pub kind: String,
@@ -109,7 +109,7 @@ impl Watched {
         let monitor = Monitor::new(reference.clone(), rule, window_ms)?;
         Ok(Watched {
             windows: Arc::new(LiveWindows::new(monitor, now_ms)),
-            reference,
+            reference: Arc::new(reference),
             model: engine.origin().to_owned(),
             kind: engine.manifest().kind.clone(),
             threshold: engine.threshold(),
