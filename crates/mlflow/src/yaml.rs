@@ -295,6 +295,26 @@ pub(crate) fn parse(text: &str) -> Result<BTreeMap<String, YamlValue>, (usize, S
     Ok(map)
 }
 
+/// The scalar of one top-level key, read without parsing the rest of the document: an
+/// `MLmodel`'s `run_id` beside flavors nested deeper than [`parse`] reads. Quotes and escapes
+/// are undone as PyYAML would. `None` when the key is absent, null, a mapping or unreadable.
+pub fn top_level_scalar(text: &str, key: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let index = lines.iter().position(|line| {
+        !line.starts_with(' ') && split_key(line).is_ok_and(|(found, _)| found == key)
+    })?;
+    let (_, rest) = split_key(lines[index]).ok()?;
+    let more: Vec<&str> = lines[index + 1..]
+        .iter()
+        .take_while(|l| l.starts_with(' ') || l.is_empty())
+        .copied()
+        .collect();
+    if rest.trim().is_empty() && more.iter().any(|l| !l.trim().is_empty()) {
+        return None;
+    }
+    scalar(rest, &more).ok().flatten()
+}
+
 /// Entries of a nested mapping, each `  key: scalar` (possibly folded over deeper lines).
 fn parse_nested(
     block: &[&str],
@@ -481,6 +501,34 @@ fn unescape_double(body: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_top_level_scalar_reads_back_beside_deeper_mappings() {
+        let hostile = "a: b # c\n'x'";
+        let flavor = vec![("loader_module", super::Field::text("vigie_pyfunc"))];
+        let doc = super::render(&[
+            (
+                "flavors",
+                super::Field::Mapping(vec![("python_function", super::Field::Mapping(flavor))]),
+            ),
+            ("run_id", super::Field::text("0123")),
+            ("model_id", super::Field::text(hostile)),
+            ("artifact_path", super::Field::Null),
+        ]);
+        assert!(doc.contains("run_id: '0123'"), "{doc}");
+        assert_eq!(
+            super::top_level_scalar(&doc, "run_id").as_deref(),
+            Some("0123")
+        );
+        assert_eq!(
+            super::top_level_scalar(&doc, "model_id").as_deref(),
+            Some(hostile)
+        );
+        assert_eq!(super::top_level_scalar(&doc, "artifact_path"), None);
+        assert_eq!(super::top_level_scalar(&doc, "flavors"), None);
+        assert_eq!(super::top_level_scalar(&doc, "loader_module"), None);
+        assert_eq!(super::top_level_scalar(&doc, "missing"), None);
+    }
+
     use super::*;
 
     fn scalar_of(doc: &str, key: &str) -> Option<String> {

@@ -175,10 +175,7 @@ fn read_config(path: &Path) -> anyhow::Result<RunConfig> {
 /// The run id an MLflow logged model's `MLmodel` names (`run_id: …`).
 fn logged_run_id(model_dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(model_dir.join("MLmodel")).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix("run_id:"))
-        .map(|id| id.trim().to_owned())
-        .filter(|id| !id.is_empty())
+    vigie_mlflow::yaml::top_level_scalar(&text, "run_id").filter(|id| !id.is_empty())
 }
 
 /// The run id in a local run folder's `metrics.json`.
