@@ -10,7 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use vigie_test_support::{local_tracking_uri_or_skip, shared_datasets, unique_suffix, venv_python};
+use vigie_test_support::{
+    lines_dataset, local_tracking_uri_or_skip, shared_datasets, unique_suffix, venv_python,
+};
 
 use crate::util::{stderr, stdout, vigie};
 
@@ -54,16 +56,7 @@ fn train_model(dir: &Path, datasets: &Path) -> (PathBuf, Held) {
         .collect();
     let (train_good, held_good) = halves(&good);
     let (train_bad, held_bad) = halves(&bad);
-    fs::create_dir_all(dir.join("data/mini")).expect("mkdir");
-    fs::create_dir_all(dir.join("datasets")).expect("mkdir");
-    fs::write(dir.join("data/mini/good.txt"), train_good.join("\n")).expect("write");
-    fs::write(dir.join("data/mini/bad.txt"), train_bad.join("\n")).expect("write");
-    fs::write(
-        dir.join("datasets/mini.toml"),
-        "name = \"mini\"\n[format]\nkind = \"lines\"\n[[files]]\npath = \"mini/good.txt\"\n\
-         label = \"benign\"\n[[files]]\npath = \"mini/bad.txt\"\nlabel = \"malicious\"\n",
-    )
-    .expect("write");
+    lines_dataset(dir, "mini", &train_good.join("\n"), &train_bad.join("\n"));
     fs::write(dir.join("svm.toml"), SVM_CONFIG).expect("config");
     let out = crate::train::train(dir, &dir.join("svm.toml"), "out/svm", "mlruns");
     assert!(out.status.success(), "training failed: {}", stderr(&out));

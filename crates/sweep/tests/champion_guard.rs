@@ -26,7 +26,7 @@ use vigie_data::Catalog;
 use vigie_mlflow::{MlflowClient, TrackingConfig};
 use vigie_runner::DataSource;
 use vigie_sweep::{NoProgress, SweepOptions, SweepOutcome, SweepSpec, run_sweep};
-use vigie_test_support::{local_tracking_uri, unique_suffix};
+use vigie_test_support::{lines_dataset, local_tracking_uri, unique_suffix};
 
 const OBJECTIVE: &str = "final_valid_f1";
 const GUARD: &str = "final_valid_fpr";
@@ -45,9 +45,6 @@ fn client(uri: &str) -> MlflowClient {
 /// n-grams cannot see. A third of the script-tag searches are benign (a security blog's search
 /// box), a third of the logo requests are attacks (a scanner's probes).
 fn noisy_dataset(dir: &Path) {
-    let data = dir.join("data/noisy");
-    fs::create_dir_all(&data).expect("mkdir");
-    fs::create_dir_all(dir.join("datasets")).expect("mkdir");
     let mut benign = String::new();
     let mut malicious = String::new();
     for i in 0..150 {
@@ -68,15 +65,7 @@ fn noisy_dataset(dir: &Path) {
             malicious.push_str(&script);
         }
     }
-    fs::write(data.join("good.txt"), benign).expect("write");
-    fs::write(data.join("bad.txt"), malicious).expect("write");
-    fs::write(
-        dir.join("datasets/noisy.toml"),
-        "name = \"noisy\"\n[format]\nkind = \"lines\"\n\
-         [[files]]\npath = \"noisy/good.txt\"\nlabel = \"benign\"\n\
-         [[files]]\npath = \"noisy/bad.txt\"\nlabel = \"malicious\"\n",
-    )
-    .expect("write");
+    lines_dataset(dir, "noisy", &benign, &malicious);
 }
 
 /// The run config of every trial, with `threshold` as its `[threshold]` table.

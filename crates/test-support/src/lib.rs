@@ -27,12 +27,28 @@ pub fn shared_datasets() -> Option<PathBuf> {
     }
 }
 
+/// A labelled dataset `name` of one request per line: `dir/data/<name>/good.txt` (benign) and
+/// `bad.txt` (malicious), defined in `dir/datasets/<name>.toml`.
+pub fn lines_dataset(dir: &Path, name: &str, benign: &str, malicious: &str) {
+    let data = dir.join("data").join(name);
+    fs::create_dir_all(&data).expect("mkdir");
+    fs::create_dir_all(dir.join("datasets")).expect("mkdir");
+    fs::write(data.join("good.txt"), benign).expect("write");
+    fs::write(data.join("bad.txt"), malicious).expect("write");
+    fs::write(
+        dir.join("datasets").join(format!("{name}.toml")),
+        format!(
+            "name = \"{name}\"\n[format]\nkind = \"lines\"\n\
+             [[files]]\npath = \"{name}/good.txt\"\nlabel = \"benign\"\n\
+             [[files]]\npath = \"{name}/bad.txt\"\nlabel = \"malicious\"\n"
+        ),
+    )
+    .expect("write");
+}
+
 /// A small labelled dataset `tiny` in `dir/datasets` (definition) and `dir/data` (files): URL
 /// paths and queries, benign and malicious (SQLi, XSS, traversal, command injection).
 pub fn tiny_dataset(dir: &Path) {
-    let data = dir.join("data/tiny");
-    fs::create_dir_all(&data).expect("mkdir");
-    fs::create_dir_all(dir.join("datasets")).expect("mkdir");
     let mut benign = String::new();
     let mut malicious = String::new();
     for i in 0..150 {
@@ -46,15 +62,7 @@ pub fn tiny_dataset(dir: &Path) {
             malicious.push_str(&format!("/cgi-bin/run.cgi?cmd=;cat%20/etc/shadow{i}\n"));
         }
     }
-    fs::write(data.join("good.txt"), benign).expect("write");
-    fs::write(data.join("bad.txt"), malicious).expect("write");
-    fs::write(
-        dir.join("datasets/tiny.toml"),
-        "name = \"tiny\"\n[format]\nkind = \"lines\"\n\
-         [[files]]\npath = \"tiny/good.txt\"\nlabel = \"benign\"\n\
-         [[files]]\npath = \"tiny/bad.txt\"\nlabel = \"malicious\"\n",
-    )
-    .expect("write");
+    lines_dataset(dir, "tiny", &benign, &malicious);
 }
 
 /// A run config of a linear SVM on char 1-3-grams of [`tiny_dataset`].
