@@ -102,6 +102,7 @@ pub mod filestore;
 pub mod journal;
 pub mod logger;
 pub mod mlflow_tags;
+pub mod model_format;
 pub mod models;
 pub mod push;
 mod sender;

@@ -150,6 +150,46 @@ impl MlflowClient {
         Ok(response.model)
     }
 
+    /// Steps 1 and 2 for a run's model: creates the logged model (PENDING) in the run's
+    /// experiment, made by the run, and names it as the run's output.
+    pub fn create_run_logged_model(
+        &self,
+        run_id: &str,
+        request: &CreateLoggedModel,
+    ) -> Result<LoggedModel> {
+        let run = self.get_run(run_id)?;
+        let model = self.create_logged_model(&CreateLoggedModel {
+            experiment_id: run.info.experiment_id,
+            source_run_id: Some(run_id.to_owned()),
+            ..request.clone()
+        })?;
+        self.log_outputs(
+            run_id,
+            &[ModelOutput {
+                model_id: model.info.model_id.clone(),
+                step: 0,
+            }],
+        )?;
+        Ok(model)
+    }
+
+    /// Steps 3 and 4: uploads the folder `dir` (its `MLmodel` naming the model) to the logged
+    /// model's `artifact_uri` and marks it READY. A failed upload marks it UPLOAD_FAILED and
+    /// returns the upload's error.
+    pub fn upload_logged_model(
+        &self,
+        model_id: &str,
+        artifact_uri: &str,
+        dir: &Path,
+    ) -> Result<()> {
+        if let Err(error) = self.upload_dir(artifact_uri, dir, None) {
+            let _ = self.finalize_logged_model(model_id, LoggedModelStatus::UploadFailed);
+            return Err(error);
+        }
+        self.finalize_logged_model(model_id, LoggedModelStatus::Ready)?;
+        Ok(())
+    }
+
     /// The logged model with this id.
     pub fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel> {
         let url = self.url(&logged_model_segments(model_id), &[])?;
@@ -177,6 +217,34 @@ impl MlflowClient {
         };
         let response: RegisteredModelResponse = self.post("registered-models/create", &body)?;
         Ok(response.registered_model)
+    }
+
+    /// Registers a model name unless it is taken (by an earlier run or a concurrent one).
+    pub fn ensure_registered_model(&self, name: &str) -> Result<()> {
+        match self.create_registered_model(name, None, &[]) {
+            Err(error) if !error.is_already_exists() => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Step 5 without the alias: a new version of the registered model `name` (see
+    /// [`MlflowClient::ensure_registered_model`]) from the logged model `model_id`, made by
+    /// `run_id`, with `tags`.
+    pub fn register_logged_model(
+        &self,
+        name: &str,
+        model_id: &str,
+        run_id: &str,
+        tags: Vec<Tag>,
+    ) -> Result<ModelVersion> {
+        self.create_model_version(&CreateModelVersion {
+            name: name.to_owned(),
+            source: format!("{MODELS_SCHEME}{model_id}"),
+            run_id: Some(run_id.to_owned()),
+            model_id: Some(model_id.to_owned()),
+            tags,
+            ..CreateModelVersion::default()
+        })
     }
 
     /// The registered model with this name, with its latest versions and aliases.

@@ -5,6 +5,7 @@
 //! to empty values, so an older or newer server with more or fewer fields still decodes.
 //! Enums decode unknown server values into an `Unknown` variant instead of failing.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, MLflow's time unit (0 if the clock is before 1970).
@@ -13,6 +14,17 @@ pub fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, MLflow's `utc_time_created` format. Times past
+/// chrono's range (beyond ±262,000 years) are clamped to it.
+pub fn utc_timestamp(millis: i64) -> String {
+    let time = DateTime::from_timestamp_millis(millis).unwrap_or(if millis < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    });
+    time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
 /// A key/value tag, on an experiment, run, logged model, registered model, model version or
@@ -858,6 +870,25 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+
+    #[test]
+    fn utc_timestamps_match_known_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00.000000");
+        // 2026-11-27 20:16:00.123 UTC
+        assert_eq!(
+            utc_timestamp(1_795_810_560_123),
+            "2026-11-27 20:16:00.123000"
+        );
+        // A leap day.
+        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29 00:00:00.000000");
+        // Before 1970: the millisecond counts forward from the second before.
+        assert_eq!(utc_timestamp(-1), "1969-12-31 23:59:59.999000");
+        // 1900 was no leap year: the day after February 28 is March 1.
+        assert_eq!(
+            utc_timestamp(-2_203_891_200_000),
+            "1900-03-01 00:00:00.000000"
+        );
+    }
 
     fn to_json<T: Serialize>(value: &T) -> Value {
         serde_json::to_value(value).expect("serialisable")

@@ -1,8 +1,8 @@
 //! The one YAML writer of the workspace, and the reader of the file store's `meta.yaml`.
 //!
-//! Writing ([`render`]): block mappings nested to any depth, in the order given, each string in
-//! a style that cannot change the document's shape, whatever it holds (`: `, `#`, quotes, a
-//! newline, a control character):
+//! Writing ([`render`]): block mappings and sequences nested to any depth, in the order given,
+//! each string in a style that cannot change the document's shape, whatever it holds (`: `,
+//! `#`, quotes, a newline, a control character):
 //! * [`Field::Str`] is always double-quoted with YAML escapes (the file store's `meta.yaml`, as
 //!   before);
 //! * [`Field::Text`] takes the plainest style that reads back as the same string, as PyYAML's
@@ -52,12 +52,12 @@ pub enum Field<'a> {
     Bool(bool),
     /// `null`.
     Null,
-    /// The empty list `[]`.
-    EmptyList,
     /// A nested string mapping, its values double-quoted (`{}` when empty).
     Map(&'a [(String, String)]),
     /// A nested mapping of any values, in the order given (`{}` when empty).
     Mapping(Vec<(&'a str, Field<'a>)>),
+    /// A block sequence of any values (`[]` when empty).
+    List(Vec<Field<'a>>),
 }
 
 impl<'a> Field<'a> {
@@ -82,49 +82,79 @@ fn render_mapping(out: &mut String, fields: &[(&str, Field<'_>)], indent: usize)
         out.push_str(&quote_key(key));
         out.push(':');
         match value {
-            Field::Str(s) => {
-                out.push(' ');
-                out.push_str(&double_quoted(s));
+            Field::Map(entries) if !entries.is_empty() => {
+                out.push('\n');
+                render_string_map(out, entries, indent + 2);
             }
-            Field::Text(s) => {
-                out.push(' ');
-                out.push_str(&text_scalar(s));
-            }
-            Field::Int(n) | Field::OptInt(Some(n)) => {
-                let _ = write!(out, " {n}");
-            }
-            Field::Float(x) if x.is_nan() => out.push_str(" .nan"),
-            Field::Float(x) if x.is_infinite() => {
-                out.push_str(if *x > 0.0 { " .inf" } else { " -.inf" });
-            }
-            Field::Float(x) => {
-                let _ = write!(out, " {x}");
-            }
-            Field::Bool(b) => {
-                let _ = write!(out, " {b}");
-            }
-            Field::OptInt(None) | Field::Null => out.push_str(" null"),
-            Field::EmptyList => out.push_str(" []"),
-            Field::Map([]) => out.push_str(" {}"),
-            Field::Map(entries) => {
-                for (k, v) in *entries {
-                    let _ = write!(
-                        out,
-                        "\n{}{}: {}",
-                        " ".repeat(indent + 2),
-                        quote_key(k),
-                        double_quoted(v)
-                    );
-                }
-            }
-            Field::Mapping(entries) if entries.is_empty() => out.push_str(" {}"),
-            Field::Mapping(entries) => {
+            Field::Mapping(entries) if !entries.is_empty() => {
                 out.push('\n');
                 render_mapping(out, entries, indent + 2);
-                continue; // The nested entries ended their own lines.
+            }
+            // Indentless, as PyYAML writes a sequence under a key.
+            Field::List(items) if !items.is_empty() => {
+                out.push('\n');
+                render_list(out, items, indent);
+            }
+            scalar => {
+                out.push(' ');
+                out.push_str(&inline(scalar));
+                out.push('\n');
             }
         }
-        out.push('\n');
+    }
+}
+
+/// Writes the items of a block sequence, each `- ` at `indent`; an item that is itself a
+/// mapping or a sequence goes on from its dash.
+fn render_list(out: &mut String, items: &[Field<'_>], indent: usize) {
+    let inner = indent + 2;
+    for item in items {
+        let mut entry = String::new();
+        match item {
+            Field::Map(entries) if !entries.is_empty() => {
+                render_string_map(&mut entry, entries, inner);
+            }
+            Field::Mapping(entries) if !entries.is_empty() => {
+                render_mapping(&mut entry, entries, inner);
+            }
+            Field::List(items) if !items.is_empty() => render_list(&mut entry, items, inner),
+            scalar => {
+                let _ = writeln!(entry, "{}{}", " ".repeat(inner), inline(scalar));
+            }
+        }
+        // The item's first line starts `inner` spaces in: its dash takes the last two.
+        out.push_str(&" ".repeat(indent));
+        out.push_str("- ");
+        out.push_str(&entry[inner..]);
+    }
+}
+
+/// Writes a string mapping's entries at `indent`, the values double-quoted.
+fn render_string_map(out: &mut String, entries: &[(String, String)], indent: usize) {
+    for (key, value) in entries {
+        let _ = writeln!(
+            out,
+            "{}{}: {}",
+            " ".repeat(indent),
+            quote_key(key),
+            double_quoted(value)
+        );
+    }
+}
+
+/// A value written on its key's line: a scalar, or an empty collection (`{}`, `[]`).
+fn inline(value: &Field<'_>) -> String {
+    match value {
+        Field::Str(s) => double_quoted(s),
+        Field::Text(s) => text_scalar(s),
+        Field::Int(n) | Field::OptInt(Some(n)) => n.to_string(),
+        Field::Float(x) if x.is_nan() => ".nan".to_owned(),
+        Field::Float(x) if x.is_infinite() => if *x > 0.0 { ".inf" } else { "-.inf" }.to_owned(),
+        Field::Float(x) => x.to_string(),
+        Field::Bool(b) => b.to_string(),
+        Field::OptInt(None) | Field::Null => "null".to_owned(),
+        Field::List(_) => "[]".to_owned(),
+        Field::Map(_) | Field::Mapping(_) => "{}".to_owned(),
     }
 }
 
@@ -183,14 +213,16 @@ fn text_scalar(s: &str) -> String {
     }
 }
 
-/// Whether `s` written plain after `key: ` reads back as the string `s` in PyYAML: printable
-/// ASCII, no indicator first, no `: ` or ` #` inside, and nothing PyYAML's implicit resolvers
-/// would take for a null, a boolean, a number or a date.
+/// Whether `s` written plain after `key: ` or `- ` reads back as the string `s` in PyYAML:
+/// printable ASCII, no indicator first (but a dash before text), no `: ` or ` #` inside, and
+/// nothing PyYAML's implicit resolvers would take for a null, a boolean, a number or a date.
 fn is_plain_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
-    !"-?:,[]{}#&*!|>'\"%@` ".contains(first)
+    // A dash followed by text is no sequence entry (`-r requirements.txt`).
+    let dash_then_text = first == '-' && s.chars().nth(1).is_some_and(|c| c != ' ');
+    (dash_then_text || !"-?:,[]{}#&*!|>'\"%@` ".contains(first))
         && s.chars().all(|c| matches!(c, ' '..='~'))
         && !s.contains(": ")
         && !s.contains(" #")
@@ -568,7 +600,7 @@ mod tests {
             ("end_time", Field::OptInt(None)),
             ("empty", Field::Map(&[])),
             ("tags", Field::Map(&tags)),
-            ("list", Field::EmptyList),
+            ("list", Field::List(Vec::new())),
         ]);
         let parsed = parse(&doc).expect("parses");
         assert_eq!(parsed["end_time"], YamlValue::Null);
@@ -621,6 +653,7 @@ mod tests {
             "m-0123abcd",
             "mlflow-artifacts:/1/models/m-1/artifacts",
             "a#b",
+            "-r requirements.txt",
         ] {
             assert_eq!(style(plain), plain);
         }
@@ -647,6 +680,33 @@ mod tests {
         }
         assert_eq!(style("a: b # c\n'x'"), "\"a: b # c\\n'x'\"");
         assert_eq!(style("nel\u{85}"), "\"nel\\N\"");
+    }
+
+    #[test]
+    fn sequences_render_indentless_as_pyyaml_writes_them() {
+        let doc = render(&[
+            ("channels", Field::List(vec![Field::text("conda-forge")])),
+            (
+                "dependencies",
+                Field::List(vec![
+                    Field::text("python=3.11"),
+                    Field::Mapping(vec![(
+                        "pip",
+                        Field::List(vec![Field::text("numpy>=1.22"), Field::text("- x")]),
+                    )]),
+                    Field::List(vec![Field::Int(1), Field::List(Vec::new())]),
+                ]),
+            ),
+            (
+                "nested",
+                Field::Mapping(vec![("items", Field::List(vec![Field::Bool(true)]))]),
+            ),
+        ]);
+        assert_eq!(
+            doc,
+            "channels:\n- conda-forge\ndependencies:\n- python=3.11\n- pip:\n  - numpy>=1.22\n  \
+             - '- x'\n- - 1\n  - []\nnested:\n  items:\n  - true\n"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::json;
 use vigie_data::DecodeConfig;
 use vigie_data::text::Analyzer;
+use vigie_mlflow::model_format::{PythonEnvironment, PythonFunction};
 use vigie_mlflow::yaml::Field;
 use vigie_models::spec::ModelSpec;
 
@@ -23,10 +24,13 @@ pub const CODE_DIR: &str = "code";
 /// The loader's settings (the training data's decoding), read by the loader.
 pub const SETTINGS_FILE: &str = "python/pyfunc.json";
 const SETTINGS_VERSION: u32 = 1;
-/// The Python the loader is tested with (the project's `.venv`); MLflow only warns on others.
-const PYTHON_VERSION: &str = "3.11";
-/// What the loader imports (MLflow brings pandas), for `mlflow models serve`'s environments.
-const REQUIREMENTS: [&str; 3] = ["mlflow>=2.9", "numpy>=1.22", "pandas>=1.4"];
+/// The Python the loader is tested with (the project's `.venv`; MLflow only warns on others)
+/// and what it imports (MLflow brings pandas), for `mlflow models serve`'s environments.
+const ENVIRONMENT: PythonEnvironment<'static> = PythonEnvironment {
+    python_version: "3.11",
+    requirements: &["mlflow>=2.9", "numpy>=1.22", "pandas>=1.4"],
+    conda_name: "vigie_env",
+};
 
 /// Why a model has no Python scorer; `None` when it has one.
 pub fn unavailable_reason(spec: &ModelSpec) -> Option<&'static str> {
@@ -66,31 +70,20 @@ pub fn folder_files(spec: &ModelSpec, decode: &DecodeConfig) -> Result<Vec<(Stri
     let settings = serde_json::to_vec_pretty(&settings).map_err(|e| RunError::Invalid {
         message: format!("cannot serialise the Python scorer's settings: {e}"),
     })?;
-    let requirements: String = REQUIREMENTS.iter().map(|r| format!("{r}\n")).collect();
-    Ok(vec![
+    let mut files = vec![
         (loader_path(), LOADER_SOURCE.as_bytes().to_vec()),
         (SETTINGS_FILE.to_owned(), settings),
-        ("requirements.txt".to_owned(), requirements.into_bytes()),
-        ("python_env.yaml".to_owned(), python_env().into_bytes()),
-        ("conda.yaml".to_owned(), conda_env().into_bytes()),
-    ])
+    ];
+    files.extend(
+        ENVIRONMENT
+            .files()
+            .map(|(name, text)| (name.to_owned(), text.into_bytes())),
+    );
+    Ok(files)
 }
 
 fn loader_path() -> String {
     format!("{CODE_DIR}/{LOADER_MODULE}.py")
-}
-
-fn python_env() -> String {
-    format!(
-        "python: '{PYTHON_VERSION}'\nbuild_dependencies:\n- pip\ndependencies:\n- -r requirements.txt\n"
-    )
-}
-
-fn conda_env() -> String {
-    let pip: String = REQUIREMENTS.iter().map(|r| format!("  - {r}\n")).collect();
-    format!(
-        "channels:\n- conda-forge\ndependencies:\n- python={PYTHON_VERSION}\n- pip\n- pip:\n{pip}name: vigie_env\n"
-    )
 }
 
 /// The `vigie` flavor's `python_function` value saying why there is no `python_function`
@@ -119,22 +112,15 @@ pub fn python_flavor(dir: &Path, spec: &ModelSpec) -> PythonFlavor {
     }
     // The flavor's model configuration (`config`) is declared so that `load_model(uri,
     // model_config={"decode": False})` reaches the loader: MLflow drops undeclared keys.
-    PythonFlavor::Flavor(Field::Mapping(vec![
-        ("code", Field::text(CODE_DIR)),
-        (
-            "env",
-            Field::Mapping(vec![
-                ("conda", Field::text("conda.yaml")),
-                ("virtualenv", Field::text("python_env.yaml")),
-            ]),
-        ),
-        ("loader_module", Field::text(LOADER_MODULE)),
-        (
-            "config",
-            Field::Mapping(vec![("decode", Field::Bool(true))]),
-        ),
-        ("python_version", Field::text(PYTHON_VERSION)),
-    ]))
+    PythonFlavor::Flavor(
+        PythonFunction {
+            loader_module: LOADER_MODULE,
+            code: CODE_DIR,
+            model_config: vec![("decode", Field::Bool(true))],
+            environment: ENVIRONMENT,
+        }
+        .field(),
+    )
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use chrono::{DateTime, Utc};
-
 /// The compiler that built this binary (from the build script).
 pub const RUSTC_VERSION: &str = env!("VIGIE_RUSTC_VERSION");
 /// The lock file this binary was built from, logged with every run so a run names every
@@ -46,39 +44,9 @@ pub fn user_name() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, MLflow's `utc_time_created` format. Times past
-/// chrono's range (beyond ±262,000 years) are clamped to it.
-pub fn utc_timestamp(millis: i64) -> String {
-    let time = DateTime::from_timestamp_millis(millis).unwrap_or(if millis < 0 {
-        DateTime::<Utc>::MIN_UTC
-    } else {
-        DateTime::<Utc>::MAX_UTC
-    });
-    time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_timestamps_match_known_dates() {
-        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00.000000");
-        // 2026-11-27 20:16:00.123 UTC
-        assert_eq!(
-            utc_timestamp(1_795_810_560_123),
-            "2026-11-27 20:16:00.123000"
-        );
-        // A leap day.
-        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29 00:00:00.000000");
-        // Before 1970: the millisecond counts forward from the second before.
-        assert_eq!(utc_timestamp(-1), "1969-12-31 23:59:59.999000");
-        // 1900 was no leap year: the day after February 28 is March 1.
-        assert_eq!(
-            utc_timestamp(-2_203_891_200_000),
-            "1900-03-01 00:00:00.000000"
-        );
-    }
 
     #[test]
     fn the_lock_file_is_embedded() {

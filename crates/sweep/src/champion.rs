@@ -6,7 +6,7 @@
 //! champion is never replaced, or kept, silently.
 
 use serde::Serialize;
-use vigie_mlflow::{CreateModelVersion, MlflowClient, Tag};
+use vigie_mlflow::{MlflowClient, Tag};
 
 use crate::error::{Result, SweepError};
 use crate::leaderboard::{LeaderboardRow, latest_metric};
@@ -193,16 +193,10 @@ pub fn crown(
         }
         Source::Unregistered(model_id) => {
             if registered_model.is_none() {
-                ensure_registered_model(client, name)?;
+                client.ensure_registered_model(name)?;
             }
-            let created = client.create_model_version(&CreateModelVersion {
-                name: name.to_owned(),
-                source: format!("models:/{model_id}"),
-                run_id: Some(best.run_id.clone()),
-                model_id: Some(model_id),
-                tags: version_tags,
-                ..CreateModelVersion::default()
-            })?;
+            let created =
+                client.register_logged_model(name, &model_id, &best.run_id, version_tags)?;
             decision.version = created.version;
             // The run learns its version (so a later crown reuses it) while the alias moves.
             let version_tag = format!("{name}/{}", decision.version);
@@ -304,14 +298,6 @@ impl FeedbackCounts {
             Tag::new(tags::FEEDBACK_FALSE_ALARMS, self.false_alarms.to_string()),
             Tag::new(tags::FEEDBACK_MISSED, self.missed.to_string()),
         ]
-    }
-}
-
-/// Creates the registered model `name` unless it exists.
-pub fn ensure_registered_model(client: &MlflowClient, name: &str) -> Result<()> {
-    match client.create_registered_model(name, None, &[]) {
-        Err(error) if !error.is_already_exists() => Err(error.into()),
-        _ => Ok(()),
     }
 }
 

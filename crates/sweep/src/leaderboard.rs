@@ -360,7 +360,7 @@ pub fn short_id(run_id: &str) -> &str {
 
 /// `YYYY-MM-DD HH:MM` in UTC.
 fn minute(millis: i64) -> String {
-    let stamp = vigie_runner::system::utc_timestamp(millis);
+    let stamp = vigie_mlflow::utc_timestamp(millis);
     stamp.get(..16).unwrap_or(&stamp).to_owned()
 }
 

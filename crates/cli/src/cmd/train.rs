@@ -68,7 +68,7 @@ pub fn tracking_uri(arg: Option<&str>) -> Option<String> {
 
 /// `out/<kind>/<name>-<UTC time>`: a fresh folder per run.
 pub fn default_out_dir(kind: &str, name: &str) -> PathBuf {
-    let stamp = vigie_runner::system::utc_timestamp(vigie_mlflow::now_millis())
+    let stamp = vigie_mlflow::utc_timestamp(vigie_mlflow::now_millis())
         .replace([' ', ':'], "-")
         .replace('.', "-");
     PathBuf::from("out")

@@ -477,7 +477,7 @@ pub(crate) fn render_run_meta(info: &RunInfo, deleted_time: Option<i64>) -> Stri
         ("source_version", Field::Str("")),
         ("start_time", Field::OptInt(info.start_time)),
         ("status", Field::Int(status_code(info.status).unwrap_or(1))),
-        ("tags", Field::EmptyList),
+        ("tags", Field::List(Vec::new())),
         ("user_id", Field::Str(&info.user_id)),
     ]);
     yaml::render(&fields)

@@ -4,10 +4,9 @@
 use std::fs;
 use std::path::Path;
 
-use vigie_mlflow::yaml::{self, Field};
-use vigie_mlflow::{
-    CreateLoggedModel, CreateModelVersion, LoggedModelStatus, ModelOutput, Param, Tag,
-};
+use vigie_mlflow::model_format::{Column, MLMODEL_FILE, MlModel, Signature};
+use vigie_mlflow::yaml::Field;
+use vigie_mlflow::{CreateLoggedModel, Param, Tag};
 use vigie_models::artifact::Manifest;
 
 use super::artifacts::write_file;
@@ -16,16 +15,22 @@ use super::{RunRequest, tags};
 use crate::config::RunConfig;
 use crate::error::{Result, RunError};
 use crate::pyfunc::{self, PythonFlavor};
-use crate::system;
 
-/// The signature's columns: one string in, one score out (JSON, as MLflow writes them).
-const SIGNATURE_INPUTS: &str = r#"[{"type": "string", "name": "text", "required": true}]"#;
-const SIGNATURE_OUTPUTS: &str = r#"[{"type": "double", "name": "score", "required": true}]"#;
+/// The signature: one string column in, one score out.
+const SIGNATURE: Signature<'static> = Signature {
+    inputs: &[Column {
+        name: "text",
+        data_type: "string",
+    }],
+    outputs: &[Column {
+        name: "score",
+        data_type: "double",
+    }],
+};
 
-/// The `MLmodel` file of MLflow's model format, with the `vigie` flavor, the `python_function`
-/// flavor when the model has a Python scorer ([`pyfunc`]), and a signature: one string column
-/// in, one score out. Written with the workspace's YAML writer ([`yaml`]), so no value can
-/// change the document's shape.
+/// The `MLmodel` file of MLflow's model format ([`vigie_mlflow::model_format`]), with the
+/// `vigie` flavor, the `python_function` flavor when the model has a Python scorer
+/// ([`pyfunc`]), and a signature: one string column in, one score out.
 pub fn write_mlmodel(
     dir: &Path,
     manifest: &Manifest,
@@ -34,7 +39,7 @@ pub fn write_mlmodel(
     artifact_path: &str,
 ) -> Result<()> {
     let text = mlmodel_text(dir, manifest, run_id, model_id, artifact_path);
-    write_file(&dir.join("MLmodel"), text.as_bytes())
+    write_file(&dir.join(MLMODEL_FILE), text.as_bytes())
 }
 
 /// The text of [`write_mlmodel`]'s file.
@@ -45,36 +50,20 @@ fn mlmodel_text(
     model_id: Option<&str>,
     artifact_path: &str,
 ) -> String {
-    let mut fields = vec![
-        ("artifact_path", Field::text(artifact_path)),
-        ("flavors", flavors(dir, manifest)),
-    ];
-    if let Some(model_id) = model_id {
-        fields.push(("model_id", Field::text(model_id)));
-        fields.push(("model_uuid", Field::text(model_id)));
+    MlModel {
+        artifact_path,
+        flavors: flavors(dir, manifest),
+        model_id,
+        run_id,
+        signature: Some(SIGNATURE),
+        created_at_ms: i64::try_from(manifest.created_at_ms).unwrap_or(0),
     }
-    if let Some(run_id) = run_id {
-        fields.push(("run_id", Field::text(run_id)));
-    }
-    fields.push((
-        "signature",
-        Field::Mapping(vec![
-            ("inputs", Field::text(SIGNATURE_INPUTS)),
-            ("outputs", Field::text(SIGNATURE_OUTPUTS)),
-            ("params", Field::Null),
-        ]),
-    ));
-    let created = i64::try_from(manifest.created_at_ms).unwrap_or(0);
-    fields.push((
-        "utc_time_created",
-        Field::text(system::utc_timestamp(created)),
-    ));
-    yaml::render(&fields)
+    .render()
 }
 
 /// The flavors of `MLmodel`: `vigie`, then `python_function` when the folder has a Python
 /// scorer (else the `vigie` flavor says why there is none).
-pub(super) fn flavors<'a>(dir: &Path, manifest: &'a Manifest) -> Field<'a> {
+pub(super) fn flavors<'a>(dir: &Path, manifest: &'a Manifest) -> Vec<(&'static str, Field<'a>)> {
     let mut vigie = vec![
         ("format", Field::text(manifest.format.as_str())),
         (
@@ -103,7 +92,7 @@ pub(super) fn flavors<'a>(dir: &Path, manifest: &'a Manifest) -> Field<'a> {
             flavors.push(("vigie", Field::Mapping(vigie)));
         }
     }
-    Field::Mapping(flavors)
+    flavors
 }
 
 /// What creating a run's MLflow 3 logged model sends, but for its experiment and run ids:
@@ -136,19 +125,7 @@ pub(super) fn create_logged_model(
     request: &CreateLoggedModel,
     run_id: &str,
 ) -> Result<PendingModel> {
-    let run = client.get_run(run_id)?;
-    let model = client.create_logged_model(&CreateLoggedModel {
-        experiment_id: run.info.experiment_id.clone(),
-        source_run_id: Some(run_id.to_owned()),
-        ..request.clone()
-    })?;
-    client.log_outputs(
-        run_id,
-        &[ModelOutput {
-            model_id: model.info.model_id.clone(),
-            step: 0,
-        }],
-    )?;
+    let model = client.create_run_logged_model(run_id, request)?;
     Ok(PendingModel {
         model_id: model.info.model_id,
         artifact_uri: model.info.artifact_uri,
@@ -192,30 +169,15 @@ pub(super) fn log_model_to_server(
             Some(&model_id),
             &model.artifact_uri,
         )?;
-        client.upload_dir(&model.artifact_uri, &staging, None)?;
-        Ok(())
+        Ok(client.upload_logged_model(&model_id, &model.artifact_uri, &staging)?)
     })();
     let _ = fs::remove_dir_all(&staging);
-    if let Err(error) = upload {
-        let _ = client.finalize_logged_model(&model_id, LoggedModelStatus::UploadFailed);
-        return Err(error);
-    }
-    client.finalize_logged_model(&model_id, LoggedModelStatus::Ready)?;
+    upload?;
 
     let mut version = None;
     if let Some(name) = &config.tracking.registered_model {
-        if let Err(error) = client.create_registered_model(name, None, &[])
-            && !error.is_already_exists()
-        {
-            return Err(error.into());
-        }
-        let created = client.create_model_version(&CreateModelVersion {
-            name: name.clone(),
-            source: format!("models:/{model_id}"),
-            run_id: Some(run_id.to_owned()),
-            model_id: Some(model_id.clone()),
-            ..CreateModelVersion::default()
-        })?;
+        client.ensure_registered_model(name)?;
+        let created = client.register_logged_model(name, &model_id, run_id, Vec::new())?;
         version = Some(created.version);
     }
     Ok((model_id, version))

@@ -12,7 +12,6 @@ use vigie_mlflow::{
 use super::resume::{Staleness, SweepRuns};
 use super::timing::overhead_pct;
 use super::{Sweep, write};
-use crate::champion;
 use crate::error::{Result, SweepError};
 use crate::leaderboard::Leaderboard;
 use crate::spec::{SweepPlan, SweepSpec};
@@ -74,7 +73,7 @@ pub(super) fn open_parent(
         )?,
     };
     if let (Some(name), DefaultStore::Server(client)) = (&spec.registered_model, store) {
-        champion::ensure_registered_model(client, name)?;
+        client.ensure_registered_model(name)?;
     }
     Ok(parent_run_id)
 }

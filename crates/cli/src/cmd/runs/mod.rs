@@ -149,7 +149,7 @@ pub fn duration(ms: i64) -> String {
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
 pub fn utc_time(millis: i64) -> String {
-    let stamp = vigie_runner::system::utc_timestamp(millis);
+    let stamp = vigie_mlflow::utc_timestamp(millis);
     stamp.get(..19).unwrap_or(&stamp).to_owned()
 }
 
