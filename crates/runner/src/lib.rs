@@ -7,7 +7,7 @@
 //! into the model folder; [`field`] scores every run's model on a site it never trained on;
 //! [`site`] adapts a run to a site's own traffic (`vigie adapt`); [`feedback`] trains on
 //! analysts' verdicts and measures the model on them. The sweep runner builds on
-//! [`run::train_run`].
+//! [`Training`].
 
 pub mod adversarial;
 pub mod augment;
@@ -31,6 +31,5 @@ mod test_support;
 pub use config::{DataSource, RunConfig};
 pub use error::{Result, RunError};
 pub use run::{
-    DeferredStart, EpochDelivery, OpenedRun, PendingRun, RunOutcome, RunRequest, start_deferred,
-    train_deferred, train_prepared, train_run,
+    DeferredStart, EpochDelivery, OpenedRun, PendingRun, RunOutcome, RunRequest, Training,
 };

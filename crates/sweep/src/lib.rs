@@ -3,7 +3,7 @@
 //!
 //! [`spec`] parses and checks a sweep file and expands its search space (grid or random) into
 //! trials, each identified by the hash of its resolved config. [`run`] runs them through
-//! `vigie_runner::train_prepared` (skipping those already finished in the tracking store),
+//! `vigie_runner::Training` (skipping those already finished in the tracking store),
 //! ranks them in a [`leaderboard`] and crowns the best one [`champion`]. [`reproduce`] trains a
 //! logged run again from its config and compares the metrics.
 

@@ -11,7 +11,7 @@ use vigie_mlflow::{DefaultStore, Tag, TrackingStore};
 use vigie_models::TrainObserver;
 use vigie_runner::config::DataSource;
 use vigie_runner::run::{reproducible_metrics, tags as run_tags};
-use vigie_runner::{RunConfig, RunOutcome, RunRequest};
+use vigie_runner::{RunConfig, RunOutcome, RunRequest, Training};
 
 use crate::error::{Result, SweepError};
 use crate::leaderboard::latest_metric;
@@ -85,7 +85,7 @@ pub fn reproduce(
         extra_tags: vec![Tag::new(tags::REPRODUCES, run_id)],
         field_data: Some(source.clone()),
     };
-    let outcome = vigie_runner::train_run(&request, source, store, progress)?;
+    let outcome = Training::load(&request, source, progress)?.logged(store, progress)?;
     let metrics = reproducible_metrics(&outcome)
         .into_iter()
         .map(|(name, reproduced)| {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use vigie_mlflow::{DefaultStore, Tag, TrackingStore};
 use vigie_runner::field::{self, FieldMetrics};
 use vigie_runner::site::{self, SiteConfig};
-use vigie_runner::{DataSource, RunConfig, RunOutcome, RunRequest, train_run};
+use vigie_runner::{DataSource, RunConfig, RunOutcome, RunRequest, Training};
 use vigie_score::{ModelRef, ResolvedModel};
 
 use super::progress::TerminalProgress;
@@ -85,7 +85,8 @@ pub fn adapt(global: &GlobalArgs, args: &AdaptArgs) -> anyhow::Result<()> {
         field_data: Some(source.clone()),
     };
     let mut progress = TerminalProgress::new(global.quiet);
-    let outcome = train_run(&request, &source, store, &mut progress)
+    let outcome = Training::load(&request, &source, &mut progress)
+        .and_then(|training| training.logged(store, &mut progress))
         .with_context(|| format!("adapting {} to {}", parent.identity, site.name))?;
     progress.finish();
     let adaptation = Adaptation {

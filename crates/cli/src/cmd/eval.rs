@@ -4,7 +4,7 @@ use anyhow::Context;
 use vigie_mlflow::{RunLogger, RunOptions, RunStatus};
 use vigie_models::artifact::SavedModel;
 use vigie_runner::eval::{EvalScope, MatrixRow, evaluate_model, matrix_markdown, write_matrix};
-use vigie_runner::{DataSource, RunConfig, RunRequest, train_run};
+use vigie_runner::{DataSource, RunConfig, RunRequest, Training};
 
 use super::progress::TerminalProgress;
 use super::train::{default_out_dir, open_store, tracking_uri};
@@ -162,7 +162,8 @@ fn matrix(global: &GlobalArgs, args: &EvalArgs, source: &DataSource) -> anyhow::
         };
         let store = open_store(args.tracking_uri.as_deref())?;
         let mut progress = TerminalProgress::new(global.quiet);
-        let outcome = train_run(&request, source, store, &mut progress)
+        let outcome = Training::load(&request, source, &mut progress)
+            .and_then(|training| training.logged(store, &mut progress))
             .with_context(|| format!("training on {trained_on}"))?;
         progress.finish();
         let model = SavedModel::load(&outcome.model_dir)?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use vigie_mlflow::DefaultStore;
 use vigie_runner::field::FieldMetrics;
-use vigie_runner::{DataSource, RunConfig, RunOutcome, RunRequest, train_run};
+use vigie_runner::{DataSource, RunConfig, RunOutcome, RunRequest, Training};
 
 use super::progress::TerminalProgress;
 use crate::args::{GlobalArgs, TrainArgs};
@@ -20,7 +20,7 @@ pub fn train(global: &GlobalArgs, args: &TrainArgs) -> anyhow::Result<()> {
         catalog: super::catalog(global)?,
         data_dir: global.data_dir.clone(),
     };
-    // Checked here too (train_run checks again) so that a bad config fails before the store is
+    // Checked here too (`Training::load` checks again) so that a bad config fails before the store is
     // opened or anything is created.
     config
         .validate(&source.catalog)
@@ -39,7 +39,8 @@ pub fn train(global: &GlobalArgs, args: &TrainArgs) -> anyhow::Result<()> {
         field_data: Some(source.clone()),
     };
     let mut progress = TerminalProgress::new(global.quiet);
-    let outcome = train_run(&request, &source, store, &mut progress)
+    let outcome = Training::load(&request, &source, &mut progress)
+        .and_then(|training| training.logged(store, &mut progress))
         .with_context(|| format!("training {}", args.config.display()))?;
     progress.finish();
     if global.json {

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use vigie_data::PreparedDataset;
 use vigie_mlflow::{DefaultStore, Metric, Tag};
 use vigie_models::TrainObserver;
 
@@ -12,10 +11,10 @@ use super::finish::finish_run;
 use super::observer::{EpochSink, RunObserver};
 use super::start::{OpenRun, RunStart, prepare_out_dir, write_start_files};
 use super::train::{Trained, train_and_write};
-use super::{RunOutcome, RunRequest};
+use super::{RunOutcome, RunRequest, Training};
 use crate::error::Result;
 
-/// A run trained, measured and written to its folder by [`train_deferred`], not yet complete
+/// A run trained, measured and written to its folder by [`Training::deferred`], not yet complete
 /// in the tracking store. It holds the per-epoch metrics with their original timestamps, so the
 /// published run reads as if it had been logged live. Dropped unpublished, it leaves its run
 /// (if [`DeferredStart::open`] created one) RUNNING, which a sweep's resume repairs.
@@ -41,7 +40,7 @@ pub struct OpenedRun {
 }
 
 impl OpenedRun {
-    /// Logs per-epoch metrics that a [`train_deferred`] run forwarded
+    /// Logs per-epoch metrics that a [`Training::deferred`] run forwarded
     /// ([`EpochDelivery::Forwarded`]), and hands them to the logger's background sender now
     /// (the run's publishing then has less to send). A refusal by the store of what was sent
     /// before fails here (or at the run's end); a store that cannot be reached leaves them in
@@ -70,15 +69,6 @@ impl DeferredStart {
     }
 }
 
-/// Checks a run of `prepared` and creates its output folder, for [`train_deferred`]. Errors
-/// here leave nothing behind (no run, no folder).
-pub fn start_deferred(request: &RunRequest, prepared: &PreparedDataset) -> Result<DeferredStart> {
-    checked_splits(request, prepared)?;
-    prepare_out_dir(&request.out_dir)?;
-    write_start_files(request)?;
-    Ok(DeferredStart(RunStart::new(request, prepared)?))
-}
-
 /// Where a deferred run's per-epoch metrics go while it trains.
 pub enum EpochDelivery<'a> {
     /// Kept in the [`PendingRun`] and published with it.
@@ -88,34 +78,46 @@ pub enum EpochDelivery<'a> {
     Forwarded(&'a mut (dyn FnMut(Vec<Metric>) + Send)),
 }
 
-/// Trains and writes a run like [`train_prepared`](super::train_prepared), without touching
-/// the tracking store; see [`PendingRun`]. A failed or stopped fit is published as a FAILED or
-/// KILLED run.
-pub fn train_deferred(
-    request: &RunRequest,
-    prepared: &PreparedDataset,
-    start: DeferredStart,
-    progress: &mut dyn TrainObserver,
-    epochs: EpochDelivery<'_>,
-) -> Result<PendingRun> {
-    let sink = match epochs {
-        EpochDelivery::Kept => EpochSink::Recorded(Vec::new()),
-        EpochDelivery::Forwarded(forward) => EpochSink::Forwarded(forward),
-    };
-    let splits = checked_splits(request, prepared)?;
-    let mut recorder = RunObserver::new(progress, sink);
-    let trained = train_and_write(request, prepared, &splits, &mut recorder);
-    let epochs = match recorder.sink {
-        EpochSink::Recorded(epochs) => epochs,
-        EpochSink::Live(_) | EpochSink::Forwarded(_) => Vec::new(),
-    };
-    Ok(PendingRun {
-        request: request.clone(),
-        start,
-        epochs,
-        late_tags: Vec::new(),
-        trained,
-    })
+impl Training<'_> {
+    /// Checks the run and creates its output folder, for [`Training::deferred`]. Errors here
+    /// leave nothing behind (no run, no folder).
+    pub fn start_deferred(&self) -> Result<DeferredStart> {
+        let (request, prepared) = (self.request, self.prepared());
+        checked_splits(request, prepared)?;
+        prepare_out_dir(&request.out_dir)?;
+        write_start_files(request)?;
+        Ok(DeferredStart(RunStart::new(request, prepared)?))
+    }
+
+    /// Trains and writes the run like [`Training::logged`], without touching the tracking
+    /// store; see [`PendingRun`]. A failed or stopped fit is published as a FAILED or KILLED
+    /// run.
+    pub fn deferred(
+        &self,
+        start: DeferredStart,
+        progress: &mut dyn TrainObserver,
+        epochs: EpochDelivery<'_>,
+    ) -> Result<PendingRun> {
+        let (request, prepared) = (self.request, self.prepared());
+        let sink = match epochs {
+            EpochDelivery::Kept => EpochSink::Recorded(Vec::new()),
+            EpochDelivery::Forwarded(forward) => EpochSink::Forwarded(forward),
+        };
+        let splits = checked_splits(request, prepared)?;
+        let mut recorder = RunObserver::new(progress, sink);
+        let trained = train_and_write(request, prepared, &splits, &mut recorder);
+        let epochs = match recorder.sink {
+            EpochSink::Recorded(epochs) => epochs,
+            EpochSink::Live(_) | EpochSink::Forwarded(_) => Vec::new(),
+        };
+        Ok(PendingRun {
+            request: request.clone(),
+            start,
+            epochs,
+            late_tags: Vec::new(),
+            trained,
+        })
+    }
 }
 
 impl PendingRun {

@@ -12,10 +12,11 @@
 //!    artifact (the run's artifacts get it only when that fails), and register it when the
 //!    config names a registered model; end the run.
 //!
-//! [`train_prepared`] talks to the store as it goes (live per-epoch curves). The deferred flow
-//! splits the same run for a caller that wants no tracking call on its training thread (a sweep
-//! of short trials): [`start_deferred`] checks the run, [`DeferredStart::open`] starts it in the
-//! store (any thread), [`train_deferred`] does steps 3 to 5 without the store and returns a
+//! [`Training`] is the entry point. [`Training::logged`] talks to the store as it goes (live
+//! per-epoch curves). The deferred flow splits the same run for a caller that wants no
+//! tracking call on its training thread (a sweep of short trials):
+//! [`Training::start_deferred`] checks the run, [`DeferredStart::open`] starts it in the store
+//! (any thread), [`Training::deferred`] does steps 3 to 5 without the store and returns a
 //! [`PendingRun`], and [`PendingRun::publish_opened`] logs the rest and ends the run.
 
 mod artifacts;
@@ -45,9 +46,7 @@ use crate::robust::RobustnessMetrics;
 use crate::site::SiteSummary;
 
 pub use data::prepare_data;
-pub use deferred::{
-    DeferredStart, EpochDelivery, OpenedRun, PendingRun, start_deferred, train_deferred,
-};
+pub use deferred::{DeferredStart, EpochDelivery, OpenedRun, PendingRun};
 pub use final_metrics::{final_metric_names, reproducible_metrics};
 pub use logged_model::write_mlmodel;
 
@@ -128,52 +127,87 @@ pub struct RunOutcome {
     pub final_metrics: Vec<(String, f64)>,
 }
 
-/// Trains, evaluates and logs one run. `progress` sees the same events as the tracker (for a
-/// progress bar). The config is validated and the data loaded before the run starts in the
-/// store, so a bad config or a missing file leaves no run behind.
-pub fn train_run(
-    request: &RunRequest,
-    source: &DataSource,
-    store: DefaultStore,
-    progress: &mut dyn TrainObserver,
-) -> Result<RunOutcome> {
-    request.config.validate(&source.catalog)?;
-    progress.phase("load data", None);
-    let prepared = prepare_data(&request.config.data, source)?;
-    train_prepared(request, &prepared, store, progress)
+/// One run to train: the runner's entry point. Made from a config whose dataset it loads
+/// ([`Training::load`]) or from a dataset already loaded and split ([`Training::on`]: a sweep
+/// loads each dataset once for all its trials), then trained live in a store
+/// ([`Training::logged`]) or apart from it ([`Training::start_deferred`], then
+/// [`Training::deferred`] and [`PendingRun::publish_opened`]).
+pub struct Training<'a> {
+    request: &'a RunRequest,
+    prepared: Prepared<'a>,
 }
 
-/// [`train_run`] on a dataset already loaded and split with the config's `[data]` table (a
-/// sweep loads each dataset once for all its trials). The config must be validated.
-pub fn train_prepared(
-    request: &RunRequest,
-    prepared: &PreparedDataset,
-    store: DefaultStore,
-    progress: &mut dyn TrainObserver,
-) -> Result<RunOutcome> {
-    let splits = checked_splits(request, prepared)?;
-    // After the data: a missing file leaves no empty output folder behind.
-    prepare_out_dir(&request.out_dir)?;
-    write_start_files(request)?;
-    let start = RunStart::new(request, prepared)?;
-    let started = Instant::now();
-    let OpenRun { mut logger, model } = start.open(store)?;
-    let start_seconds = started.elapsed().as_secs_f64();
-    let mut observer = RunObserver::new(progress, EpochSink::Live(&mut logger));
-    let trained = train_and_write(request, prepared, &splits, &mut observer);
-    let RunObserver {
-        progress,
-        error,
-        tracking_seconds: epoch_seconds,
-        ..
-    } = observer;
-    let logged = error.map_or(Ok(()), Err);
-    finish_run(
-        request,
-        trained,
-        logged,
-        OpenRun { logger, model },
-        progress,
-        start_seconds + epoch_seconds,
-    )
+/// The run's dataset, loaded by [`Training::load`] or the caller's.
+enum Prepared<'a> {
+    Loaded(Box<PreparedDataset>),
+    Borrowed(&'a PreparedDataset),
+}
+
+impl<'a> Training<'a> {
+    /// Validates the config and loads, dedups and splits its dataset. Nothing is written or
+    /// started yet, so a bad config or a missing file leaves no run behind.
+    pub fn load(
+        request: &'a RunRequest,
+        source: &DataSource,
+        progress: &mut dyn TrainObserver,
+    ) -> Result<Training<'a>> {
+        request.config.validate(&source.catalog)?;
+        progress.phase("load data", None);
+        let prepared = prepare_data(&request.config.data, source)?;
+        Ok(Training {
+            request,
+            prepared: Prepared::Loaded(Box::new(prepared)),
+        })
+    }
+
+    /// The run of `request` on `prepared`, split with the config's `[data]` table. The config
+    /// must be validated.
+    pub fn on(request: &'a RunRequest, prepared: &'a PreparedDataset) -> Training<'a> {
+        Training {
+            request,
+            prepared: Prepared::Borrowed(prepared),
+        }
+    }
+
+    fn prepared(&self) -> &PreparedDataset {
+        match &self.prepared {
+            Prepared::Loaded(prepared) => prepared,
+            Prepared::Borrowed(prepared) => prepared,
+        }
+    }
+
+    /// Trains, evaluates and logs the run in `store` as it goes (live per-epoch curves).
+    /// `progress` sees the same events as the tracker (for a progress bar).
+    pub fn logged(
+        &self,
+        store: DefaultStore,
+        progress: &mut dyn TrainObserver,
+    ) -> Result<RunOutcome> {
+        let (request, prepared) = (self.request, self.prepared());
+        let splits = checked_splits(request, prepared)?;
+        // After the data: a missing file leaves no empty output folder behind.
+        prepare_out_dir(&request.out_dir)?;
+        write_start_files(request)?;
+        let start = RunStart::new(request, prepared)?;
+        let started = Instant::now();
+        let OpenRun { mut logger, model } = start.open(store)?;
+        let start_seconds = started.elapsed().as_secs_f64();
+        let mut observer = RunObserver::new(progress, EpochSink::Live(&mut logger));
+        let trained = train_and_write(request, prepared, &splits, &mut observer);
+        let RunObserver {
+            progress,
+            error,
+            tracking_seconds: epoch_seconds,
+            ..
+        } = observer;
+        let logged = error.map_or(Ok(()), Err);
+        finish_run(
+            request,
+            trained,
+            logged,
+            OpenRun { logger, model },
+            progress,
+            start_seconds + epoch_seconds,
+        )
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use vigie_data::Catalog;
 use vigie_mlflow::DefaultStore;
-use vigie_runner::{DataSource, RunConfig, RunRequest, train_run};
+use vigie_runner::{DataSource, RunConfig, RunRequest, Training};
 use vigie_score::service::Loader;
 use vigie_score::{Engine, ModelRef, ScoreError, resolve};
 use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
@@ -44,13 +44,10 @@ pub fn trained() -> &'static Trained {
             // The service's tests need the model, not its field numbers.
             field_data: None,
         };
-        let outcome = train_run(
-            &request,
-            &source,
-            store(&dir),
-            &mut vigie_models::NoObserver,
-        )
-        .unwrap();
+        let mut quiet = vigie_models::NoObserver;
+        let outcome = Training::load(&request, &source, &mut quiet)
+            .and_then(|training| training.logged(store(&dir), &mut quiet))
+            .unwrap();
         // reqwest is built without a TLS provider (no C build); it needs one installed even
         // for plain-HTTP clients. An error only means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();

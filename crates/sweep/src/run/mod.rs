@@ -8,9 +8,9 @@
 //! 2. take back this shard's parent run (or create it), tag it with this process and keep a
 //!    heartbeat on it;
 //! 3. load each dataset once, then run the trials on `parallel` worker threads, each trial with
-//!    `cores / parallel` threads of its own. Networks log live (`vigie_runner::train_prepared`:
+//!    `cores / parallel` threads of its own. Networks log live (`vigie_runner::Training::logged`:
 //!    their curves show in the UI while they train, and their epochs dwarf the tracking calls);
-//!    the other families train without the store (`vigie_runner::train_deferred`) and a
+//!    the other families train without the store (`Training::deferred`) and a
 //!    publisher thread sends each finished trial while the workers go on with the next ones
 //!    (the last trials forward their epochs to it as they train, and the best trial so far
 //!    is crowned meanwhile, so that the sweep's end waits for little);

@@ -11,7 +11,7 @@ use vigie_mlflow::{DefaultStore, Tag, TrackingStore, now_millis};
 use vigie_models::spec::Family;
 use vigie_models::{ModelError, TrainObserver};
 use vigie_runner::config::DataSource;
-use vigie_runner::{EpochDelivery, RunError, RunRequest};
+use vigie_runner::{DeferredStart, EpochDelivery, PendingRun, RunError, RunRequest, Training};
 
 use super::lock;
 use super::options::{SweepOptions, SweepProgress};
@@ -64,11 +64,75 @@ pub(super) fn run_trial<'t>(
     tracking: &Mutex<TrialTracking>,
     forward_epochs: bool,
 ) -> Option<TrialResult> {
+    let attempt = format!("{}-{}-{}", std::process::id(), now_millis(), trial.id);
+    let request = trial_request(ctx, trial, &attempt);
+    let training = Training::on(&request, prepared);
+    let mut observer = TrialObserver {
+        display: ctx.progress.trial_observer(trial),
+        stop: ctx.stop,
+        pruner: ctx.pruner,
+        history: Vec::new(),
+        pruned: None,
+    };
+    if request.config.model.family() == Family::Network {
+        return Some(run_live(
+            ctx, trial, &training, observer, tracking, &attempt,
+        ));
+    }
+    let send = |job: ToPublish<'t>| {
+        let waiting = Instant::now();
+        let sent = publisher.send(job);
+        lock(tracking).on_workers += waiting.elapsed().as_secs_f64();
+        sent.map_err(|_| TrialResult::Failed {
+            message: "the publisher thread stopped".to_owned(),
+        })
+    };
+    let trained = training.start_deferred().and_then(|start| {
+        let open = ToPublish::Open {
+            trial,
+            start: Box::new(start.clone()),
+        };
+        if send(open).is_err() {
+            tracing::warn!("the publisher thread stopped");
+        }
+        train_deferred(
+            &training,
+            trial,
+            start,
+            &mut observer,
+            publisher,
+            forward_epochs,
+        )
+    });
+    let TrialObserver {
+        history, pruned, ..
+    } = observer;
+    let mut pending = match trained {
+        Ok(pending) => pending,
+        Err(error) => {
+            return Some(TrialResult::Failed {
+                message: error.to_string(),
+            });
+        }
+    };
+    if let Some(reason) = &pruned {
+        pending.add_tags(&[Tag::new(tags::PRUNED, reason)]);
+    }
+    send(ToPublish::Publish {
+        trial,
+        pending: Box::new(pending),
+        history,
+        pruned,
+    })
+    .err()
+}
+
+/// The trial's run: its config on this invocation's threads, in its own folder, a child of the
+/// sweep's parent run with the tags that say which trial and which attempt it is.
+fn trial_request(ctx: &TrialContext<'_>, trial: &Trial, attempt: &str) -> RunRequest {
     let mut config = trial.config.clone();
     config.threads = ctx.threads_per_trial;
-    let attempt = format!("{}-{}-{}", std::process::id(), now_millis(), trial.id);
-    let live = config.model.family() == Family::Network;
-    let request = RunRequest {
+    RunRequest {
         config,
         out_dir: trial_out_dir(&ctx.options.out_dir, trial),
         journal_root: ctx.options.journal_root.clone(),
@@ -80,109 +144,64 @@ pub(super) fn run_trial<'t>(
             Tag::new(tags::TRIAL_ID, &trial.id),
             Tag::new(tags::TRIAL_INDEX, trial.index.to_string()),
             Tag::new(tags::OVERRIDES, trial.describe()),
-            Tag::new(tags::ATTEMPT, &attempt),
+            Tag::new(tags::ATTEMPT, attempt),
             Tag::new(tags::OWNER_HOST, ctx.host),
             Tag::new(tags::OWNER_PID, std::process::id().to_string()),
         ],
         field_data: Some(ctx.source.clone()),
-    };
-    let mut observer = TrialObserver {
-        display: ctx.progress.trial_observer(trial),
-        stop: ctx.stop,
-        pruner: ctx.pruner,
-        history: Vec::new(),
-        pruned: None,
-    };
-    if !live {
-        let send = |job: ToPublish<'t>| {
-            let waiting = Instant::now();
-            let sent = publisher.send(job);
-            lock(tracking).on_workers += waiting.elapsed().as_secs_f64();
-            sent.map_err(|_| TrialResult::Failed {
-                message: "the publisher thread stopped".to_owned(),
-            })
-        };
-        let trained = vigie_runner::start_deferred(&request, prepared).and_then(|start| {
-            if send(ToPublish::Open {
-                trial,
-                start: Box::new(start.clone()),
-            })
-            .is_err()
-            {
-                tracing::warn!("the publisher thread stopped");
-            }
-            if !forward_epochs {
-                return vigie_runner::train_deferred(
-                    &request,
-                    prepared,
-                    start,
-                    &mut observer,
-                    EpochDelivery::Kept,
-                );
-            }
-            let mut forwarder = EpochForwarder {
-                trial,
-                publisher,
-                waiting: Vec::new(),
-                last_sent: None,
-            };
-            let trained = vigie_runner::train_deferred(
-                &request,
-                prepared,
-                start,
-                &mut observer,
-                EpochDelivery::Forwarded(&mut |epochs| forwarder.push(epochs)),
-            );
-            trained.map(|mut pending| {
-                pending.add_epochs(forwarder.waiting);
-                pending
-            })
-        });
-        let TrialObserver {
-            history, pruned, ..
-        } = observer;
-        let mut pending = match trained {
-            Ok(pending) => pending,
-            Err(error) => {
-                return Some(TrialResult::Failed {
-                    message: error.to_string(),
-                });
-            }
-        };
-        if let Some(reason) = &pruned {
-            pending.add_tags(&[Tag::new(tags::PRUNED, reason)]);
-        }
-        return send(ToPublish::Publish {
-            trial,
-            pending: Box::new(pending),
-            history,
-            pruned,
-        })
-        .err();
     }
+}
+
+/// A network trial: logged live (curves in the UI while it trains).
+fn run_live(
+    ctx: &TrialContext<'_>,
+    trial: &Trial,
+    training: &Training<'_>,
+    mut observer: TrialObserver<'_>,
+    tracking: &Mutex<TrialTracking>,
+    attempt: &str,
+) -> TrialResult {
     let store = match DefaultStore::from_uri(ctx.options.tracking_uri.as_deref()) {
         Ok(store) => store,
         Err(error) => {
-            return Some(TrialResult::Failed {
+            return TrialResult::Failed {
                 message: error.to_string(),
-            });
+            };
         }
     };
-    let result = vigie_runner::train_prepared(&request, prepared, store, &mut observer);
+    let result = training.logged(store, &mut observer);
     if let Ok(outcome) = &result {
         lock(tracking).on_workers += outcome.tracking_seconds;
     }
     let TrialObserver {
         history, pruned, ..
     } = observer;
-    Some(trial_result(
-        ctx,
+    trial_result(ctx, trial, result, &history, pruned, Some(attempt))
+}
+
+/// Trains a trial apart from the store; the last trials hand their epochs to the publisher as
+/// they come (`forward_epochs`), the others keep them for their run's publishing.
+fn train_deferred<'t>(
+    training: &Training<'_>,
+    trial: &'t Trial,
+    start: DeferredStart,
+    observer: &mut TrialObserver<'_>,
+    publisher: &mpsc::SyncSender<ToPublish<'t>>,
+    forward_epochs: bool,
+) -> vigie_runner::Result<PendingRun> {
+    if !forward_epochs {
+        return training.deferred(start, observer, EpochDelivery::Kept);
+    }
+    let mut forwarder = EpochForwarder {
         trial,
-        result,
-        &history,
-        pruned,
-        Some(&attempt),
-    ))
+        publisher,
+        waiting: Vec::new(),
+        last_sent: None,
+    };
+    let mut forward = |epochs| forwarder.push(epochs);
+    let mut pending = training.deferred(start, observer, EpochDelivery::Forwarded(&mut forward))?;
+    pending.add_epochs(forwarder.waiting);
+    Ok(pending)
 }
 
 /// How a trial's run ended, as a [`TrialResult`]; a finished trial's history feeds the pruner.
