@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 use serde::Serialize;
-use vigie_charts::{CHART_SIZE, FONT, curve_color, register_font};
+use vigie_charts::{CHART_SIZE, FONT, curve_color, draw_legend, register_font};
 
 use crate::error::{AttackError, Result};
 use crate::operators::Operator;
@@ -130,13 +130,7 @@ fn draw_chart(
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }

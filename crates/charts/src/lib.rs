@@ -1,8 +1,8 @@
 //! The look every Vigie chart shares, so that a dataset report, a run's curves, an attack's
 //! rates and a monitoring window read as one family: the bundled font (plotters finds no
 //! system font on a bare machine), the class colours and the curve palette, the usual size,
-//! the chart that says "no data" rather than failing, and PNG drawing whose errors name the
-//! file.
+//! the legend's frame, the chart that says "no data" rather than failing, and PNG drawing
+//! whose errors name the file.
 //!
 //! The charts themselves stay with what they show (`vigie_data::report`,
 //! `vigie_models::metrics::plots`, `vigie_attack::report`, `vigie_score::monitor`).
@@ -67,6 +67,24 @@ pub fn register_font() -> Result<(), String> {
 pub fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> DrawResult) -> Result<(), String> {
     register_font()?;
     draw(path).map_err(|err| err.to_string())
+}
+
+/// The series legend every chart draws: framed, on a light background, at `position`.
+pub fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .draw()
 }
 
 /// A blank chart with its title and "no data" in the middle.

@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use vigie_charts::{
     BENIGN_COLOR, CHART_SIZE, DrawResult, FONT, GUIDE_COLOR, MALICIOUS_COLOR, curve_color,
-    draw_no_data,
+    draw_legend, draw_no_data,
 };
 use vigie_data::Label;
 
@@ -446,25 +446,6 @@ where
         4,
         GUIDE_COLOR.stroke_width(1),
     )))?;
-    Ok(())
-}
-
-/// The legend of the labelled series, boxed, at `position`.
-fn draw_legend<'a, X, Y>(
-    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
-    position: SeriesLabelPosition,
-) -> DrawResult
-where
-    X: plotters::coord::ranged1d::Ranged,
-    Y: plotters::coord::ranged1d::Ranged,
-{
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
     Ok(())
 }
 

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use vigie_charts::{BENIGN_COLOR, DrawResult, FONT, GUIDE_COLOR, MALICIOUS_COLOR, register_font};
+use vigie_charts::{
+    BENIGN_COLOR, DrawResult, FONT, GUIDE_COLOR, MALICIOUS_COLOR, draw_legend, register_font,
+};
 
 use super::window::label;
 use super::{DISTRIBUTION_BINS, MonitorReference, MonitorReport, WindowReport};
@@ -125,7 +127,8 @@ fn draw_distributions(
         .legend(|(x, y)| {
             DashedPathElement::new(vec![(x, y), (x + 18, y)], 6, 4, BLACK.stroke_width(1))
         });
-    legend(&mut chart)
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    Ok(())
 }
 
 /// One bar per window: its PSI, with the bound as a dashed line.
@@ -188,23 +191,7 @@ fn draw_psi(area: &Area<'_>, report: &MonitorReport) -> DrawResult {
         )))?
         .label(format!("PSI bound {bound}"))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GUIDE_COLOR.stroke_width(2)));
-    legend(&mut chart)
-}
-
-fn legend<'a, X, Y>(
-    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
-) -> DrawResult
-where
-    X: plotters::coord::ranged1d::Ranged,
-    Y: plotters::coord::ranged1d::Ranged,
-{
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
