@@ -775,20 +775,9 @@ mod tests {
         }
     }
 
-    /// The project's venv Python (`VIGIE_PYTHON`, else `<workspace>/.venv/bin/python`), when
-    /// there is one.
-    fn python() -> Option<std::path::PathBuf> {
-        let python = std::env::var_os("VIGIE_PYTHON")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-            });
-        python.is_file().then_some(python)
-    }
-
     #[test]
     fn pyyaml_reads_what_is_written() {
-        let Some(python) = python() else {
+        let Some(python) = vigie_test_support::venv_python_if_present() else {
             eprintln!("no venv Python: PyYAML not checked");
             return;
         };

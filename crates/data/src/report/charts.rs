@@ -1,6 +1,6 @@
 //! The charts of a dataset report: grouped bar charts drawn with plotters.
 
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use vigie_charts::{
@@ -282,6 +282,29 @@ fn grouped_bar_chart(path: &Path, spec: &BarChart<'_>) -> DrawResult {
         .x_label_area_size(50)
         .y_label_area_size(70);
     let x_axis = Categories::new(spec.categories.len());
+    if spec.log_y {
+        // Bars start just below 1 so that a count of 1 is still visible.
+        let floor = 0.7;
+        let mut chart = builder.build_cartesian_2d(x_axis, (floor..max_value * 8.0).log_scale())?;
+        draw_bar_groups(&mut chart, spec, floor)?;
+    } else {
+        let mut chart = builder.build_cartesian_2d(x_axis, 0.0..max_value * 1.2)?;
+        draw_bar_groups(&mut chart, spec, 0.0)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// Draws the mesh (a label per category, compact counts), the bars, their values and the
+/// legend on a chart of either y scale.
+fn draw_bar_groups<'a, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<Categories, Y>>,
+    spec: &BarChart<'_>,
+    floor: f64,
+) -> DrawResult
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
     let category_label = |x: &f64| -> String {
         let index = x.round();
         if (x - index).abs() > 1e-6 || index < 0.0 {
@@ -292,52 +315,18 @@ fn grouped_bar_chart(path: &Path, spec: &BarChart<'_>) -> DrawResult {
             .cloned()
             .unwrap_or_default()
     };
-    if spec.log_y {
-        // Bars start just below 1 so that a count of 1 is still visible.
-        let floor = 0.7;
-        let mut chart = builder.build_cartesian_2d(x_axis, (floor..max_value * 8.0).log_scale())?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .max_light_lines(4)
-            .x_labels(spec.categories.len())
-            .x_label_formatter(&category_label)
-            .y_label_formatter(&|y| format_count(*y))
-            .x_desc(spec.x_desc)
-            .y_desc(spec.y_desc)
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 16))
-            .draw()?;
-        draw_bar_groups(&mut chart, spec, floor)?;
-    } else {
-        let mut chart = builder.build_cartesian_2d(x_axis, 0.0..max_value * 1.2)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .max_light_lines(4)
-            .x_labels(spec.categories.len())
-            .x_label_formatter(&category_label)
-            .y_label_formatter(&|y| format_count(*y))
-            .x_desc(spec.x_desc)
-            .y_desc(spec.y_desc)
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 16))
-            .draw()?;
-        draw_bar_groups(&mut chart, spec, 0.0)?;
-    }
-    root.present()?;
-    Ok(())
-}
-
-/// Draws the bars, their values and the legend on a chart of either y scale.
-fn draw_bar_groups<'a, Y>(
-    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<Categories, Y>>,
-    spec: &BarChart<'_>,
-    floor: f64,
-) -> DrawResult
-where
-    Y: Ranged<ValueType = f64>,
-{
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .max_light_lines(4)
+        .x_labels(spec.categories.len())
+        .x_label_formatter(&category_label)
+        .y_label_formatter(&|y| format_count(*y))
+        .x_desc(spec.x_desc)
+        .y_desc(spec.y_desc)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .draw()?;
     // Each category spans one unit; its bars share 80 % of it.
     let group_width = 0.8;
     let bar_width = group_width / spec.series.len().max(1) as f64;

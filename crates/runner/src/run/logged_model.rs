@@ -274,20 +274,10 @@ mod tests {
         );
     }
 
-    /// The project's venv Python (`VIGIE_PYTHON`, else `<workspace>/.venv/bin/python`).
-    fn python() -> Option<std::path::PathBuf> {
-        let python = std::env::var_os("VIGIE_PYTHON")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-            });
-        python.is_file().then_some(python)
-    }
-
     #[test]
     fn hostile_values_cannot_break_the_mlmodel() {
         const HOSTILE: &str = "a: b # c\n'x'";
-        let Some(python) = python() else {
+        let Some(python) = vigie_test_support::venv_python_if_present() else {
             eprintln!("no venv Python: the MLmodel not read back");
             return;
         };
