@@ -10,7 +10,7 @@ use vigie_mlflow::{FileStore, TrackingStore};
 use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
 
 use crate::train::train;
-use crate::util::{json, stderr, vigie};
+use crate::util::{assert_fails_with, json, stderr, vigie};
 
 /// A site's traffic: benign, but made of what the tiny dataset only shows in attacks.
 fn site_traffic(dir: &Path) -> String {
@@ -183,8 +183,7 @@ fn adapt_says_what_is_missing() {
         dir,
         &["--model", "out/parent/model", "--traffic", "no-such.txt"],
     );
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("no-such.txt"), "{}", stderr(&out));
+    assert_fails_with(&out, "no-such.txt");
 
     // A model folder copied away from its run folder has no config beside it.
     fs::create_dir_all(dir.join("loose")).expect("mkdir");
@@ -193,8 +192,7 @@ fn adapt_says_what_is_missing() {
     fs::remove_file(dir.join("loose/MLmodel")).expect("no MLmodel");
     let traffic = site_traffic(dir);
     let out = adapt(dir, &["--model", "loose", "--traffic", &traffic]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("--config"), "{}", stderr(&out));
+    assert_fails_with(&out, "--config");
 
     // A config that trained another model is refused.
     let other = TINY_SVM_CONFIG.replace("ngram_max = 3", "ngram_max = 2");
@@ -210,8 +208,7 @@ fn adapt_says_what_is_missing() {
             "other.toml",
         ],
     );
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("not the config"), "{}", stderr(&out));
+    assert_fails_with(&out, "not the config");
 }
 
 /// Copies the folder `from` (files and subfolders) into `to`.

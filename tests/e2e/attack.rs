@@ -10,7 +10,7 @@ use vigie_mlflow::{FileStore, RunStatus, TrackingStore};
 use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
 
 use crate::train::train;
-use crate::util::{json, vigie};
+use crate::util::{assert_fails_with, json, vigie};
 
 const PAYLOADS: &str = "/item.php?id=5' or 1=1--\n\
     /item.php?id=7' union select 1,2,3--\n\
@@ -185,8 +185,6 @@ fn attack_refuses_bad_settings_before_scoring() {
         let mut all = vec!["attack", "--model", "no/model", "--input", "payloads.txt"];
         all.extend(args);
         let out = vigie(dir.path(), &all);
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(message), "{stderr}");
+        assert_fails_with(&out, message);
     }
 }

@@ -6,11 +6,10 @@
 use std::fs;
 use std::path::Path;
 
-use vigie_mlflow::FileStore;
 use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
 
 use crate::train::train;
-use crate::util::{json, stderr, stdout, vigie};
+use crate::util::{assert_fails_with, failure, json, local_runs, stderr, stdout, vigie};
 
 #[test]
 fn a_missing_file_names_the_file_and_its_os_error_once() {
@@ -20,8 +19,7 @@ fn a_missing_file_names_the_file_and_its_os_error_once() {
         ["sweep", "does-not-exist.toml"],
     ] {
         let out = vigie(dir.path(), &args);
-        assert!(!out.status.success());
-        let message = stderr(&out);
+        let message = failure(&out);
         assert_eq!(
             message.matches("does-not-exist.toml").count(),
             1,
@@ -72,12 +70,7 @@ fn set_overrides_are_trained_logged_and_resolved_and_a_wrong_one_is_refused() {
         vigie(dir.path(), &args)
     };
     let out = with_set(&["--set", "model.cc=2"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("model.cc: unknown field `cc`"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "model.cc: unknown field `cc`");
     assert!(
         !dir.path().join("mlruns").exists(),
         "a refused --set created a run"
@@ -101,14 +94,7 @@ fn set_overrides_are_trained_logged_and_resolved_and_a_wrong_one_is_refused() {
     assert_eq!(again.data.split.seed, 9);
     assert_eq!(again.threshold.name(), "target_fpr");
     assert_eq!(outcome["threshold"]["rule"], "target_fpr");
-    let store = FileStore::new(dir.path().join("mlruns")).expect("store");
-    let experiment = store
-        .list_experiments()
-        .expect("experiments")
-        .into_iter()
-        .find(|e| e.name == "vigie-tiny")
-        .expect("experiment vigie-tiny");
-    let runs = store.list_runs(&experiment.experiment_id).expect("runs");
+    let runs = local_runs(&dir.path().join("mlruns"), "vigie-tiny");
     let run = runs
         .iter()
         .find(|r| Some(r.info.run_id.as_str()) == outcome["run_id"].as_str())
@@ -134,7 +120,7 @@ fn every_template_kind_prints_and_init_writes_a_config_that_trains_and_a_sweep_t
     let init = vigie(dir.path(), &["init"]);
     assert!(init.status.success(), "{}", stderr(&init));
     let again = vigie(dir.path(), &["init"]);
-    assert!(!again.status.success() && stderr(&again).contains("--force"));
+    assert_fails_with(&again, "--force");
 
     let run = dir.path().join("configs/my-run.toml");
     let out = train(dir.path(), &run, "out/init", "mlruns");

@@ -1,6 +1,6 @@
 use vigie_test_support::{shared_datasets, workspace_root};
 
-use crate::util::{json, stderr, stdout, vigie};
+use crate::util::{assert_fails_with, failure, json, stdout, vigie};
 
 #[test]
 fn stats_json_reports_the_reference_counts() {
@@ -102,20 +102,14 @@ fn missing_files_and_unknown_datasets_get_clear_errors() {
         dir.path(),
         &["--data-dir", "nowhere", "data", "stats", "fwaf"],
     );
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = failure(&out);
     assert!(
         err.contains("nowhere/fwaf/badqueries.txt") && err.contains("vigie data fetch fwaf"),
         "{err}"
     );
 
     let out = vigie(dir.path(), &["data", "show", "nope"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("unknown dataset \"nope\""),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "unknown dataset \"nope\"");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use crate::util::{FileServer, json, sha256_hex, stderr, vigie};
+use crate::util::{FileServer, failure, json, sha256_hex, vigie};
 
 const GOOD: &[u8] = b"/index.html\n/img/logo.png\n";
 const BAD: &[u8] = b"/a.php?id=1' or '1'='1\r\n/b.php?x=<script>alert(1)</script>\r\n";
@@ -77,8 +77,7 @@ fn a_checksum_mismatch_keeps_nothing() {
             "tiny",
         ],
     );
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = failure(&out);
     assert!(err.contains("could not be fetched"), "{err}");
     assert!(dir.path().join("data/tiny/good.txt").is_file());
     assert!(!dir.path().join("data/tiny/bad.txt").exists());
@@ -111,8 +110,7 @@ fn without_a_server_the_error_says_where_to_put_the_files() {
             "tiny",
         ],
     );
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = failure(&out);
     assert!(
         err.contains("put them in the data dir data") && err.contains("VIGIE_DATA_DIR"),
         "{err}"

@@ -5,11 +5,11 @@
 
 use std::fs;
 
-use vigie_mlflow::{FileStore, RunStatus};
+use vigie_mlflow::RunStatus;
 use vigie_test_support::tiny_dataset;
 
 use crate::train::{eval_on_tiny, train};
-use crate::util::{json, vigie};
+use crate::util::{json, local_runs, vigie};
 
 const CONFIG: &str = "name = \"tiny-libinjection\"\nseed = 7\n[data]\ndataset = \"tiny\"\n\
     [model]\nkind = \"libinjection\"\n[threshold]\nrule = \"model\"\n";
@@ -31,14 +31,7 @@ fn libinjection_trains_as_a_run_evaluates_and_explains_its_verdicts() {
     let recall = test["recall"].as_f64().expect("recall");
     assert!((0.55..0.8).contains(&recall), "{outcome}");
 
-    let store = FileStore::new(dir.path().join("mlruns")).expect("store");
-    let experiment = store
-        .list_experiments()
-        .expect("experiments")
-        .into_iter()
-        .find(|e| e.name == "vigie-tiny")
-        .expect("experiment");
-    let runs = store.list_runs(&experiment.experiment_id).expect("runs");
+    let runs = local_runs(&dir.path().join("mlruns"), "vigie-tiny");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].info.status, RunStatus::Finished);
     assert_eq!(runs[0].data.param("model.kind"), Some("libinjection"));

@@ -13,7 +13,7 @@ use vigie_mlflow::{
 use vigie_test_support::{local_tracking_uri, unique_suffix};
 
 use crate::mlflow::client;
-use crate::util::{json, stderr, stdout, vigie};
+use crate::util::{failure, json, stderr, stdout, vigie};
 
 const START: i64 = 1_796_418_353_677; // 2026-12-04 21:05:53 UTC
 
@@ -212,8 +212,7 @@ fn check_listing_showing_and_deleting(
         &["runs", "compare", "no-such-experiment"],
     ] {
         let out = run_vigie(dir, uri, args);
-        assert!(!out.status.success());
-        let message = stderr(&out);
+        let message = failure(&out);
         assert!(
             message.contains("no experiment \"no-such-experiment\""),
             "{message}"

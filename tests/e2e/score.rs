@@ -14,7 +14,7 @@ use vigie_models::artifact::SavedModel;
 use vigie_test_support::{TINY_SVM_CONFIG, local_tracking_uri, tiny_dataset, unique_suffix};
 
 use crate::train::train;
-use crate::util::{json, stderr, vigie};
+use crate::util::{assert_fails_with, failure, json, stderr, vigie};
 
 pub(crate) const REQUESTS: [&str; 4] = [
     "/item.php?id=7' or 1=1--",
@@ -212,8 +212,7 @@ fn a_model_scores_identically_at_training_time_in_vigie_score_and_in_the_service
 fn unusable_models_and_inputs_get_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = vigie(dir.path(), &["score", "--model", "no/such/model", "/a"]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("no/such/model"), "{}", stderr(&out));
+    assert_fails_with(&out, "no/such/model");
     let out = vigie(
         dir.path(),
         &[
@@ -225,12 +224,7 @@ fn unusable_models_and_inputs_get_clear_errors() {
             "/a",
         ],
     );
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("no model registry"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "no model registry");
 
     let model_dir = trained_model(dir.path());
     // A damaged model file fails its checksum, named.
@@ -246,8 +240,7 @@ fn unusable_models_and_inputs_get_clear_errors() {
         dir.path(),
         &["score", "--model", model_dir.to_str().expect("utf-8"), "/a"],
     );
-    assert!(!out.status.success());
-    let message = stderr(&out);
+    let message = failure(&out);
     assert!(
         message.contains("weights.f32") && message.contains("checksum mismatch"),
         "{message}"

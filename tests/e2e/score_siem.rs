@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 use crate::score::{Killed, REQUESTS, free_port, post, trained_model, wait_until_listening};
-use crate::util::{stderr, stdout, vigie};
+use crate::util::{assert_fails_with, stderr, stdout, vigie};
 
 /// 2000-10-10T20:55:36Z in epoch seconds: 11,240 days after 1970-01-01, plus 20:55:36.
 const OCT_10_2000: i64 = 11_240 * 86_400 + 20 * 3600 + 55 * 60 + 36;
@@ -135,8 +135,7 @@ fn keep_copies_csv_and_jsonl_fields_into_every_row_and_a_csv_header_is_never_sco
 
     // A field the CSV header lacks is an error naming it.
     let out = score_input(dir.path(), &model, "events.csv", &["--keep", "nope"]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("\"nope\""), "{}", stderr(&out));
+    assert_fails_with(&out, "\"nope\"");
 }
 
 const ACCESS_LOG: &str = concat!(
@@ -270,12 +269,7 @@ fn one_verdict_object_for_jsonl_rows_json_and_the_services_score() {
             "csv",
         ],
     );
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("--json prints JSON"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, "--json prints JSON");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use vigie_mlflow::{FileStore, RunStatus};
 use vigie_test_support::{TINY_SVM_CONFIG, local_tracking_uri, tiny_dataset, unique_suffix};
 
-use crate::util::{json, stderr, vigie};
+use crate::util::{json, local_runs, stderr, vigie};
 
 fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -90,14 +90,8 @@ fn train_logs_a_complete_run_to_the_local_store_and_the_model_scores_on_its_own(
     let run_id = outcome["run_id"].as_str().expect("run id").to_owned();
 
     // The run in the local store: finished, with the flattened config, final metrics and tags.
+    let runs = local_runs(&dir.path().join("mlruns"), "vigie-tiny");
     let store = FileStore::new(dir.path().join("mlruns")).expect("store");
-    let experiment = store
-        .list_experiments()
-        .expect("experiments")
-        .into_iter()
-        .find(|e| e.name == "vigie-tiny")
-        .expect("experiment vigie-tiny");
-    let runs = store.list_runs(&experiment.experiment_id).expect("runs");
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
     assert_eq!(run.info.run_id, run_id);
@@ -497,14 +491,8 @@ fn the_transfer_matrix_trains_on_each_dataset_and_logs_the_table_under_a_parent_
     let table = fs::read_to_string(dir.path().join("out/matrix/matrix.md")).expect("matrix.md");
     assert!(table.contains("| tiny (linear_svm) |"), "{table}");
 
+    let runs = local_runs(&dir.path().join("mlruns"), "vigie-eval-matrix");
     let store = FileStore::new(dir.path().join("mlruns")).expect("store");
-    let experiment = store
-        .list_experiments()
-        .expect("experiments")
-        .into_iter()
-        .find(|e| e.name == "vigie-eval-matrix")
-        .expect("matrix experiment");
-    let runs = store.list_runs(&experiment.experiment_id).expect("runs");
     assert_eq!(runs.len(), 3, "a parent and two children");
     let parent = runs
         .iter()

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+use vigie_mlflow::{FileStore, Run};
+
 /// Run `vigie` with `args` in `cwd`, with a clean Vigie environment.
 pub fn vigie(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vigie"))
@@ -22,6 +24,34 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The error output of a command that must have failed.
+pub fn failure(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "vigie succeeded where it must fail: {}",
+        stdout(out)
+    );
+    stderr(out)
+}
+
+/// Asserts that the command failed saying `expected`.
+pub fn assert_fails_with(out: &Output, expected: &str) {
+    let message = failure(out);
+    assert!(message.contains(expected), "{message}");
+}
+
+/// The runs of `experiment` in the local file store `store_dir` (a run's `mlruns`).
+pub fn local_runs(store_dir: &Path, experiment: &str) -> Vec<Run> {
+    let store = FileStore::new(store_dir).expect("store");
+    let found = store
+        .list_experiments()
+        .expect("experiments")
+        .into_iter()
+        .find(|e| e.name == experiment)
+        .unwrap_or_else(|| panic!("no experiment {experiment} in {}", store_dir.display()));
+    store.list_runs(&found.experiment_id).expect("runs")
 }
 
 pub fn json(out: &Output) -> serde_json::Value {
