@@ -114,6 +114,33 @@ pub struct Manifest {
     pub files: BTreeMap<String, String>,
 }
 
+impl Manifest {
+    /// The manifest of a model of `spec` trained now by this Vigie: its kind and family read
+    /// from the spec, its threshold the chosen one, no files yet (saving lists them).
+    pub fn new(
+        spec: ModelSpec,
+        threshold_choice: ThresholdChoice,
+        training_data: TrainingData,
+        seed: u64,
+        created_at_ms: u64,
+    ) -> Manifest {
+        Manifest {
+            format: FORMAT_NAME.to_owned(),
+            format_version: FORMAT_VERSION,
+            kind: spec.kind().to_owned(),
+            family: spec.family(),
+            spec,
+            threshold: threshold_choice.threshold,
+            threshold_choice,
+            training_data,
+            seed,
+            vigie_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at_ms,
+            files: BTreeMap::new(),
+        }
+    }
+}
+
 /// A model with its manifest.
 pub struct SavedModel {
     pub manifest: Manifest,
@@ -327,31 +354,24 @@ mod tests {
     fn rules_model() -> SavedModel {
         let config = LibinjectionConfig::default();
         SavedModel {
-            manifest: Manifest {
-                format: FORMAT_NAME.to_owned(),
-                format_version: FORMAT_VERSION,
-                kind: "libinjection".to_owned(),
-                family: Family::Rules,
-                spec: ModelSpec::Libinjection(config.clone()),
-                threshold: 0.5,
-                threshold_choice: ThresholdChoice {
+            manifest: Manifest::new(
+                ModelSpec::Libinjection(config.clone()),
+                ThresholdChoice {
                     threshold: 0.5,
                     rule: "model".to_owned(),
                     valid_f1: 1.0,
                     valid_fpr: 0.0,
                     valid_tpr: 1.0,
                 },
-                training_data: TrainingData {
+                TrainingData {
                     dataset: "tiny".to_owned(),
                     digest: "0".to_owned(),
                     train_counts: [1, 1],
                     valid_counts: [1, 1],
                 },
-                seed: 0,
-                vigie_version: "test".to_owned(),
-                created_at_ms: 0,
-                files: BTreeMap::new(),
-            },
+                0,
+                0,
+            ),
             model: TrainedModel::Libinjection(LibinjectionModel::new(config)),
             validation: None,
         }

@@ -199,8 +199,6 @@ pub(super) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use vigie_data::DecodeConfig;
     use vigie_models::artifact::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, TrainingData};
     use vigie_models::linear::LinearConfig;
@@ -211,32 +209,24 @@ mod tests {
     use super::*;
 
     fn manifest(spec: ModelSpec, kind: &str, vigie_version: &str) -> Manifest {
-        Manifest {
-            format: FORMAT_NAME.to_owned(),
-            format_version: FORMAT_VERSION,
-            kind: kind.to_owned(),
-            family: spec.family(),
-            spec,
+        let choice = ThresholdChoice {
             threshold: 0.375,
-            threshold_choice: ThresholdChoice {
-                threshold: 0.375,
-                rule: "max_f1".to_owned(),
-                valid_f1: 1.0,
-                valid_fpr: 0.0,
-                valid_tpr: 1.0,
-            },
-            training_data: TrainingData {
-                dataset: "tiny".to_owned(),
-                digest: "0".to_owned(),
-                train_counts: [1, 1],
-                valid_counts: [1, 1],
-            },
-            seed: 0,
-            vigie_version: vigie_version.to_owned(),
-            // 2000-02-29, a leap day.
-            created_at_ms: 951_782_400_000,
-            files: BTreeMap::new(),
-        }
+            rule: "max_f1".to_owned(),
+            valid_f1: 1.0,
+            valid_fpr: 0.0,
+            valid_tpr: 1.0,
+        };
+        let data = TrainingData {
+            dataset: "tiny".to_owned(),
+            digest: "0".to_owned(),
+            train_counts: [1, 1],
+            valid_counts: [1, 1],
+        };
+        // 2000-02-29, a leap day.
+        let mut manifest = Manifest::new(spec, choice, data, 0, 951_782_400_000);
+        manifest.kind = kind.to_owned();
+        manifest.vigie_version = vigie_version.to_owned();
+        manifest
     }
 
     /// A model folder holding the Python scorer's files.

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use vigie_data::{Label, PreparedDataset};
-use vigie_models::artifact::{
-    FORMAT_VERSION, Manifest, SavedModel, TrainingData, ValidationScores,
-};
+use vigie_models::artifact::{Manifest, SavedModel, TrainingData, ValidationScores};
 use vigie_models::metrics::{self, BinaryMetrics, FamilyRecall, ScoringSpeed, ThresholdChoice};
 use vigie_models::spec::TrainedModel;
 use vigie_models::{LabelledTexts, Scorer, TrainData, TrainObserver};
@@ -419,25 +417,18 @@ fn save_model(
 ) -> Result<SavedModel> {
     let config = &request.config;
     let mut saved = SavedModel {
-        manifest: Manifest {
-            format: vigie_models::artifact::FORMAT_NAME.to_owned(),
-            format_version: FORMAT_VERSION,
-            kind: config.model.kind().to_owned(),
-            family: config.model.family(),
-            spec: config.model.clone(),
-            threshold: measured.threshold.threshold,
-            threshold_choice: measured.threshold.clone(),
-            training_data: TrainingData {
+        manifest: Manifest::new(
+            config.model.clone(),
+            measured.threshold.clone(),
+            TrainingData {
                 dataset: config.data.dataset.clone(),
                 digest: prepared.digest.clone(),
                 train_counts: train.class_counts(),
                 valid_counts: valid.class_counts(),
             },
-            seed: config.seed,
-            vigie_version: env!("CARGO_PKG_VERSION").to_owned(),
-            created_at_ms: u64::try_from(vigie_mlflow::now_millis()).unwrap_or(0),
-            files: Default::default(),
-        },
+            config.seed,
+            u64::try_from(vigie_mlflow::now_millis()).unwrap_or(0),
+        ),
         model,
         validation: Some(ValidationScores::new(valid_scores, &valid.labels)),
     };
