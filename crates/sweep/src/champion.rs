@@ -7,6 +7,8 @@
 
 use serde::Serialize;
 use vigie_mlflow::{MlflowClient, Tag};
+use vigie_models::artifact::SavedModel;
+use vigie_runner::feedback::{self, FeedbackRequests};
 
 use crate::error::{Result, SweepError};
 use crate::leaderboard::{LeaderboardRow, latest_metric};
@@ -47,12 +49,18 @@ impl ChampionDecision {
 /// `fresh_model_id` is the logged model of a run this process has just published (so nothing
 /// of it is registered yet): the run is then not read back. The decision is made before the
 /// version is created, so that its tags go with the creation: five calls for a first crown.
+///
+/// `feedback`: the analysts' verdicts `best` was measured on. The current champion is then
+/// measured on them too; when it fails the analysts' guard and `best` passes it, `best` takes
+/// the alias whatever the objective says: a champion crowned before the verdicts must not keep
+/// raising the alarms they dismiss.
 pub fn crown(
     client: &MlflowClient,
     name: &str,
     best: &LeaderboardRow,
     fresh_model_id: Option<&str>,
     objective: &Objective,
+    feedback: Option<&FeedbackRequests>,
 ) -> Result<ChampionDecision> {
     let (model_id, registered) = match fresh_model_id {
         Some(model_id) => (Some(model_id.to_owned()), None),
@@ -110,8 +118,8 @@ pub fn crown(
         champion: false,
         reason: String::new(),
     };
-    let feedback = FeedbackCounts::of(best);
-    let refusal = feedback
+    let feedback_counts = FeedbackCounts::of(best);
+    let refusal = feedback_counts
         .and_then(|counts| counts.refusal(objective.feedback_allowed))
         .filter(|_| !current_holds_it);
     match current {
@@ -131,7 +139,18 @@ pub fn crown(
         }
         Some(current) => {
             let current_value = champion_value(client, name, &current, &metric)?;
+            let champion_refusal = match (feedback, feedback_counts) {
+                (Some(requests), Some(_)) => champion_feedback(client, name, &current, requests)
+                    .and_then(|counts| counts.refusal(objective.feedback_allowed)),
+                _ => None,
+            };
             match current_value {
+                _ if let Some(why) = champion_refusal => {
+                    decision.champion = true;
+                    decision.reason = format!(
+                        "the champion {name}/{current} {why}; this trial does not: alias moved"
+                    );
+                }
                 Some(value) if !objective.direction.better(best.value, value) => {
                     decision.reason = format!(
                         "not better than the champion {name}/{current} ({metric} = {value:.6}): alias kept"
@@ -174,7 +193,7 @@ pub fn crown(
         Tag::new(tags::CHAMPION_METRIC, &metric),
         Tag::new(tags::CHAMPION_VALUE, best.value.to_string()),
     ];
-    if let Some(counts) = feedback {
+    if let Some(counts) = feedback_counts {
         version_tags.extend(counts.tags());
     }
     if let Some((previous, value)) = &decision.previous {
@@ -298,6 +317,43 @@ impl FeedbackCounts {
             Tag::new(tags::FEEDBACK_FALSE_ALARMS, self.false_alarms.to_string()),
             Tag::new(tags::FEEDBACK_MISSED, self.missed.to_string()),
         ]
+    }
+}
+
+/// The current champion `name`/`version` measured on `requests` at its own threshold: its
+/// model downloaded into a scratch folder, scored, the folder removed. `None`, said, when that
+/// fails (the champion is then judged on the objective alone).
+fn champion_feedback(
+    client: &MlflowClient,
+    name: &str,
+    version: &str,
+    requests: &FeedbackRequests,
+) -> Option<FeedbackCounts> {
+    let scratch = std::env::temp_dir().join(format!(
+        "vigie-champion-{}-{}",
+        std::process::id(),
+        vigie_mlflow::now_millis()
+    ));
+    let measured = client
+        .download_model(&format!("models:/{name}/{version}"), &scratch)
+        .map_err(|error| error.to_string())
+        .and_then(|_| SavedModel::load(&scratch).map_err(|error| error.to_string()))
+        .map(|model| {
+            let metrics = feedback::measure(&model, requests, model.manifest.threshold);
+            FeedbackCounts {
+                false_alarms: metrics.false_alarms,
+                missed: metrics.missed,
+            }
+        });
+    let _ = std::fs::remove_dir_all(&scratch);
+    match measured {
+        Ok(counts) => Some(counts),
+        Err(error) => {
+            tracing::warn!(
+                "cannot measure the champion {name}/{version} on the analysts' verdicts: {error}"
+            );
+            None
+        }
     }
 }
 

@@ -107,12 +107,12 @@ impl Arena {
     fn sweep(&self, name: &str, threshold: &str, never_raise: &[&str]) -> SweepOutcome {
         let guards: Vec<String> = never_raise.iter().map(|g| format!("\"{g}\"")).collect();
         let objective = format!("never_raise = [{}]\n", guards.join(", "));
-        self.sweep_with(name, &base_config(threshold), &objective)
+        self.sweep_with(name, &base_config(threshold), OBJECTIVE, &objective)
     }
 
     /// Runs the one-trial sweep `name` whose base config is `base` and whose `[objective]`
-    /// holds `objective` beside its metric.
-    fn sweep_with(&self, name: &str, base: &str, objective: &str) -> SweepOutcome {
+    /// holds `objective` beside its `metric`.
+    fn sweep_with(&self, name: &str, base: &str, metric: &str, objective: &str) -> SweepOutcome {
         let dir = self.dir.path();
         fs::write(dir.join(format!("{name}-base.toml")), base).expect("write base");
         let sweep_file = dir.join(format!("{name}.toml"));
@@ -121,7 +121,7 @@ impl Arena {
             format!(
                 "name = \"{name}\"\nbase = \"{name}-base.toml\"\nexperiment = \"{}\"\n\
                  registered_model = \"{}\"\nmax_parallel = 1\n\
-                 [objective]\nmetric = \"{OBJECTIVE}\"\n{objective}",
+                 [objective]\nmetric = \"{metric}\"\n{objective}",
                 self.experiment, self.model_name,
             ),
         )
@@ -308,9 +308,9 @@ fn a_better_trial_that_does_not_raise_the_guard_takes_the_alias() {
 }
 
 /// A feedback dataset `soc` in the arena: one dismissed alarm (a script-tag search, the shape
-/// the noisy data's attacks mostly have) and one confirmed attack.
-fn soc_feedback(dir: &Path) {
-    let records = [
+/// the noisy data's attacks mostly have) and, with `confirmed`, one confirmed attack.
+fn soc_feedback(dir: &Path, confirmed: bool) {
+    let mut records = vec![
         vigie_data::feedback::FeedbackRecord {
             request: "/search?q=<script>alert(4242)</script>".to_owned(),
             verdict: vigie_data::feedback::Verdict::FalseAlarm,
@@ -332,6 +332,9 @@ fn soc_feedback(dir: &Path) {
             source: None,
         },
     ];
+    if !confirmed {
+        records.truncate(1);
+    }
     vigie_data::feedback::append(&dir.join("data/feedback/soc.jsonl"), &records).expect("feedback");
     fs::write(
         dir.join("datasets/soc.toml"),
@@ -343,14 +346,14 @@ fn soc_feedback(dir: &Path) {
 #[test]
 fn a_trial_that_raises_a_dismissed_alarm_again_is_not_crowned_unless_the_sweep_allows_it() {
     let arena = Arena::new("feedback");
-    soc_feedback(arena.dir.path());
+    soc_feedback(arena.dir.path(), true);
     // Measured on the feedback, not trained on it (weight 0): the loose threshold flags every
     // script-tag search, the dismissed one included.
     let base = format!(
         "{}[data.feedback]\ndatasets = [\"soc\"]\nweight = 0\n",
         base_config(LOOSE)
     );
-    let refused = arena.sweep_with("feedback-strict", &base, "");
+    let refused = arena.sweep_with("feedback-strict", &base, OBJECTIVE, "");
     assert_eq!(arena.metric(&refused, "feedback_false_alarms"), 1.0);
     assert_eq!(arena.metric(&refused, "feedback_dismissed"), 1.0);
     let decision = refused.champion.as_ref().expect("a champion decision");
@@ -371,6 +374,7 @@ fn a_trial_that_raises_a_dismissed_alarm_again_is_not_crowned_unless_the_sweep_a
     let allowed = arena.sweep_with(
         "feedback-allowed",
         &base,
+        OBJECTIVE,
         "allow_feedback_false_alarms = 1\nallow_feedback_missed = 1\n",
     );
     let decision = allowed.champion.as_ref().expect("a champion decision");
@@ -379,5 +383,64 @@ fn a_trial_that_raises_a_dismissed_alarm_again_is_not_crowned_unless_the_sweep_a
     assert_eq!(
         arena.champion_if_any().as_deref(),
         Some(decision.version.as_str())
+    );
+}
+
+#[test]
+fn a_champion_that_raises_an_alarm_analysts_have_since_dismissed_yields_to_a_trial_that_does_not() {
+    // The objective favours the loose threshold (it catches more attacks), so only the
+    // analysts' verdicts can move the alias away from it.
+    const RECALL: &str = "final_valid_recall";
+    let arena = Arena::new("since-dismissed");
+    let before = arena.sweep_with("before-verdicts", &base_config(LOOSE), RECALL, "");
+    assert_eq!(
+        before.champion.as_ref().map(|d| d.reason.as_str()),
+        Some("first champion")
+    );
+    // Then the analysts dismiss one of its alarms.
+    soc_feedback(arena.dir.path(), false);
+    let base = format!(
+        "{}[data.feedback]\ndatasets = [\"soc\"]\nweight = 0\n",
+        base_config(STRICT)
+    );
+    let after = arena.sweep_with("after-verdicts", &base, RECALL, "");
+    assert_eq!(arena.metric(&after, "feedback_false_alarms"), 0.0);
+    let champion_recall = arena.metric(&before, RECALL);
+    assert!(
+        arena.metric(&after, RECALL) < champion_recall,
+        "the premise: the strict trial is worse on {RECALL} than the loose champion"
+    );
+
+    let decision = after.champion.as_ref().expect("a champion decision");
+    assert!(decision.champion, "{decision:?}");
+    assert_eq!(
+        decision.reason,
+        format!(
+            "the champion {}/1 raises again 1 alarm(s) analysts dismissed (the sweep allows 0); \
+             this trial does not: alias moved",
+            arena.model_name
+        )
+    );
+    assert_eq!(decision.previous, Some(("1".to_owned(), champion_recall)));
+    assert_eq!(arena.champion(), decision.version);
+    assert_eq!(
+        arena
+            .version_tag(&decision.version, "vigie.champion_decision")
+            .as_deref(),
+        Some(decision.reason.as_str())
+    );
+
+    // A trial that raises the dismissed alarm cannot win it back, better on the objective or not.
+    let again = arena.sweep_with(
+        "after-verdicts-loose",
+        &base.replace(STRICT, LOOSE),
+        RECALL,
+        "",
+    );
+    let decision = again.champion.as_ref().expect("a champion decision");
+    assert!(!decision.champion, "{decision:?}");
+    assert!(
+        decision.reason.starts_with("raises again 1 alarm(s)"),
+        "{decision:?}"
     );
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use vigie_mlflow::{DefaultStore, MlflowClient, TrackingStore};
+use vigie_runner::feedback::FeedbackRequests;
 
 use super::Sweep;
 use super::outcome::{PlanSummary, StoredTrial};
@@ -12,14 +13,14 @@ use super::rank::{LeaderboardFiles, rank_trials};
 use crate::champion::{self, ChampionDecision};
 use crate::error::Result;
 use crate::leaderboard::{Leaderboard, LeaderboardRow};
-use crate::spec::SweepSpec;
 
 /// Crowns `best` under `name` ([`champion::crown`]); when this invocation published it, its
-/// logged model is known and its run is not read back.
+/// logged model is known and its run is not read back. A trial measured on analysts' verdicts
+/// has them loaded, so that the current champion is measured on them too.
 fn crown_best(
     client: &MlflowClient,
     name: &str,
-    spec: &SweepSpec,
+    sweep: &Sweep<'_>,
     best: &LeaderboardRow,
     published: &BTreeMap<usize, &StoredTrial>,
 ) -> Result<ChampionDecision> {
@@ -27,7 +28,33 @@ fn crown_best(
         .values()
         .find(|p| p.row.run_id == best.run_id)
         .and_then(|p| p.logged_model_id.as_deref());
-    champion::crown(client, name, best, fresh_model_id, &spec.objective)
+    let feedback = best_trial_feedback(sweep, best);
+    champion::crown(
+        client,
+        name,
+        best,
+        fresh_model_id,
+        &sweep.spec.objective,
+        feedback.as_ref(),
+    )
+}
+
+/// The verdicts `best`'s trial was measured on, as they are now; `None` when its config has
+/// none or they cannot be read (said, and the champion is then judged on the objective alone).
+fn best_trial_feedback(sweep: &Sweep<'_>, best: &LeaderboardRow) -> Option<FeedbackRequests> {
+    let trial = sweep
+        .plan
+        .trials
+        .iter()
+        .find(|trial| best.trial_id.as_deref() == Some(trial.id.as_str()))?;
+    let config = trial.config.data.feedback.as_ref()?;
+    match vigie_runner::feedback::load(config, sweep.source) {
+        Ok(requests) => Some(requests),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the feedback to measure the champion on");
+            None
+        }
+    }
 }
 
 /// The registered model the best trial so far is crowned in while the last trials train: only
@@ -57,7 +84,7 @@ pub(super) fn crown_so_far(
 ) -> Option<Result<ChampionDecision>> {
     let leaderboard = rank_trials(sweep.spec, sweep.plan, &sweep.found.runs, published);
     let best = leaderboard.best()?;
-    Some(crown_best(client, name, sweep.spec, best, published))
+    Some(crown_best(client, name, sweep, best, published))
 }
 
 /// Uploads the leaderboard's files to the parent while the champion is crowned
@@ -127,7 +154,7 @@ fn crown_at_end(
         (Some(name), Some(best), false) => match sweep.store {
             DefaultStore::Server(client) => {
                 let started = Instant::now();
-                let decision = crown_best(client, name, sweep.spec, best, published);
+                let decision = crown_best(client, name, sweep, best, published);
                 tracing::debug!(
                     seconds = started.elapsed().as_secs_f64(),
                     "champion crowned"

@@ -117,6 +117,7 @@ pub fn run_sweep(
         progress,
         parent_run_id: &parent_run_id,
         found: &found,
+        source,
     };
     let ctx = TrialContext {
         spec,
@@ -210,6 +211,8 @@ struct Sweep<'a> {
     parent_run_id: &'a str,
     /// The sweep's runs as read at the start.
     found: &'a SweepRuns,
+    /// The catalog and data dir (the champion is measured on the trials' feedback).
+    source: &'a DataSource,
 }
 
 /// The plan by state, and how many trials run at once: `max_parallel` (the option, else the
