@@ -167,3 +167,85 @@ fn dismissed_alarms_go_back_into_training_and_are_raised_less() {
         "week 2's false alarms: {before:?} -> {after:?}"
     );
 }
+
+#[test]
+fn a_sweep_on_feedback_trains_its_trials_again_once_analysts_add_verdicts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    tiny_dataset(dir);
+    let dismiss = |request: &str| {
+        let out = feedback_add(dir, &["--verdict", "false_alarm", "--request", request]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let blog = blog_requests(0..2);
+    let mut blog = blog.lines();
+    dismiss(blog.next().expect("a request"));
+    let base = format!("{TINY_SVM_CONFIG}[data.feedback]\ndatasets = [\"soc\"]\nweight = 0\n");
+    fs::write(dir.join("base.toml"), base).expect("base");
+    fs::write(
+        dir.join("sweep.toml"),
+        "name = \"soc-grid\"\nbase = \"base.toml\"\n[objective]\nmetric = \"final_valid_f1\"\n\
+         [[search.space]]\n[search.space.grid]\n\"model.c\" = [0.5, 1.0]\n",
+    )
+    .expect("sweep");
+    let sweep = || {
+        json(&vigie(
+            dir,
+            &[
+                "--json",
+                "--data-dir",
+                "data",
+                "--datasets-dir",
+                "datasets",
+                "sweep",
+                "sweep.toml",
+                "--tracking-uri",
+                "mlruns",
+                "--out",
+                "out/sweep",
+                "--journal-dir",
+                "journal",
+            ],
+        ))
+    };
+    let planned = |outcome: &serde_json::Value| {
+        let summary = &outcome["summary"];
+        (summary["done"].as_u64(), summary["to_run"].as_u64())
+    };
+    let trial_ids = |outcome: &serde_json::Value| -> Vec<String> {
+        let rows = outcome["leaderboard"]["rows"].as_array().expect("rows");
+        rows.iter()
+            .map(|row| row["trial_id"].as_str().expect("trial id").to_owned())
+            .collect()
+    };
+
+    let first = sweep();
+    assert_eq!(planned(&first), (Some(0), Some(2)), "{first}");
+    let resumed = sweep();
+    assert_eq!(
+        planned(&resumed),
+        (Some(2), Some(0)),
+        "same verdicts: the trials are done"
+    );
+
+    dismiss(blog.next().expect("a second request"));
+    let grown = sweep();
+    assert_eq!(
+        planned(&grown),
+        (Some(0), Some(2)),
+        "a new verdict: every trial trains again ({grown})"
+    );
+    let (before, after) = (trial_ids(&first), trial_ids(&grown));
+    assert_eq!(after.len(), 2, "only the trials on today's verdicts rank");
+    assert!(
+        after.iter().all(|id| !before.contains(id)),
+        "{before:?} {after:?}"
+    );
+    // Measured on both verdicts (weight 0: measured only, the blog is raised again).
+    for row in grown["leaderboard"]["rows"].as_array().expect("rows") {
+        assert_eq!(row["metrics"]["feedback_false_alarms"], 2.0, "{row}");
+    }
+    for row in first["leaderboard"]["rows"].as_array().expect("rows") {
+        assert_eq!(row["metrics"]["feedback_false_alarms"], 1.0, "{row}");
+    }
+}

@@ -27,7 +27,7 @@ pub fn sweep(global: &GlobalArgs, args: &SweepArgs) -> anyhow::Result<()> {
     let spec = SweepSpec::from_file_with(&args.sweep, &args.set)?;
     let catalog = super::catalog(global)?;
     // Every trial is built and validated here, before any data is read or any run created.
-    let plan = spec.plan(&catalog)?;
+    let mut plan = spec.plan(&catalog)?;
     let shard = args
         .shard
         .as_deref()
@@ -37,13 +37,15 @@ pub fn sweep(global: &GlobalArgs, args: &SweepArgs) -> anyhow::Result<()> {
     if let Some(0) = args.max_parallel {
         bail!("--max-parallel: must be at least 1");
     }
-    if args.dry_run {
-        return dry_run(global, &spec, &plan.trials, shard.as_ref());
-    }
     let source = DataSource {
         catalog,
         data_dir: global.data_dir.clone(),
     };
+    plan.bind_feedback(&source)
+        .context("reading the feedback datasets the trials are identified by")?;
+    if args.dry_run {
+        return dry_run(global, &spec, &plan.trials, shard.as_ref());
+    }
     fetch_missing_datasets(global, &source, &plan.trials)?;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -1,16 +1,17 @@
 //! The search space expanded into the plan: each grid point or random draw applied on the base
 //! config as TOML overrides, deserialised, validated and identified; repeated trials dropped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use toml::Value;
 use vigie_data::Catalog;
 use vigie_models::random::SplitMix64;
 use vigie_runner::RunConfig;
+use vigie_runner::config::DataSource;
 
 use super::table::set_at_path;
-use super::trial_id::trial_id;
+use super::trial_id::{trial_id, trial_id_with_feedback};
 use super::types::{Distribution, MAX_TRIALS, Strategy, Subspace, SweepSpec};
 use crate::error::{Result, SweepError};
 
@@ -27,7 +28,8 @@ pub struct SweepPlan {
 pub struct Trial {
     /// 1-based, in plan order; the run is named `{sweep}-{index:03}`.
     pub index: usize,
-    /// [`trial_id`] of `config`.
+    /// [`trial_id`] of `config` ([`trial_id_with_feedback`] once
+    /// [`SweepPlan::bind_feedback`] has read its verdicts).
     pub id: String,
     /// Dotted path and value as TOML text, in application order: the subspace's `set`, then
     /// the grid or random point.
@@ -46,6 +48,33 @@ impl Trial {
             .map(|(path, value)| format!("{path}={value}"))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+impl SweepPlan {
+    /// Identifies the trials that train or are measured on analysts' verdicts by those
+    /// verdicts too ([`trial_id_with_feedback`]), read now from `source`: a sweep run again
+    /// after new verdicts trains its trials again instead of resuming trials measured on
+    /// fewer. Returns how many trials it identified so.
+    pub fn bind_feedback(&mut self, source: &DataSource) -> Result<usize> {
+        let mut digests: HashMap<Vec<String>, String> = HashMap::new();
+        let mut bound = 0;
+        for trial in &mut self.trials {
+            let Some(feedback) = &trial.config.data.feedback else {
+                continue;
+            };
+            let digest = match digests.get(&feedback.datasets) {
+                Some(digest) => digest.clone(),
+                None => {
+                    let digest = vigie_runner::feedback::load(feedback, source)?.digest();
+                    digests.insert(feedback.datasets.clone(), digest.clone());
+                    digest
+                }
+            };
+            trial.id = trial_id_with_feedback(&trial.config, &digest);
+            bound += 1;
+        }
+        Ok(bound)
     }
 }
 

@@ -29,7 +29,7 @@ mod types;
 pub use expand::{SweepPlan, Trial};
 pub use shard::Shard;
 pub use template::sweep_template;
-pub use trial_id::trial_id;
+pub use trial_id::{trial_id, trial_id_with_feedback};
 pub use types::{
     DEFAULT_OBJECTIVE_METRIC, DEFAULT_PRUNING_MIN_FINISHED, DEFAULT_STALE_AFTER_MINUTES, Direction,
     Distribution, FeedbackAllowance, MAX_TRIALS, Objective, Pruning, SearchSpec, Strategy,

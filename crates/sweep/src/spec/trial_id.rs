@@ -8,6 +8,17 @@ use vigie_runner::config::TrackingConfig;
 /// (object keys sorted), without what does not change the model: `name`, `threads` and
 /// `tracking`. Same hyperparameters, data and seed: same id, in any sweep or experiment.
 pub fn trial_id(config: &RunConfig) -> String {
+    identity_hash(config, None)
+}
+
+/// [`trial_id`] of a config trained or measured on feedback datasets (`[data.feedback]`) that
+/// now hold the verdicts of digest `feedback_digest`: feedback datasets grow as analysts judge
+/// alerts, and a trial on more verdicts is another trial.
+pub fn trial_id_with_feedback(config: &RunConfig, feedback_digest: &str) -> String {
+    identity_hash(config, Some(feedback_digest))
+}
+
+fn identity_hash(config: &RunConfig, feedback_digest: Option<&str>) -> String {
     let mut identity = config.clone();
     identity.name = None;
     identity.threads = 0;
@@ -18,6 +29,10 @@ pub fn trial_id(config: &RunConfig) -> String {
         // Not reachable with the config's types (serde_json writes NaN as null); the Debug
         // text still identifies the config deterministically.
         Err(_) => canonical = format!("{identity:?}"),
+    }
+    if let Some(feedback_digest) = feedback_digest {
+        canonical.push_str("\nfeedback:");
+        canonical.push_str(feedback_digest);
     }
     let digest = Sha256::digest(canonical.as_bytes());
     hex::encode(&digest[..8])
@@ -62,6 +77,16 @@ mod tests {
 
     use super::*;
     use crate::spec::test_sweeps::{BASE, base_config};
+
+    #[test]
+    fn feedback_verdicts_are_part_of_a_trials_identity() {
+        let config = base_config();
+        let plain = trial_id(&config);
+        let on_verdicts = trial_id_with_feedback(&config, "digest-a");
+        assert_ne!(on_verdicts, plain);
+        assert_eq!(on_verdicts, trial_id_with_feedback(&config, "digest-a"));
+        assert_ne!(on_verdicts, trial_id_with_feedback(&config, "digest-b"));
+    }
 
     #[test]
     fn trial_ids_ignore_name_threads_and_tracking_but_nothing_else() {
