@@ -287,3 +287,78 @@ fn the_run_reads_back_in_mlflow_with_one_point_per_window() {
         "{artifacts}"
     );
 }
+
+#[test]
+fn score_with_monitor_writes_every_verdict_and_judges_the_same_windows_as_monitor() {
+    let Some(datasets) = shared_datasets() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (model, held) = train_model(dir.path(), &datasets);
+    fs::write(dir.path().join("access.log"), access_log(&held, true)).expect("log");
+    let monitored = monitor(
+        dir.path(),
+        &model,
+        "access.log",
+        &["--no-track", "--out", "out/monitor"],
+    );
+    assert_eq!(monitored.status.code(), Some(EXIT_DRIFT));
+
+    let scored = vigie(
+        dir.path(),
+        &[
+            "--json",
+            "--quiet",
+            "--datasets-dir",
+            "datasets",
+            "score",
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--input",
+            "access.log",
+            "--output",
+            "verdicts.jsonl",
+            "--format",
+            "jsonl",
+            "--monitor",
+            "1d",
+            "--monitor-out",
+            "out/score-monitor",
+            "--tracking-uri",
+            "mlruns",
+            "--journal-dir",
+            "journal",
+        ],
+    );
+    assert_eq!(
+        scored.status.code(),
+        Some(EXIT_DRIFT),
+        "the shifted day drifts in the scoring pass too: {}",
+        stderr(&scored)
+    );
+    let summary = outcome(&scored);
+    let verdicts = lines(&dir.path().join("verdicts.jsonl"));
+    assert_eq!(
+        verdicts.len(),
+        DAYS * PER_DAY,
+        "every request has its verdict"
+    );
+    assert_eq!(summary["total"], (DAYS * PER_DAY) as u64, "{summary}");
+    assert_eq!(summary["monitor"]["report"]["drift"], true, "{summary}");
+    assert!(
+        summary["monitor"]["run"]["run_id"].is_string(),
+        "one monitoring run in the store: {summary}"
+    );
+
+    // One pass or two, the windows are the same numbers.
+    let report = |folder: &str| -> serde_json::Value {
+        let path = dir.path().join(folder).join("monitor.json");
+        serde_json::from_slice(&fs::read(&path).expect("monitor.json")).expect("json")
+    };
+    let (alone, in_score) = (
+        report("out/monitor/access.log"),
+        report("out/score-monitor"),
+    );
+    assert_eq!(alone["windows"], in_score["windows"]);
+    assert!(dir.path().join("out/score-monitor/monitor.png").is_file());
+}

@@ -172,7 +172,7 @@ pub enum Command {
     /// file) before use. Requests are decoded like the model's training data (percent-decoding
     /// for the shipped datasets) unless --no-decode.
     #[command(
-        after_help = "Examples:\n  vigie score --model out/sweeps/quickstart/trials/<trial>/model \"/index.php?id=1' or 1=1--\"\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie score --model models:/vigie-field@champion --input access.log --input-format clf --output verdicts.csv\n  tail -f access.log | vigie score --model $RUN_ID --input - --input-format clf --format jsonl"
+        after_help = "Examples:\n  vigie score --model out/sweeps/quickstart/trials/<trial>/model \"/index.php?id=1' or 1=1--\"\n  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 vigie score --model models:/vigie-field@champion --input access.log --input-format clf --output verdicts.csv\n  vigie score --model models:/vigie-field@champion --input access.log --output verdicts.jsonl --monitor 1h\n  tail -f access.log | vigie score --model $RUN_ID --input - --input-format clf --format jsonl"
     )]
     Score(ScoreArgs),
     /// Serve a model over HTTP for the SIEM: MLflow's `POST /invocations` (so tools built for
@@ -249,6 +249,23 @@ pub struct MonitorArgs {
     /// Window length: a number and a unit, s, m, h or d (30m, 1h, 1d).
     #[arg(long, default_value = "1h")]
     pub window: String,
+    /// Requests scored together.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Folder for each source's monitor.json and chart [default: out/monitor/<model kind>-<time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Tracking store for the runs, and where a run id or models:/ URI is found.
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    #[command(flatten)]
+    pub monitoring: MonitorOptions,
+}
+
+/// How windows are judged and logged, for `vigie monitor` and `vigie score --monitor`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Monitoring")]
+pub struct MonitorOptions {
     /// A window drifts when the PSI of its scores against validation is over this.
     #[arg(long, default_value_t = vigie_score::monitor::drift::DEFAULT_PSI_BOUND)]
     pub psi_bound: f64,
@@ -262,21 +279,12 @@ pub struct MonitorArgs {
     /// Windows with fewer requests are reported but never drift.
     #[arg(long, default_value_t = vigie_score::monitor::drift::DEFAULT_MIN_REQUESTS)]
     pub min_requests: u64,
-    /// Requests scored together.
-    #[arg(long, default_value_t = 1024)]
-    pub batch_size: usize,
-    /// Folder for each source's monitor.json and chart [default: out/monitor/<model kind>-<time>].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Do not log MLflow runs.
+    /// Do not log the monitoring as MLflow runs.
     #[arg(long)]
     pub no_track: bool,
-    /// MLflow experiment of the runs.
+    /// MLflow experiment of the monitoring runs.
     #[arg(long, default_value = "vigie-monitor")]
     pub experiment: String,
-    /// Tracking store for the runs, and where a run id or models:/ URI is found.
-    #[arg(long)]
-    pub tracking_uri: Option<String>,
     /// Folder of the run journals.
     #[arg(long, env = "VIGIE_JOURNAL_DIR", default_value = ".vigie/journal")]
     pub journal_dir: PathBuf,
@@ -384,9 +392,25 @@ pub struct ScoreArgs {
     /// Requests scored together (memory stays bounded by this).
     #[arg(long, default_value_t = 1024)]
     pub batch_size: usize,
-    /// Tracking store for run ids and models:/ URIs (as for `vigie train`).
+    /// Tracking store for run ids and models:/ URIs (as for `vigie train`), and the monitoring
+    /// run's.
     #[arg(long)]
     pub tracking_uri: Option<String>,
+    /// Also monitor --input in windows of this length (30m, 1h, 1d), as `vigie monitor` does
+    /// in the same pass: one MLflow run, drift as a tag and exit status 3.
+    #[arg(
+        long,
+        value_name = "WINDOW",
+        requires = "input",
+        conflicts_with = "follow"
+    )]
+    pub monitor: Option<String>,
+    /// Folder for the monitoring's monitor.json and chart [default: out/monitor/<model
+    /// kind>-<time>].
+    #[arg(long, requires = "monitor")]
+    pub monitor_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub monitoring: MonitorOptions,
 }
 
 #[derive(Debug, Args)]

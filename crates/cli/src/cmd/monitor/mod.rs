@@ -17,10 +17,11 @@ use vigie_score::monitor::{DriftReason, DriftRule, Monitor, MonitorReference, Mo
 
 use super::score::load_model;
 use super::train::default_out_dir;
-use crate::args::{GlobalArgs, MonitorArgs};
+use crate::args::{GlobalArgs, MonitorArgs, MonitorOptions};
 use crate::output::print_json;
-use run::{Logged, SourceRun, log_run};
-use source::{LineCounts, SourceSpec, monitor_source};
+use run::{Logged, RunTarget, SourceRun, log_run};
+pub use source::LineCounts;
+use source::{SourceSpec, monitor_source};
 
 /// Exit status when a window drifted (1 stays for errors, 2 for usage errors).
 pub const EXIT_DRIFT: u8 = 3;
@@ -37,40 +38,30 @@ struct MonitorOutcome {
 
 /// One source's result.
 #[derive(Serialize)]
-struct SourceOutcome {
+pub struct SourceOutcome {
     source: PathBuf,
     input_format: String,
     lines: LineCounts,
     files: Vec<PathBuf>,
     run: Option<Logged>,
-    report: MonitorReport,
+    pub(crate) report: MonitorReport,
 }
 
 pub fn monitor(global: &GlobalArgs, args: &MonitorArgs) -> anyhow::Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size: must be at least 1");
     }
-    let window_ms = window_ms(&args.window)?;
+    window_ms(&args.window)?;
     let engine = load_model(
         super::catalog(global).ok().as_ref(),
         &args.model,
         args.tracking_uri.as_deref(),
     )?;
-    let (reference, rule) = reference_and_rule(args, &engine)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out_dir("monitor", &engine.manifest().kind));
+    let out = monitor_out_dir(args.out.as_deref(), &engine);
     let mut sources = Vec::with_capacity(args.input.len());
     for (path, folder) in args.input.iter().zip(source_folders(&args.input)) {
-        let monitor = Monitor::new(reference.clone(), rule, window_ms)?;
-        let outcome = monitor_one(
-            args,
-            &engine,
-            (&reference, monitor),
-            path,
-            &out.join(folder),
-        )?;
+        let watch = Watch::new(&args.monitoring, "--window", &args.window, &engine)?;
+        let outcome = monitor_one(args, &engine, watch, path, &out.join(folder))?;
         if !global.quiet && !global.json {
             eprint!("{}", summary(&outcome, &args.window));
         }
@@ -86,7 +77,12 @@ pub fn monitor(global: &GlobalArgs, args: &MonitorArgs) -> anyhow::Result<()> {
     if global.json {
         print_json(&outcome)?;
     }
-    if outcome.drift {
+    drift_status(outcome.drift)
+}
+
+/// [`EXIT_DRIFT`] when a window drifted.
+pub fn drift_status(drift: bool) -> anyhow::Result<()> {
+    if drift {
         return Err(crate::ExitStatus {
             code: EXIT_DRIFT,
             reason: "a window drifted",
@@ -96,10 +92,92 @@ pub fn monitor(global: &GlobalArgs, args: &MonitorArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--out` (or `--monitor-out`), else `out/monitor/<model kind>-<time>`.
+pub fn monitor_out_dir(out: Option<&Path>, engine: &Engine) -> PathBuf {
+    out.map(Path::to_path_buf)
+        .unwrap_or_else(|| default_out_dir("monitor", &engine.manifest().kind))
+}
+
+/// One source watched while it is scored: its windows as they fill, then its report, files
+/// and run ([`Watch::finish`]).
+pub struct Watch<'a> {
+    options: &'a MonitorOptions,
+    window: &'a str,
+    reference: MonitorReference,
+    monitor: Monitor,
+}
+
+impl<'a> Watch<'a> {
+    /// Windows of `window` (the value of `flag`), judged against `engine`'s validation scores
+    /// with `options`' drift rule.
+    pub fn new(
+        options: &'a MonitorOptions,
+        flag: &str,
+        window: &'a str,
+        engine: &Engine,
+    ) -> anyhow::Result<Watch<'a>> {
+        let window_ms = window_ms_of(flag, window)?;
+        let (reference, rule) = reference_and_rule(options, engine)?;
+        let monitor = Monitor::new(reference.clone(), rule, window_ms)?;
+        Ok(Watch {
+            options,
+            window,
+            reference,
+            monitor,
+        })
+    }
+
+    /// The windows, to count requests into.
+    pub fn monitor(&mut self) -> &mut Monitor {
+        &mut self.monitor
+    }
+
+    /// Judges the windows, writes monitor.json and the chart under `out` and logs the run
+    /// (unless `--no-track`), made by `command` against `tracking_uri`.
+    pub fn finish(
+        self,
+        engine: &Engine,
+        (path, input_format, lines): (&Path, String, LineCounts),
+        out: &Path,
+        (command, tracking_uri): (&'static str, Option<&str>),
+    ) -> anyhow::Result<SourceOutcome> {
+        let report = self
+            .monitor
+            .finish()
+            .with_context(|| format!("monitoring {}", path.display()))?;
+        let files = write_files(out, &report, &self.reference, engine, path)?;
+        let run = (!self.options.no_track)
+            .then(|| {
+                let target = RunTarget {
+                    options: self.options,
+                    tracking_uri,
+                    command,
+                };
+                let source = SourceRun {
+                    path,
+                    input_format: &input_format,
+                    window: self.window,
+                    report: &report,
+                    files: &files,
+                };
+                log_run(&target, engine, &source)
+            })
+            .flatten();
+        Ok(SourceOutcome {
+            source: path.to_owned(),
+            input_format,
+            lines,
+            files,
+            run,
+            report,
+        })
+    }
+}
+
 /// The model's validation scores as the reference, and the drift rule of the options (the
 /// expected alert rate from validation unless given).
 fn reference_and_rule(
-    args: &MonitorArgs,
+    options: &MonitorOptions,
     engine: &Engine,
 ) -> anyhow::Result<(MonitorReference, DriftRule)> {
     let validation = engine
@@ -108,14 +186,14 @@ fn reference_and_rule(
         .with_context(|| format!("monitoring with {}", engine.origin()))?;
     let reference = MonitorReference::new(validation)
         .with_context(|| format!("monitoring with {}", engine.origin()))?;
-    let expected = args
+    let expected = options
         .expected_alert_rate
         .unwrap_or_else(|| expected_alert_rate(&validation.benign, engine.threshold()));
     let rule = DriftRule {
-        psi_bound: args.psi_bound,
-        alert_factor: args.alert_factor,
+        psi_bound: options.psi_bound,
+        alert_factor: options.alert_factor,
         expected_alert_rate: expected,
-        min_requests: args.min_requests,
+        min_requests: options.min_requests,
     };
     rule.validate().map_err(anyhow::Error::msg)?;
     Ok((reference, rule))
@@ -125,7 +203,7 @@ fn reference_and_rule(
 fn monitor_one(
     args: &MonitorArgs,
     engine: &Engine,
-    (reference, mut monitor): (&MonitorReference, Monitor),
+    mut watch: Watch<'_>,
     path: &Path,
     out: &Path,
 ) -> anyhow::Result<SourceOutcome> {
@@ -135,31 +213,14 @@ fn monitor_one(
         args.column.clone(),
         args.time_field.clone(),
     );
-    let lines = monitor_source(engine, path, &spec, &mut monitor, args.batch_size)?;
-    let report = monitor
-        .finish()
-        .with_context(|| format!("monitoring {}", path.display()))?;
-    let files = write_files(out, &report, reference, engine, path)?;
+    let lines = monitor_source(engine, path, &spec, watch.monitor(), args.batch_size)?;
     let input_format = spec.format.name().to_owned();
-    let run = (!args.no_track)
-        .then(|| {
-            let source = SourceRun {
-                path,
-                input_format: &input_format,
-                report: &report,
-                files: &files,
-            };
-            log_run(args, engine, &source)
-        })
-        .flatten();
-    Ok(SourceOutcome {
-        source: path.to_owned(),
-        input_format,
-        lines,
-        files,
-        run,
-        report,
-    })
+    watch.finish(
+        engine,
+        (path, input_format, lines),
+        out,
+        ("monitor", args.tracking_uri.as_deref()),
+    )
 }
 
 fn write_files(
@@ -236,7 +297,7 @@ pub fn window_ms_of(flag: &str, text: &str) -> anyhow::Result<i64> {
 }
 
 /// The source's summary for the terminal: a line, then a table of windows.
-fn summary(outcome: &SourceOutcome, window: &str) -> String {
+pub fn summary(outcome: &SourceOutcome, window: &str) -> String {
     let report = &outcome.report;
     let drifted = report.drifted().count();
     let mut text = format!(

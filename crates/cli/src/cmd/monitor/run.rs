@@ -12,14 +12,24 @@ use vigie_score::monitor::MonitorReport;
 use vigie_score::monitor::tracking::{drift_tags, drifted_label, rule_params, window_metrics};
 
 use super::super::train::open_store;
-use crate::args::MonitorArgs;
+use crate::args::MonitorOptions;
 
 /// A monitored source, ready to log.
 pub struct SourceRun<'a> {
     pub path: &'a Path,
     pub input_format: &'a str,
+    /// `--window` as given.
+    pub window: &'a str,
     pub report: &'a MonitorReport,
     pub files: &'a [PathBuf],
+}
+
+/// Where a monitoring run goes.
+pub struct RunTarget<'a> {
+    pub options: &'a MonitorOptions,
+    pub tracking_uri: Option<&'a str>,
+    /// The command that monitored (`monitor`, `score`).
+    pub command: &'static str,
 }
 
 /// Where the run went.
@@ -32,8 +42,8 @@ pub struct Logged {
 }
 
 /// Logs `source` as one run; `None` (with a warning) when even the journal failed.
-pub fn log_run(args: &MonitorArgs, engine: &Engine, source: &SourceRun<'_>) -> Option<Logged> {
-    match try_log_run(args, engine, source) {
+pub fn log_run(target: &RunTarget<'_>, engine: &Engine, source: &SourceRun<'_>) -> Option<Logged> {
+    match try_log_run(target, engine, source) {
         Ok(logged) => Some(logged),
         Err(error) => {
             tracing::warn!(
@@ -47,7 +57,7 @@ pub fn log_run(args: &MonitorArgs, engine: &Engine, source: &SourceRun<'_>) -> O
 }
 
 fn try_log_run(
-    args: &MonitorArgs,
+    target: &RunTarget<'_>,
     engine: &Engine,
     source: &SourceRun<'_>,
 ) -> anyhow::Result<Logged> {
@@ -58,18 +68,18 @@ fn try_log_run(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| source.path.display().to_string());
-    let mut options = RunOptions::new(&args.journal_dir, &args.experiment);
+    let mut options = RunOptions::new(&target.options.journal_dir, &target.options.experiment);
     options.run_name = Some(format!("monitor-{name}-{kind}"));
     options.flush_on_epoch = false;
     options.tags = vec![
-        Tag::new("vigie.command", "monitor"),
+        Tag::new("vigie.command", target.command),
         Tag::new("vigie.model", engine.origin()),
         Tag::new("vigie.model_kind", kind),
         Tag::new("vigie.source", source.path.display().to_string()),
     ];
-    let store = open_store(args.tracking_uri.as_deref())?;
+    let store = open_store(target.tracking_uri)?;
     let mut logger = RunLogger::start(store, options).context("starting the monitoring run")?;
-    logger.log_params(&params(args, engine, source))?;
+    logger.log_params(&params(engine, source))?;
     logger.log_metrics(&metrics(report))?;
     logger.set_tags(&drift_tags(&drift_labels(report)))?;
     for file in source.files {
@@ -83,11 +93,11 @@ fn try_log_run(
     })
 }
 
-fn params(args: &MonitorArgs, engine: &Engine, source: &SourceRun<'_>) -> Vec<Param> {
+fn params(engine: &Engine, source: &SourceRun<'_>) -> Vec<Param> {
     let report = source.report;
     let mut params = vec![Param::new("model", engine.origin())];
     params.extend(rule_params(
-        &args.window,
+        source.window,
         report.window_ms,
         &report.rule,
         engine.threshold(),

@@ -13,12 +13,19 @@ use super::invalid::InvalidLines;
 use super::summary::Summary;
 use super::writer::{RequestContext, VerdictWriter};
 use crate::args::{GlobalArgs, ScoreArgs};
+use crate::cmd::monitor::{
+    LineCounts, SourceOutcome, Watch, drift_status, monitor_out_dir, summary as monitor_summary,
+};
 use crate::output::{print_json, spinner};
+use vigie_score::monitor::Monitor;
 
 /// A request read, waiting for its batch to be scored.
 struct Pending {
     context: RequestContext,
     raw: String,
+    /// Unreadable lines read right after it, counted into the monitor's windows after it (in
+    /// the input's order, as `vigie monitor` counts them).
+    unreadable_after: u64,
 }
 
 /// The rows' format: `--format`, else JSON Lines when `--json` rows go to standard output
@@ -52,32 +59,88 @@ pub(super) fn score_file(
         "scoring",
     );
     let batch_size = if args.follow { 1 } else { args.batch_size };
+    let mut watch = match &args.monitor {
+        Some(window) => Some(Watch::new(&args.monitoring, "--monitor", window, engine)?),
+        None => None,
+    };
     let mut summary = Summary::default();
     let mut invalid = InvalidLines::new(input.display().to_string());
     let mut batch: Vec<Pending> = Vec::with_capacity(batch_size);
+    let mut out = Scored {
+        writer: &mut writer,
+        summary: &mut summary,
+        monitor: watch.as_mut().map(Watch::monitor),
+    };
     for item in records {
         match item? {
             SourceItem::Record(record) => batch.push(pending(record)),
-            SourceItem::Invalid { line, reason } => invalid.add(line, reason),
+            SourceItem::Invalid { line, reason } => {
+                match (batch.last_mut(), out.monitor.as_deref_mut()) {
+                    (Some(last), _) => last.unreadable_after += 1,
+                    (None, Some(monitor)) => monitor.unreadable(None),
+                    (None, None) => {}
+                }
+                invalid.add(line, reason);
+            }
         }
         if batch.len() >= batch_size {
-            flush(engine, args.top, &mut batch, &mut writer, &mut summary)?;
+            flush(engine, args.top, &mut batch, &mut out)?;
             if args.follow {
-                writer.flush()?;
+                out.writer.flush()?;
             }
-            bar.set_message(format!("scored {}", summary.total));
+            bar.set_message(format!("scored {}", out.summary.total));
         }
     }
-    flush(engine, args.top, &mut batch, &mut writer, &mut summary)?;
+    flush(engine, args.top, &mut batch, &mut out)?;
     writer.finish()?;
     bar.finish_and_clear();
     summary.invalid = invalid.count();
+    let monitored = watch
+        .map(|watch| {
+            let lines = LineCounts {
+                requests: summary.total,
+                unreadable: summary.invalid,
+            };
+            let out = monitor_out_dir(args.monitor_out.as_deref(), engine);
+            let format = format.name().to_owned();
+            watch.finish(
+                engine,
+                (input, format, lines),
+                &out,
+                ("score", args.tracking_uri.as_deref()),
+            )
+        })
+        .transpose()?;
     if global.json && args.output.is_some() {
-        print_json(&summary.report())?;
+        print_json(&ScoreReport {
+            summary: summary.report(),
+            monitor: monitored.as_ref(),
+        })?;
     } else if !global.quiet {
         eprint!("{}", summary.to_text(engine));
+        if let (Some(outcome), Some(window)) = (&monitored, &args.monitor) {
+            eprint!("{}", monitor_summary(outcome, window));
+        }
     }
-    invalid.finish(summary.total)
+    invalid.finish(summary.total)?;
+    drift_status(monitored.is_some_and(|outcome| outcome.report.drift))
+}
+
+/// What `--json` prints with `--output`: the summary, and the monitoring's outcome with
+/// `--monitor`.
+#[derive(serde::Serialize)]
+struct ScoreReport<'a, S: serde::Serialize> {
+    #[serde(flatten)]
+    summary: S,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    monitor: Option<&'a SourceOutcome>,
+}
+
+/// Where a batch's verdicts go: the output, the summary and, with `--monitor`, the windows.
+struct Scored<'a> {
+    writer: &'a mut VerdictWriter,
+    summary: &'a mut Summary,
+    monitor: Option<&'a mut Monitor>,
 }
 
 /// A record as the engine takes it: bytes to text only (charset, trimming); the engine
@@ -96,6 +159,7 @@ fn pending(record: SourceRecord) -> Pending {
             kept: record.kept,
         },
         raw,
+        unreadable_after: 0,
     }
 }
 
@@ -103,19 +167,26 @@ fn flush(
     engine: &Engine,
     top: usize,
     batch: &mut Vec<Pending>,
-    writer: &mut VerdictWriter,
-    summary: &mut Summary,
+    out: &mut Scored<'_>,
 ) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let raw: Vec<&str> = batch.iter().map(|p| p.raw.as_str()).collect();
     let verdicts = engine.verdicts(&raw, top);
-    summary.set_range(&verdicts);
+    out.summary.set_range(&verdicts);
     for (pending, verdict) in batch.iter().zip(&verdicts) {
-        summary.total += 1;
-        summary.add(pending.context.client.as_deref(), verdict);
-        writer.write(summary.total, &pending.context, verdict)?;
+        out.summary.total += 1;
+        out.summary.add(pending.context.client.as_deref(), verdict);
+        out.writer
+            .write(out.summary.total, &pending.context, verdict)?;
+        if let Some(monitor) = out.monitor.as_deref_mut() {
+            let alert = verdict.malicious.then_some(verdict.family);
+            monitor.observe(pending.context.time_ms, verdict.score, alert);
+            for _ in 0..pending.unreadable_after {
+                monitor.unreadable(None);
+            }
+        }
     }
     batch.clear();
     Ok(())
