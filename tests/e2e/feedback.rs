@@ -11,6 +11,7 @@ use std::path::Path;
 
 use vigie_test_support::{TINY_SVM_CONFIG, tiny_dataset};
 
+use crate::sweep::sweep_args;
 use crate::train::train;
 use crate::util::{json, stderr, vigie};
 
@@ -188,26 +189,7 @@ fn a_sweep_on_feedback_trains_its_trials_again_once_analysts_add_verdicts() {
          [[search.space]]\n[search.space.grid]\n\"model.c\" = [0.5, 1.0]\n",
     )
     .expect("sweep");
-    let sweep = || {
-        json(&vigie(
-            dir,
-            &[
-                "--json",
-                "--data-dir",
-                "data",
-                "--datasets-dir",
-                "datasets",
-                "sweep",
-                "sweep.toml",
-                "--tracking-uri",
-                "mlruns",
-                "--out",
-                "out/sweep",
-                "--journal-dir",
-                "journal",
-            ],
-        ))
-    };
+    let sweep = || json(&vigie(dir, &sweep_args("mlruns", "out/sweep", &[])));
     let planned = |outcome: &serde_json::Value| {
         let summary = &outcome["summary"];
         (summary["done"].as_u64(), summary["to_run"].as_u64())

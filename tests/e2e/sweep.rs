@@ -37,7 +37,8 @@ fn write_sweep(dir: &Path, extra: &str) -> usize {
     10
 }
 
-fn sweep_args<'a>(store: &'a str, out: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+/// `vigie --json sweep sweep.toml` on the data of `tiny_dataset`, into `store` and `out`.
+pub(crate) fn sweep_args<'a>(store: &'a str, out: &'a str, more: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--json",
         "--data-dir",
