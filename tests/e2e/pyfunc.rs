@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vigie_data::text::python_strip;
-use vigie_test_support::{shared_datasets, tiny_dataset, workspace_root};
+use vigie_test_support::{shared_datasets, tiny_dataset, venv_python_if_present, workspace_root};
 
 use crate::score::{get, post};
 use crate::train::train;
@@ -40,21 +40,19 @@ const OTHER_DECODE: &str = "[decode]\ncharset = \"latin-1\"\npercent_decode = tr
 /// The venv's Python (`VIGIE_PYTHON`, else `.venv/bin/python`) when it imports mlflow; else
 /// `None`, with a message.
 fn python_with_mlflow() -> Option<PathBuf> {
-    let python = std::env::var_os("VIGIE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    let imports = Command::new(&python)
-        .args(["-c", "import mlflow, numpy, pandas"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !imports {
+    let python = venv_python_if_present().filter(|python| {
+        Command::new(python)
+            .args(["-c", "import mlflow, numpy, pandas"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    if python.is_none() {
         eprintln!(
-            "SKIP: no Python with mlflow at {} (run scripts/setup-python or set VIGIE_PYTHON)",
-            python.display()
+            "SKIP: no Python with mlflow, numpy and pandas in the venv (run scripts/setup-python \
+             or set VIGIE_PYTHON)"
         );
-        return None;
     }
-    Some(python)
+    python
 }
 
 /// What a test needs: the datasets and the Python, or a skip.
