@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::bail;
-use vigie_data::source::{SourceItem, SourceRecord};
+use vigie_data::source::{SourceFormat, SourceItem, SourceRecord};
 use vigie_score::Engine;
 
 use super::input::{open_records, read_options, source_format};
@@ -96,34 +96,55 @@ pub(super) fn score_file(
     bar.finish_and_clear();
     summary.invalid = invalid.count();
     let monitored = watch
-        .map(|watch| {
-            let lines = LineCounts {
-                requests: summary.total,
-                unreadable: summary.invalid,
-            };
-            let out = monitor_out_dir(args.monitor_out.as_deref(), engine);
-            let format = format.name().to_owned();
-            watch.finish(
-                engine,
-                (input, format, lines),
-                &out,
-                ("score", args.tracking_uri.as_deref()),
-            )
-        })
+        .map(|watch| finish_monitoring(args, engine, (input, &format), watch, &summary))
         .transpose()?;
+    report(global, args, engine, &summary, monitored.as_ref())?;
+    invalid.finish(summary.total)?;
+    drift_status(monitored.is_some_and(|outcome| outcome.report.drift))
+}
+
+/// `--monitor`'s windows judged, written to `--monitor-out` and logged as a run.
+fn finish_monitoring(
+    args: &ScoreArgs,
+    engine: &Engine,
+    (input, format): (&Path, &SourceFormat),
+    watch: Watch<'_>,
+    summary: &Summary,
+) -> anyhow::Result<SourceOutcome> {
+    let lines = LineCounts {
+        requests: summary.total,
+        unreadable: summary.invalid,
+    };
+    let out = monitor_out_dir(args.monitor_out.as_deref(), engine);
+    watch.finish(
+        engine,
+        (input, format.name().to_owned(), lines),
+        &out,
+        ("score", args.tracking_uri.as_deref()),
+    )
+}
+
+/// The summary: JSON on stdout with `--json` when the rows went to a file, else text on
+/// stderr (with the monitoring's windows), unless `--quiet`.
+fn report(
+    global: &GlobalArgs,
+    args: &ScoreArgs,
+    engine: &Engine,
+    summary: &Summary,
+    monitored: Option<&SourceOutcome>,
+) -> anyhow::Result<()> {
     if global.json && args.output.is_some() {
         print_json(&ScoreReport {
             summary: summary.report(),
-            monitor: monitored.as_ref(),
+            monitor: monitored,
         })?;
     } else if !global.quiet {
         eprint!("{}", summary.to_text(engine));
-        if let (Some(outcome), Some(window)) = (&monitored, &args.monitor) {
+        if let (Some(outcome), Some(window)) = (monitored, &args.monitor) {
             eprint!("{}", monitor_summary(outcome, window));
         }
     }
-    invalid.finish(summary.total)?;
-    drift_status(monitored.is_some_and(|outcome| outcome.report.drift))
+    Ok(())
 }
 
 /// What `--json` prints with `--output`: the summary, and the monitoring's outcome with
