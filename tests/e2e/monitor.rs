@@ -14,6 +14,7 @@ use vigie_test_support::{
     lines_dataset, local_tracking_uri_or_skip, shared_datasets, unique_suffix, venv_python,
 };
 
+use crate::score_siem::score_input;
 use crate::util::{stderr, stdout, vigie};
 
 /// Requests per day in the log.
@@ -304,18 +305,13 @@ fn score_with_monitor_writes_every_verdict_and_judges_the_same_windows_as_monito
     );
     assert_eq!(monitored.status.code(), Some(EXIT_DRIFT));
 
-    let scored = vigie(
+    let scored = score_input(
         dir.path(),
+        &model,
+        "access.log",
         &[
             "--json",
             "--quiet",
-            "--datasets-dir",
-            "datasets",
-            "score",
-            "--model",
-            model.to_str().expect("utf-8"),
-            "--input",
-            "access.log",
             "--output",
             "verdicts.jsonl",
             "--format",

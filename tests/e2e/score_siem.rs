@@ -16,7 +16,7 @@ use crate::util::{assert_fails_with, stderr, stdout, vigie};
 const OCT_10_2000: i64 = 11_240 * 86_400 + 20 * 3600 + 55 * 60 + 36;
 
 /// `vigie score --model MODEL --input INPUT` with `extra` arguments, in `dir`.
-fn score_input(dir: &Path, model: &Path, input: &str, extra: &[&str]) -> Output {
+pub(crate) fn score_input(dir: &Path, model: &Path, input: &str, extra: &[&str]) -> Output {
     let mut args = vec![
         "--datasets-dir",
         "datasets",
